@@ -1,0 +1,342 @@
+//! The whitelist: one TOML file, owned by the platform team, that is the only way a tool becomes
+//! callable.
+//!
+//! Parsing is strict: unknown keys, bad units, missing files, malformed digests and bad tool names
+//! are errors that name the file, the tool and the key. Nothing half-loads: [`Policy::load`]
+//! either returns a complete policy or an error.
+
+mod units;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use units::{Bytes, Timeout};
+
+use crate::digest::Sha256Digest;
+
+/// Where the host looks for the whitelist when no `--policy` is given.
+pub const DEFAULT_POLICY_FILE: &str = "harness.toml";
+
+/// A loaded, validated whitelist.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// The file it was read from (absolute).
+    pub path: PathBuf,
+    /// Settings of the host itself.
+    pub host: HostSettings,
+    /// The whitelisted tools, by name.
+    pub tools: BTreeMap<String, ToolPolicy>,
+}
+
+/// Settings of the host process, from the `[host]` table.
+#[derive(Clone, Debug)]
+pub struct HostSettings {
+    /// Where compiled components are cached. Only the host writes there.
+    pub cache_dir: PathBuf,
+    /// How many calls may run at once; further calls wait for a slot.
+    pub max_concurrency: u32,
+}
+
+/// One whitelisted tool.
+#[derive(Clone, Debug)]
+pub struct ToolPolicy {
+    /// The tool's name: the prefix of its functions (`calc.add`).
+    pub name: String,
+    /// The component file (absolute).
+    pub component: PathBuf,
+    /// The digest the component must have; any other file is refused.
+    pub sha256: Sha256Digest,
+    /// The limits of each call to this tool.
+    pub limits: Limits,
+}
+
+/// The limits of one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Wasm fuel: roughly, instructions executed.
+    pub fuel: u64,
+    /// Total linear memory across the component's memories.
+    pub memory: Bytes,
+    /// Wall-clock deadline.
+    pub timeout: Duration,
+    /// Largest JSON result, and largest capture of stdout and of stderr.
+    pub max_output: Bytes,
+    /// Largest JSON arguments accepted.
+    pub max_input: Bytes,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            fuel: 200_000_000,
+            memory: Bytes(64 << 20),
+            timeout: Duration::from_secs(5),
+            max_output: Bytes(256 << 10),
+            max_input: Bytes(1 << 20),
+        }
+    }
+}
+
+/// What is wrong with a whitelist file.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The file could not be read.
+    #[error("cannot read the whitelist {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    /// The file is not valid TOML, has an unknown key, or a value of the wrong kind.
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    /// A value is well-formed but not acceptable.
+    #[error("{path}: {key}: {message}")]
+    Invalid { path: PathBuf, key: String, message: String },
+    /// A tool's component file does not exist.
+    #[error("{path}: tools.{tool}.component: `{component}` does not exist")]
+    MissingComponent { path: PathBuf, tool: String, component: PathBuf },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    #[serde(default)]
+    host: RawHost,
+    #[serde(default)]
+    defaults: RawLimits,
+    #[serde(default)]
+    tools: BTreeMap<String, RawTool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    cache_dir: Option<PathBuf>,
+    max_concurrency: Option<u32>,
+}
+
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    fuel: Option<u64>,
+    memory: Option<Bytes>,
+    timeout: Option<Timeout>,
+    max_output: Option<Bytes>,
+    max_input: Option<Bytes>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTool {
+    component: PathBuf,
+    sha256: Sha256Digest,
+    fuel: Option<u64>,
+    memory: Option<Bytes>,
+    timeout: Option<Timeout>,
+    max_output: Option<Bytes>,
+    max_input: Option<Bytes>,
+}
+
+impl RawTool {
+    fn limits(&self) -> RawLimits {
+        RawLimits {
+            fuel: self.fuel,
+            memory: self.memory,
+            timeout: self.timeout,
+            max_output: self.max_output,
+            max_input: self.max_input,
+        }
+    }
+}
+
+impl RawLimits {
+    fn over(self, base: Limits) -> Limits {
+        Limits {
+            fuel: self.fuel.unwrap_or(base.fuel),
+            memory: self.memory.unwrap_or(base.memory),
+            timeout: self.timeout.map_or(base.timeout, |t| t.0),
+            max_output: self.max_output.unwrap_or(base.max_output),
+            max_input: self.max_input.unwrap_or(base.max_input),
+        }
+    }
+}
+
+impl Policy {
+    /// Reads and validates the whitelist at `path`. Relative paths inside it are relative to
+    /// the file's folder.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, PolicyError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| PolicyError::Read { path: path.to_owned(), source })?;
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        Self::parse(&text, &path)
+    }
+
+    /// Validates whitelist `text` as if it had been read from `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, PolicyError> {
+        let raw: RawPolicy = toml::from_str(text)
+            .map_err(|e| PolicyError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let invalid = |key: String, message: String| PolicyError::Invalid { path: path.to_owned(), key, message };
+
+        let max_concurrency = raw.host.max_concurrency.unwrap_or(32);
+        if !(1..=4096).contains(&max_concurrency) {
+            return Err(invalid(
+                "host.max_concurrency".into(),
+                format!("{max_concurrency} is out of range; use 1 to 4096"),
+            ));
+        }
+        let cache_dir = match raw.host.cache_dir {
+            Some(dir) => base.join(dir),
+            None => default_cache_dir(base),
+        };
+        let defaults = raw.defaults.over(Limits::default());
+        check_limits(&defaults, "defaults").map_err(|(key, msg)| invalid(key, msg))?;
+
+        let mut tools = BTreeMap::new();
+        for (name, tool) in raw.tools {
+            check_tool_name(&name).map_err(|msg| invalid(format!("tools.{name}"), msg))?;
+            let limits = tool.limits().over(defaults);
+            check_limits(&limits, &format!("tools.{name}")).map_err(|(key, msg)| invalid(key, msg))?;
+            let component = base.join(&tool.component);
+            if !component.is_file() {
+                return Err(PolicyError::MissingComponent { path: path.to_owned(), tool: name, component });
+            }
+            tools.insert(name.clone(), ToolPolicy { name, component, sha256: tool.sha256, limits });
+        }
+        Ok(Policy { path: path.to_owned(), host: HostSettings { cache_dir, max_concurrency }, tools })
+    }
+}
+
+/// Tool names become prefixes of function names that OpenAI and MCP accept (`[a-zA-Z0-9_-]`),
+/// joined to the function by `__`; so a name is lowercase letters, digits, `-` and single `_`.
+fn check_tool_name(name: &str) -> Result<(), String> {
+    let ok_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    let starts = name.chars().next().is_some_and(|c| c.is_ascii_lowercase());
+    if !ok_chars || !starts || name.len() > 32 || name.contains("__") {
+        return Err(format!(
+            "`{name}` is not a valid tool name: use 1 to 32 lowercase letters, digits, `-` or `_`, \
+             starting with a letter, without `__`"
+        ));
+    }
+    Ok(())
+}
+
+fn check_limits(limits: &Limits, table: &str) -> Result<(), (String, String)> {
+    if limits.fuel == 0 {
+        return Err((format!("{table}.fuel"), "a fuel of 0 would stop every call".into()));
+    }
+    if limits.memory.0 < 64 << 10 {
+        return Err((format!("{table}.memory"), format!("{} is below one wasm page (64 KiB)", limits.memory)));
+    }
+    if limits.memory.0 > 4 << 30 {
+        return Err((format!("{table}.memory"), format!("{} is above the 4 GiB a 32-bit memory can address", limits.memory)));
+    }
+    for (key, value) in [("max_output", limits.max_output), ("max_input", limits.max_input)] {
+        if value.0 == 0 {
+            return Err((format!("{table}.{key}"), "a limit of 0 bytes would refuse every call".into()));
+        }
+    }
+    Ok(())
+}
+
+fn default_cache_dir(policy_dir: &Path) -> PathBuf {
+    if let Some(dir) = std::env::var_os("HARNESS_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("harness");
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        return PathBuf::from(home).join(".cache").join("harness");
+    }
+    policy_dir.join(".harness-cache")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+    fn with_component(text: &str) -> (tempfile::TempDir, Result<Policy, PolicyError>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("calc.wasm"), b"\0asm").unwrap();
+        let path = dir.path().join("harness.toml");
+        std::fs::write(&path, text).unwrap();
+        let policy = Policy::load(&path);
+        (dir, policy)
+    }
+
+    #[test]
+    fn tools_inherit_defaults_and_override_them() {
+        let (dir, policy) = with_component(&format!(
+            r#"
+            [defaults]
+            fuel = 1_000
+            timeout = "2s"
+            [tools.calc]
+            component = "calc.wasm"
+            sha256 = "{DIGEST}"
+            memory = "1 MiB"
+            "#
+        ));
+        let policy = policy.unwrap();
+        let calc = &policy.tools["calc"];
+        assert_eq!(calc.component, dir.path().join("calc.wasm"));
+        assert_eq!(calc.limits.fuel, 1_000);
+        assert_eq!(calc.limits.timeout, Duration::from_secs(2));
+        assert_eq!(calc.limits.memory, Bytes(1 << 20));
+        assert_eq!(calc.limits.max_output, Limits::default().max_output);
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key() {
+        let (_dir, policy) = with_component(&format!(
+            "[tools.calc]\ncomponent = \"calc.wasm\"\nsha256 = \"{DIGEST}\"\nfuell = 5\n"
+        ));
+        let err = policy.unwrap_err().to_string();
+        assert!(err.contains("harness.toml"), "{err}");
+        assert!(err.contains("fuell"), "{err}");
+    }
+
+    #[test]
+    fn bad_units_name_the_tool_and_key() {
+        let (_dir, policy) = with_component(&format!(
+            "[tools.calc]\ncomponent = \"calc.wasm\"\nsha256 = \"{DIGEST}\"\ntimeout = \"5 fortnights-ish\"\n"
+        ));
+        let err = policy.unwrap_err().to_string();
+        assert!(err.contains("tools.calc") || err.contains("[tools.calc]"), "{err}");
+        assert!(err.contains("5 fortnights-ish"), "{err}");
+    }
+
+    #[test]
+    fn missing_component_and_missing_digest_are_errors() {
+        let (_dir, policy) = with_component(&format!("[tools.kb]\ncomponent = \"kb.wasm\"\nsha256 = \"{DIGEST}\"\n"));
+        let err = policy.unwrap_err().to_string();
+        assert!(err.contains("tools.kb.component") && err.contains("kb.wasm"), "{err}");
+
+        let (_dir, policy) = with_component("[tools.calc]\ncomponent = \"calc.wasm\"\n");
+        let err = policy.unwrap_err().to_string();
+        assert!(err.contains("sha256"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_tools_and_bad_names_are_errors() {
+        let tool = format!("component = \"calc.wasm\"\nsha256 = \"{DIGEST}\"\n");
+        let (_dir, policy) = with_component(&format!("[tools.calc]\n{tool}[tools.calc]\n{tool}"));
+        let err = policy.unwrap_err().to_string();
+        assert!(err.contains("duplicate") || err.contains("calc"), "{err}");
+
+        let (_dir, policy) = with_component(&format!("[tools.\"Calc.v2\"]\n{tool}"));
+        let err = policy.unwrap_err().to_string();
+        assert!(err.contains("not a valid tool name"), "{err}");
+    }
+
+    #[test]
+    fn malformed_digest_is_named() {
+        let (_dir, policy) = with_component("[tools.calc]\ncomponent = \"calc.wasm\"\nsha256 = \"1234\"\n");
+        let err = policy.unwrap_err().to_string();
+        assert!(err.contains("`1234` is not a SHA-256 digest"), "{err}");
+    }
+}

@@ -1,0 +1,119 @@
+//! Test support: builds the guest fixtures from source (once per test process) and writes
+//! whitelists that pin them.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use anyhow::Result;
+use harness_build::Wit;
+use sha2::{Digest, Sha256};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ lives in the repository").to_owned()
+}
+
+/// Where built fixtures go: `target/fixtures`.
+pub fn fixtures_dir() -> PathBuf {
+    let dir = repo_root().join("target").join("fixtures");
+    std::fs::create_dir_all(&dir).expect("creating target/fixtures");
+    dir
+}
+
+fn harness_wit() -> PathBuf {
+    repo_root().join("wit")
+}
+
+fn build_once(cell: &'static OnceLock<PathBuf>, name: &str, build: impl FnOnce() -> Result<Vec<u8>>) -> PathBuf {
+    cell.get_or_init(|| {
+        let bytes = build().unwrap_or_else(|e| panic!("building fixture {name}: {e:#}"));
+        let path = fixtures_dir().join(format!("{name}.wasm"));
+        std::fs::write(&path, bytes).expect("writing fixture");
+        path
+    })
+    .clone()
+}
+
+/// The adversarial WAT component (`tests/fixtures/wat/hostile.wat`).
+pub fn hostile() -> PathBuf {
+    static CELL: OnceLock<PathBuf> = OnceLock::new();
+    build_once(&CELL, "hostile", || {
+        let dir = repo_root().join("tests/fixtures/wat");
+        let wat = std::fs::read_to_string(dir.join("hostile.wat"))?;
+        harness_build::component_from_wat(&wat, &Wit { deps: vec![], path: dir.join("hostile.wit"), world: "hostile".into() })
+    })
+}
+
+/// A C tool from `tools/NAME` (sources `NAME.c`, world `wit/world.wit`, world name `NAME`).
+pub fn c_tool(name: &'static str) -> PathBuf {
+    static CELLS: OnceLock<std::sync::Mutex<std::collections::HashMap<&'static str, PathBuf>>> = OnceLock::new();
+    let cells = CELLS.get_or_init(Default::default);
+    let mut cells = cells.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(path) = cells.get(name) {
+        return path.clone();
+    }
+    let dir = repo_root().join("tools").join(name);
+    let wit = Wit { deps: vec![harness_wit()], path: dir.join("wit"), world: name.into() };
+    let work = fixtures_dir().join(format!("{name}-c"));
+    let bytes = harness_build::build_c(&[dir.join(format!("{name}.c"))], &wit, &work)
+        .unwrap_or_else(|e| panic!("building C tool {name}: {e:#}"));
+    let path = fixtures_dir().join(format!("{name}.wasm"));
+    std::fs::write(&path, bytes).expect("writing fixture");
+    cells.insert(name, path.clone());
+    path
+}
+
+/// A C test fixture from `tests/fixtures/c/NAME` (same layout as a tool).
+pub fn c_fixture(name: &'static str) -> PathBuf {
+    let dir = repo_root().join("tests/fixtures/c").join(name);
+    let wit = Wit { deps: vec![harness_wit()], path: dir.join("wit"), world: name.into() };
+    let work = fixtures_dir().join(format!("{name}-c"));
+    let bytes = harness_build::build_c(&[dir.join(format!("{name}.c"))], &wit, &work)
+        .unwrap_or_else(|e| panic!("building C fixture {name}: {e:#}"));
+    let path = fixtures_dir().join(format!("{name}.wasm"));
+    std::fs::write(&path, bytes).expect("writing fixture");
+    path
+}
+
+/// The lowercase hex SHA-256 of a file.
+pub fn sha256_file(path: &Path) -> String {
+    hex::encode(Sha256::digest(std::fs::read(path).expect("reading component")))
+}
+
+/// A whitelist under construction: `[host]` pointing at a private cache, and one entry per tool.
+pub struct PolicyFile {
+    text: String,
+}
+
+impl PolicyFile {
+    /// Starts a whitelist whose compile cache is `cache_dir`.
+    pub fn new(cache_dir: &Path) -> Self {
+        Self { text: format!("[host]\ncache_dir = {:?}\n", cache_dir.display().to_string()) }
+    }
+
+    /// Adds raw TOML (for `[host]` keys or `[defaults]`).
+    pub fn raw(mut self, toml: &str) -> Self {
+        self.text.push_str(toml);
+        self.text.push('\n');
+        self
+    }
+
+    /// Adds tool `name` pinned to `component`, with extra `key = value` lines.
+    pub fn tool(mut self, name: &str, component: &Path, extra: &str) -> Self {
+        let _ = write!(
+            self.text,
+            "\n[tools.{name}]\ncomponent = {:?}\nsha256 = \"{}\"\n{extra}\n",
+            component.display().to_string(),
+            sha256_file(component)
+        );
+        self
+    }
+
+    /// Writes the whitelist to `dir/harness.toml` and returns its path.
+    pub fn write(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("harness.toml");
+        std::fs::write(&path, &self.text).expect("writing whitelist");
+        path
+    }
+}

@@ -1,0 +1,118 @@
+//! The `harness` command line.
+//!
+//! Exit codes (stable; scripts may rely on them):
+//!
+//! | code | meaning |
+//! | --- | --- |
+//! | 0 | success |
+//! | 1 | the tool returned an error (`err` of its `result`) |
+//! | 2 | bad command line |
+//! | 3 | the whitelist or a component could not be loaded |
+//! | 4 | the call was refused: unknown tool or function, invalid arguments |
+//! | 10 | stopped: out of fuel |
+//! | 11 | stopped: timed out |
+//! | 12 | stopped: memory limit |
+//! | 13 | stopped: stack overflow |
+//! | 14 | stopped: output too large |
+//! | 15 | stopped: the tool trapped |
+
+mod audit;
+mod call;
+mod tools;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use harness_host::{Host, LoadEvent, Policy};
+
+/// Run WebAssembly tools for AI agents, sandboxed and metered.
+#[derive(Parser)]
+#[command(name = "harness", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate the whitelist and every component; list each tool and its functions.
+    Check {
+        #[arg(long, default_value = harness_host::policy::DEFAULT_POLICY_FILE)]
+        policy: PathBuf,
+    },
+    /// List tools, functions, descriptions and JSON Schemas.
+    Tools {
+        #[arg(long, default_value = harness_host::policy::DEFAULT_POLICY_FILE)]
+        policy: PathBuf,
+        /// Print JSON (one object with every tool) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call TOOL.FUNCTION with JSON arguments; print the result as JSON.
+    Call {
+        #[arg(long, default_value = harness_host::policy::DEFAULT_POLICY_FILE)]
+        policy: PathBuf,
+        /// `tool.function`, e.g. `calc.eval`.
+        function: String,
+        /// The arguments as a JSON object, e.g. '{"expression": "1 + 2"}'.
+        #[arg(default_value = "{}")]
+        arguments: String,
+        /// The principal the call runs for.
+        #[arg(long, default_value = "cli")]
+        principal: String,
+        /// Print the whole report (outcome, usage, stdout, stderr, logs) as JSON.
+        #[arg(long)]
+        report: bool,
+    },
+    /// Show a component's WIT world, imports by capability, functions with schemas, and sha256.
+    Audit {
+        /// The component file.
+        component: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Exit code: the whitelist or a component could not be loaded.
+pub const EXIT_LOAD: u8 = 3;
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { policy } => with_host(&policy, |host| tools::check(&host)),
+        Command::Tools { policy, json } => with_host(&policy, |host| tools::list(&host, json)),
+        Command::Call { policy, function, arguments, principal, report } => {
+            with_host(&policy, |host| call::run(&host, &function, &arguments, &principal, report))
+        }
+        Command::Audit { component, json } => audit::run(&component, json),
+    }
+}
+
+/// Audit records go to stderr as JSON lines when `HARNESS_AUDIT=1`; other logs follow `RUST_LOG`.
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let default = if std::env::var_os("HARNESS_AUDIT").is_some() { "warn,harness::audit=info" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt().json().with_writer(std::io::stderr).with_env_filter(filter).init();
+}
+
+fn with_host(policy: &std::path::Path, run: impl FnOnce(Host) -> ExitCode) -> ExitCode {
+    let loaded = Policy::load(policy).map_err(harness_host::LoadError::from).and_then(|p| {
+        Host::load_with_progress(p, &mut |event| {
+            if let LoadEvent::Compiling { tool, bytes } = event {
+                eprintln!("harness: compiling {tool} ({}), cached for next time…", bytesize::ByteSize(bytes as u64).display().iec());
+            }
+        })
+    });
+    match loaded {
+        Ok(host) => run(host),
+        Err(e) => {
+            eprintln!("harness: {e}");
+            ExitCode::from(EXIT_LOAD)
+        }
+    }
+}

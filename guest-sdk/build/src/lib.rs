@@ -60,7 +60,44 @@ fn encode(mut module: Vec<u8>, wit: &Wit, wasi_adapter: bool) -> Result<Vec<u8>>
             .adapter(WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER)
             .context("adding the WASI reactor adapter")?;
     }
-    encoder.encode().context("encoding the component")
+    let mut component = encoder.encode().context("encoding the component")?;
+    append_world_docs(&mut component, &resolve, world)?;
+    Ok(component)
+}
+
+/// Adds the world's doc comments (functions, types, fields, cases) as a `package-docs` section,
+/// so hosts that decode the component see them. A decoded component's world is named `root`.
+fn append_world_docs(component: &mut Vec<u8>, resolve: &wit_parser::Resolve, world: wit_parser::WorldId) -> Result<()> {
+    let mut docs_only = resolve.clone();
+    let package = docs_only.worlds[world].package.context("the world has no package")?;
+    docs_only.worlds[world].name = "root".into();
+    let pkg = &mut docs_only.packages[package];
+    pkg.interfaces.clear();
+    pkg.worlds.clear();
+    pkg.worlds.insert("root".into(), world);
+    pkg.docs.contents = None;
+    let data = wit_parser::PackageMetadata::extract(&docs_only, package).encode().context("encoding the world's docs")?;
+    let name = wit_parser::PackageMetadata::SECTION_NAME;
+    let mut payload = leb128(name.len() as u64);
+    payload.extend_from_slice(name.as_bytes());
+    payload.extend_from_slice(&data);
+    component.push(0);
+    component.extend(leb128(payload.len() as u64));
+    component.extend(payload);
+    Ok(())
+}
+
+fn leb128(mut n: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
 }
 
 /// The clang used for C tools (Debian's `clang-16` with `wasi-libc`), overridable with `HARNESS_CLANG`.
@@ -73,6 +110,12 @@ pub fn clang() -> String {
 pub fn build_c(sources: &[PathBuf], wit: &Wit, work_dir: &Path) -> Result<Vec<u8>> {
     std::fs::create_dir_all(work_dir).with_context(|| format!("creating {}", work_dir.display()))?;
     generate_c_bindings(wit, work_dir)?;
+    // The generated code pins wit-bindgen's component-type object in the link; this crate embeds
+    // the WIT itself (with the wit-component the host uses), so it supplies the symbol instead.
+    let force_link = work_dir.join("component_type_link.c");
+    let symbol = format!("__component_type_object_force_link_{}", c_name(&wit.world));
+    std::fs::write(&force_link, format!("void {symbol}(void);\nvoid {symbol}(void) {{}}\n"))
+        .with_context(|| format!("writing {}", force_link.display()))?;
     let core = work_dir.join(format!("{}.core.wasm", wit.world));
     let mut cmd = Command::new(clang());
     cmd.args(["--target=wasm32-wasi", "-mexec-model=reactor", "-O2", "-Wall", "-Werror", "-Wno-unused-function"])
@@ -81,7 +124,8 @@ pub fn build_c(sources: &[PathBuf], wit: &Wit, work_dir: &Path) -> Result<Vec<u8
         .arg("-o")
         .arg(&core)
         .args(sources)
-        .arg(work_dir.join(format!("{}.c", c_name(&wit.world))));
+        .arg(work_dir.join(format!("{}.c", c_name(&wit.world))))
+        .arg(&force_link);
     let output = cmd.output().with_context(|| format!("running {} (install clang-16, lld-16 and wasi-libc)", clang()))?;
     if !output.status.success() {
         bail!("{} failed:\n{}", clang(), String::from_utf8_lossy(&output.stderr));

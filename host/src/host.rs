@@ -46,13 +46,20 @@ pub enum CallError {
     UnknownTool { name: String, known: Vec<String> },
     /// The tool has no such function.
     #[error("tool `{tool}` has no function `{function}`; it has: {}", known.join(", "))]
-    UnknownFunction { tool: String, function: String, known: Vec<String> },
+    UnknownFunction {
+        tool: String,
+        function: String,
+        known: Vec<String>,
+    },
     /// The arguments are not valid JSON, or too large.
     #[error("arguments of `{function}`: {message}")]
     BadJson { function: String, message: String },
     /// The arguments do not match the function's parameters.
     #[error("arguments of `{function}`: {source}")]
-    InvalidArguments { function: String, source: ArgumentError },
+    InvalidArguments {
+        function: String,
+        source: ArgumentError,
+    },
 }
 
 impl CallError {
@@ -73,12 +80,24 @@ impl Host {
     }
 
     /// Like [`Host::load`], reporting progress (compiling a large component takes seconds).
-    pub fn load_with_progress(policy: Policy, progress: &mut dyn FnMut(LoadEvent)) -> Result<Self, LoadError> {
-        let max_memory = policy.tools.values().map(|t| t.limits.memory.0).max().unwrap_or(64 << 20);
-        let engine = HostEngine::new(policy.host.max_concurrency, max_memory).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-        let linker = capabilities::linker(&engine.engine).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+    pub fn load_with_progress(
+        policy: Policy,
+        progress: &mut dyn FnMut(LoadEvent),
+    ) -> Result<Self, LoadError> {
+        let max_memory = policy
+            .tools
+            .values()
+            .map(|t| t.limits.memory.0)
+            .max()
+            .unwrap_or(64 << 20);
+        let engine = HostEngine::new(policy.host.max_concurrency, max_memory)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let linker = capabilities::linker(&engine.engine)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let registry = Registry::load(&policy, &engine, &linker, progress)?;
-        Ok(Self { inner: Arc::new(Inner { engine, registry }) })
+        Ok(Self {
+            inner: Arc::new(Inner { engine, registry }),
+        })
     }
 
     /// The loaded tools, by name.
@@ -102,12 +121,19 @@ impl Host {
         let tool = registry
             .tools
             .get(tool_name)
-            .ok_or_else(|| CallError::UnknownTool { name: tool_name.to_owned(), known: registry.tools.keys().cloned().collect() })?;
-        let index = tool.functions.iter().position(|f| f.name == function).ok_or_else(|| CallError::UnknownFunction {
-            tool: tool_name.to_owned(),
-            function: function.to_owned(),
-            known: tool.functions.iter().map(|f| f.name.clone()).collect(),
-        })?;
+            .ok_or_else(|| CallError::UnknownTool {
+                name: tool_name.to_owned(),
+                known: registry.tools.keys().cloned().collect(),
+            })?;
+        let index = tool
+            .functions
+            .iter()
+            .position(|f| f.name == function)
+            .ok_or_else(|| CallError::UnknownFunction {
+                tool: tool_name.to_owned(),
+                function: function.to_owned(),
+                known: tool.functions.iter().map(|f| f.name.clone()).collect(),
+            })?;
         Ok((tool, index))
     }
 
@@ -115,10 +141,21 @@ impl Host {
     ///
     /// `Err` means the call was refused before it ran; every way a running tool can fail is an
     /// [`Outcome`](crate::Outcome) inside the report.
-    pub async fn call(&self, name: &str, arguments: &str, caller: &CallContext) -> Result<CallReport, CallError> {
+    pub async fn call(
+        &self,
+        name: &str,
+        arguments: &str,
+        caller: &CallContext,
+    ) -> Result<CallReport, CallError> {
         let args_sha256 = Sha256Digest::of(arguments.as_bytes());
         let (tool_name, function_name) = name.split_once('.').unwrap_or((name, ""));
-        let mut entry = AuditEntry { tool: tool_name, function: function_name, digest: None, caller, args_sha256: &args_sha256 };
+        let mut entry = AuditEntry {
+            tool: tool_name,
+            function: function_name,
+            digest: None,
+            caller,
+            args_sha256: &args_sha256,
+        };
         let prepared = self.prepare(name, arguments);
         let (tool, index, params) = match prepared {
             Ok(ok) => ok,
@@ -132,27 +169,51 @@ impl Host {
         entry.digest = Some(&tool.digest);
 
         let engine = &self.inner.engine;
-        let _call_slot = engine.call_slots.acquire().await.expect("the host never closes its semaphores");
-        let _memory_slots = engine.memory_slots.acquire_many(tool.memories).await.expect("the host never closes its semaphores");
+        let _call_slot = engine
+            .call_slots
+            .acquire()
+            .await
+            .expect("the host never closes its semaphores");
+        let _memory_slots = engine
+            .memory_slots
+            .acquire_many(tool.memories)
+            .await
+            .expect("the host never closes its semaphores");
         let report = boundary::run(tool, index, params, caller.clone()).await;
         entry.ran(&report);
         Ok(report)
     }
 
-    fn prepare(&self, name: &str, arguments: &str) -> Result<(&Arc<LoadedTool>, usize, Vec<wasmtime::component::Val>), CallError> {
+    fn prepare(
+        &self,
+        name: &str,
+        arguments: &str,
+    ) -> Result<(&Arc<LoadedTool>, usize, Vec<wasmtime::component::Val>), CallError> {
         let (tool, index) = self.lookup(name)?;
         let function = &tool.functions[index];
         let max_input = tool.policy.limits.max_input;
         if arguments.len() as u64 > max_input.0 {
             return Err(CallError::BadJson {
                 function: function.name.clone(),
-                message: format!("{} bytes is more than the limit of {max_input}", arguments.len()),
+                message: format!(
+                    "{} bytes is more than the limit of {max_input}",
+                    arguments.len()
+                ),
             });
         }
-        let value: Value = serde_json::from_str(arguments)
-            .map_err(|e| CallError::BadJson { function: function.name.clone(), message: format!("not valid JSON: {e}") })?;
-        let params = convert::args_to_wit(&function.signature.resolve, &function.signature.params, &value)
-            .map_err(|source| CallError::InvalidArguments { function: function.name.clone(), source })?;
+        let value: Value = serde_json::from_str(arguments).map_err(|e| CallError::BadJson {
+            function: function.name.clone(),
+            message: format!("not valid JSON: {e}"),
+        })?;
+        let params = convert::args_to_wit(
+            &function.signature.resolve,
+            &function.signature.params,
+            &value,
+        )
+        .map_err(|source| CallError::InvalidArguments {
+            function: function.name.clone(),
+            source,
+        })?;
         Ok((tool, index, params))
     }
 }

@@ -71,19 +71,33 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection, InspectError> {
     let import_names = registry::import_names(&decoded);
     let mut imports: BTreeMap<Capability, Vec<String>> = BTreeMap::new();
     for name in &import_names {
-        imports.entry(Capability::of_import(name)).or_default().push(name.clone());
+        imports
+            .entry(Capability::of_import(name))
+            .or_default()
+            .push(name.clone());
     }
-    let refused_imports = crate::capabilities::unlinked_imports(import_names.iter().map(String::as_str));
+    let refused_imports =
+        crate::capabilities::unlinked_imports(import_names.iter().map(String::as_str));
     let functions = contract::discover("tool", &decoded)
         .map(|fs| fs.iter().map(FunctionSummary::from).collect())
         .map_err(|e| e.to_string());
-    Ok(Inspection { sha256: Sha256Digest::of(bytes), wit: world_wit(&decoded)?, imports, refused_imports, functions })
+    Ok(Inspection {
+        sha256: Sha256Digest::of(bytes),
+        wit: world_wit(&decoded)?,
+        imports,
+        refused_imports,
+        functions,
+    })
 }
 
 fn world_wit(decoded: &contract::DecodedWorld) -> Result<String, ContractError> {
     let resolve = &decoded.resolve;
-    let main = resolve.worlds[decoded.world].package.ok_or_else(|| ContractError::Decode("the world has no package".into()))?;
+    let main = resolve.worlds[decoded.world]
+        .package
+        .ok_or_else(|| ContractError::Decode("the world has no package".into()))?;
     let mut printer = wit_component::WitPrinter::default();
-    printer.print(resolve, main, &[]).map_err(|e| ContractError::Decode(format!("{e:#}")))?;
+    printer
+        .print(resolve, main, &[])
+        .map_err(|e| ContractError::Decode(format!("{e:#}")))?;
     Ok(printer.output.to_string())
 }

@@ -11,7 +11,10 @@ use sha2::{Digest, Sha256};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ lives in the repository").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives in the repository")
+        .to_owned()
 }
 
 /// Where built fixtures go: `target/fixtures`.
@@ -25,7 +28,11 @@ fn harness_wit() -> PathBuf {
     repo_root().join("wit")
 }
 
-fn build_once(cell: &'static OnceLock<PathBuf>, name: &str, build: impl FnOnce() -> Result<Vec<u8>>) -> PathBuf {
+fn build_once(
+    cell: &'static OnceLock<PathBuf>,
+    name: &str,
+    build: impl FnOnce() -> Result<Vec<u8>>,
+) -> PathBuf {
     cell.get_or_init(|| {
         let bytes = build().unwrap_or_else(|e| panic!("building fixture {name}: {e:#}"));
         let path = fixtures_dir().join(format!("{name}.wasm"));
@@ -41,20 +48,32 @@ pub fn hostile() -> PathBuf {
     build_once(&CELL, "hostile", || {
         let dir = repo_root().join("tests/fixtures/wat");
         let wat = std::fs::read_to_string(dir.join("hostile.wat"))?;
-        harness_build::component_from_wat(&wat, &Wit { deps: vec![], path: dir.join("hostile.wit"), world: "hostile".into() })
+        harness_build::component_from_wat(
+            &wat,
+            &Wit {
+                deps: vec![],
+                path: dir.join("hostile.wit"),
+                world: "hostile".into(),
+            },
+        )
     })
 }
 
 /// A C tool from `tools/NAME` (sources `NAME.c`, world `wit/world.wit`, world name `NAME`).
 pub fn c_tool(name: &'static str) -> PathBuf {
-    static CELLS: OnceLock<std::sync::Mutex<std::collections::HashMap<&'static str, PathBuf>>> = OnceLock::new();
+    static CELLS: OnceLock<std::sync::Mutex<std::collections::HashMap<&'static str, PathBuf>>> =
+        OnceLock::new();
     let cells = CELLS.get_or_init(Default::default);
     let mut cells = cells.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(path) = cells.get(name) {
         return path.clone();
     }
     let dir = repo_root().join("tools").join(name);
-    let wit = Wit { deps: vec![harness_wit()], path: dir.join("wit"), world: name.into() };
+    let wit = Wit {
+        deps: vec![harness_wit()],
+        path: dir.join("wit"),
+        world: name.into(),
+    };
     let work = fixtures_dir().join(format!("{name}-c"));
     let bytes = harness_build::build_c(&[dir.join(format!("{name}.c"))], &wit, &work)
         .unwrap_or_else(|e| panic!("building C tool {name}: {e:#}"));
@@ -67,7 +86,11 @@ pub fn c_tool(name: &'static str) -> PathBuf {
 /// A C test fixture from `tests/fixtures/c/NAME` (same layout as a tool).
 pub fn c_fixture(name: &'static str) -> PathBuf {
     let dir = repo_root().join("tests/fixtures/c").join(name);
-    let wit = Wit { deps: vec![harness_wit()], path: dir.join("wit"), world: name.into() };
+    let wit = Wit {
+        deps: vec![harness_wit()],
+        path: dir.join("wit"),
+        world: name.into(),
+    };
     let work = fixtures_dir().join(format!("{name}-c"));
     let bytes = harness_build::build_c(&[dir.join(format!("{name}.c"))], &wit, &work)
         .unwrap_or_else(|e| panic!("building C fixture {name}: {e:#}"));
@@ -78,7 +101,9 @@ pub fn c_fixture(name: &'static str) -> PathBuf {
 
 /// The lowercase hex SHA-256 of a file.
 pub fn sha256_file(path: &Path) -> String {
-    hex::encode(Sha256::digest(std::fs::read(path).expect("reading component")))
+    hex::encode(Sha256::digest(
+        std::fs::read(path).expect("reading component"),
+    ))
 }
 
 /// A whitelist under construction: `[host]` pointing at a private cache, and one entry per tool.
@@ -89,7 +114,12 @@ pub struct PolicyFile {
 impl PolicyFile {
     /// Starts a whitelist whose compile cache is `cache_dir`.
     pub fn new(cache_dir: &Path) -> Self {
-        Self { text: format!("[host]\ncache_dir = {:?}\n", cache_dir.display().to_string()) }
+        Self {
+            text: format!(
+                "[host]\ncache_dir = {:?}\n",
+                cache_dir.display().to_string()
+            ),
+        }
     }
 
     /// Adds raw TOML (for `[host]` keys or `[defaults]`).

@@ -44,23 +44,46 @@ enum Lang {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let deps = if args.deps.is_empty() { vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../wit")] } else { args.deps };
-    let wit = Wit { deps, path: args.wit, world: args.world.clone() };
+    let deps = if args.deps.is_empty() {
+        vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../wit")]
+    } else {
+        args.deps
+    };
+    let wit = Wit {
+        deps,
+        path: args.wit,
+        world: args.world.clone(),
+    };
     let bytes = match args.lang {
         Lang::C => {
-            let work = std::env::temp_dir().join(format!("harness-build-{}-{}", args.world, std::process::id()));
+            let work = std::env::temp_dir().join(format!(
+                "harness-build-{}-{}",
+                args.world,
+                std::process::id()
+            ));
             let built = harness_build::build_c(&args.sources, &wit, &work);
             let _ = std::fs::remove_dir_all(&work);
             built?
         }
         Lang::Wat => {
-            let text = std::fs::read_to_string(&args.sources[0]).with_context(|| format!("reading {}", args.sources[0].display()))?;
+            let text = std::fs::read_to_string(&args.sources[0])
+                .with_context(|| format!("reading {}", args.sources[0].display()))?;
             harness_build::component_from_wat(&text, &wit)?
         }
     };
-    std::fs::write(&args.output, &bytes).with_context(|| format!("writing {}", args.output.display()))?;
+    std::fs::write(&args.output, &bytes)
+        .with_context(|| format!("writing {}", args.output.display()))?;
     let component = std::path::absolute(&args.output)?;
-    println!("[tools.{}]\ncomponent = {:?}\nsha256 = \"{}\"\n", args.world, component.display().to_string(), hex::encode(Sha256::digest(&bytes)));
-    eprintln!("harness-build: wrote {} ({} bytes)", args.output.display(), bytes.len());
+    println!(
+        "[tools.{}]\ncomponent = {:?}\nsha256 = \"{}\"\n",
+        args.world,
+        component.display().to_string(),
+        hex::encode(Sha256::digest(&bytes))
+    );
+    eprintln!(
+        "harness-build: wrote {} ({} bytes)",
+        args.output.display(),
+        bytes.len()
+    );
     Ok(())
 }

@@ -29,23 +29,41 @@ pub struct CallLimiter {
 impl CallLimiter {
     /// A limiter allowing `limit` bytes in total.
     pub fn new(limit: u64) -> Self {
-        Self { limit, current: 0, peak: 0, exceeded: false }
+        Self {
+            limit,
+            current: 0,
+            peak: 0,
+            exceeded: false,
+        }
     }
 }
 
 impl ResourceLimiter for CallLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let wanted = (self.current + desired as u64).saturating_sub(current as u64);
         if wanted > self.limit {
             self.exceeded = true;
-            return Err(wasmtime::Error::new(MemoryLimitExceeded { limit: self.limit, wanted }));
+            return Err(wasmtime::Error::new(MemoryLimitExceeded {
+                limit: self.limit,
+                wanted,
+            }));
         }
         self.current = wanted;
         self.peak = self.peak.max(wanted);
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 }

@@ -43,40 +43,69 @@ pub struct CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 /// Runs function number `index` of `tool` with already validated `params`, and reports how it
 /// went.
-pub(crate) async fn run(tool: &LoadedTool, index: usize, params: Vec<Val>, caller: CallContext) -> CallReport {
+pub(crate) async fn run(
+    tool: &LoadedTool,
+    index: usize,
+    params: Vec<Val>,
+    caller: CallContext,
+) -> CallReport {
     let function = &tool.functions[index];
     let limits = tool.policy.limits;
     let max_output = limits.max_output.as_usize();
     let stdout = Capture::new(StreamName::Stdout, max_output);
     let stderr = Capture::new(StreamName::Stderr, max_output);
-    let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
-    let state = CallState { wasi, table: ResourceTable::new(), limiter: CallLimiter::new(limits.memory.0), log: LogBuffer::default(), caller };
+    let wasi = WasiCtxBuilder::new()
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .build();
+    let state = CallState {
+        wasi,
+        table: ResourceTable::new(),
+        limiter: CallLimiter::new(limits.memory.0),
+        log: LogBuffer::default(),
+        caller,
+    };
 
     let mut store = Store::new(tool.pre.engine(), state);
     store.limiter(|s| &mut s.limiter);
-    store.set_fuel(limits.fuel).expect("fuel is enabled on the host engine");
+    store
+        .set_fuel(limits.fuel)
+        .expect("fuel is enabled on the host engine");
     let started = Instant::now();
     let deadline = started + limits.timeout;
     store.epoch_deadline_callback(move |_| {
-        Ok(if Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
+        Ok(if Instant::now() >= deadline {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Yield(1)
+        })
     });
     store.set_epoch_deadline(1);
     // Lifting the result into host values costs about one `Val` per element; bound it so a huge
     // return value is refused before the host allocates for it.
-    store.set_hostcall_fuel(max_output.saturating_mul(std::mem::size_of::<Val>()).max(1 << 20));
+    store.set_hostcall_fuel(
+        max_output
+            .saturating_mul(std::mem::size_of::<Val>())
+            .max(1 << 20),
+    );
     store.set_max_component_handles(MAX_HANDLES);
 
     let run = async {
         let instance = tool.pre.instantiate_async(&mut store).await?;
         let func = instance
-            .get_func(&mut store, &tool.exports[index])
-            .ok_or_else(|| wasmtime::format_err!("export `{}` disappeared from the instance", function.name))?;
+            .get_func(&mut store, tool.exports[index])
+            .ok_or_else(|| {
+                wasmtime::format_err!("export `{}` disappeared from the instance", function.name)
+            })?;
         let mut results = vec![Val::Bool(false); func.ty(&store).results().len()];
         func.call_async(&mut store, &params, &mut results).await?;
         wasmtime::Result::Ok(results.pop())
@@ -85,8 +114,14 @@ pub(crate) async fn run(tool: &LoadedTool, index: usize, params: Vec<Val>, calle
     let wall = started.elapsed();
 
     let outcome = match ran {
-        Err(_elapsed) => Outcome::Stopped { stop: Stop::TimedOut { limit: limits.timeout } },
-        Ok(Err(error)) => Outcome::Stopped { stop: classify(&error, &store, &[&stdout, &stderr], &limits) },
+        Err(_elapsed) => Outcome::Stopped {
+            stop: Stop::TimedOut {
+                limit: limits.timeout,
+            },
+        },
+        Ok(Err(error)) => Outcome::Stopped {
+            stop: classify(&error, &store, &[&stdout, &stderr], &limits),
+        },
         Ok(Ok(result)) => shape(&function.signature.result, result),
     };
     let (outcome, output_bytes) = cap_output(outcome, max_output);
@@ -94,7 +129,12 @@ pub(crate) async fn run(tool: &LoadedTool, index: usize, params: Vec<Val>, calle
     let state = store.into_data();
     CallReport {
         outcome,
-        usage: Usage { fuel, wall, peak_memory: state.limiter.peak, output_bytes },
+        usage: Usage {
+            fuel,
+            wall,
+            peak_memory: state.limiter.peak,
+            output_bytes,
+        },
         stdout: stdout.text(),
         stderr: stderr.text(),
         logs: state.log.lines,
@@ -103,34 +143,60 @@ pub(crate) async fn run(tool: &LoadedTool, index: usize, params: Vec<Val>, calle
 }
 
 /// Names the stop behind a failed instantiation or call.
-fn classify(error: &wasmtime::Error, store: &Store<CallState>, captures: &[&Capture], limits: &crate::policy::Limits) -> Stop {
+fn classify(
+    error: &wasmtime::Error,
+    store: &Store<CallState>,
+    captures: &[&Capture],
+    limits: &crate::policy::Limits,
+) -> Stop {
     if store.data().limiter.exceeded {
-        return Stop::MemoryLimit { limit: limits.memory.0 };
+        return Stop::MemoryLimit {
+            limit: limits.memory.0,
+        };
     }
     if let Some(capture) = captures.iter().find(|c| c.overflowed()) {
-        return Stop::OutputTooLarge { what: OutputKind::Stream(capture.stream()), limit: capture.limit() as u64 };
+        return Stop::OutputTooLarge {
+            what: OutputKind::Stream(capture.stream()),
+            limit: capture.limit() as u64,
+        };
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => Stop::OutOfFuel { limit: limits.fuel },
-        Some(Trap::Interrupt) => Stop::TimedOut { limit: limits.timeout },
+        Some(Trap::Interrupt) => Stop::TimedOut {
+            limit: limits.timeout,
+        },
         Some(Trap::StackOverflow) => Stop::StackOverflow,
-        Some(trap) => Stop::Trap { message: trap.to_string() },
+        Some(trap) => Stop::Trap {
+            message: trap.to_string(),
+        },
         // wasmtime's own message when lifting a result would copy more than the host-call budget.
-        None if error.to_string().contains("fuel allocated for hostcalls has been exhausted") => {
-            Stop::OutputTooLarge { what: OutputKind::Result, limit: limits.max_output.0 }
+        None if error
+            .to_string()
+            .contains("fuel allocated for hostcalls has been exhausted") =>
+        {
+            Stop::OutputTooLarge {
+                what: OutputKind::Result,
+                limit: limits.max_output.0,
+            }
         }
-        None => Stop::Trap { message: format!("{error:#}") },
+        None => Stop::Trap {
+            message: format!("{error:#}"),
+        },
     }
 }
 
 /// Maps the function's return value to an outcome.
 fn shape(shape: &ResultShape, result: Option<Val>) -> Outcome {
     match (shape, result) {
-        (ResultShape::Fallible, Some(Val::Result(Ok(v)))) => Outcome::Ok { value: v.as_deref().map_or(Value::Null, convert::to_json) },
-        (ResultShape::Fallible, Some(Val::Result(Err(e)))) => {
-            Outcome::ToolError { error: e.as_deref().map_or(Value::Null, convert::to_json) }
-        }
-        (_, Some(v)) => Outcome::Ok { value: convert::to_json(&v) },
+        (ResultShape::Fallible, Some(Val::Result(Ok(v)))) => Outcome::Ok {
+            value: v.as_deref().map_or(Value::Null, convert::to_json),
+        },
+        (ResultShape::Fallible, Some(Val::Result(Err(e)))) => Outcome::ToolError {
+            error: e.as_deref().map_or(Value::Null, convert::to_json),
+        },
+        (_, Some(v)) => Outcome::Ok {
+            value: convert::to_json(&v),
+        },
         (_, None) => Outcome::Ok { value: Value::Null },
     }
 }
@@ -145,7 +211,15 @@ fn cap_output(outcome: Outcome, max: usize) -> (Outcome, usize) {
     let mut counter = ByteCounter(0);
     serde_json::to_writer(&mut counter, value).expect("writing JSON to a counter cannot fail");
     if counter.0 > max {
-        return (Outcome::Stopped { stop: Stop::OutputTooLarge { what: OutputKind::Result, limit: max as u64 } }, counter.0);
+        return (
+            Outcome::Stopped {
+                stop: Stop::OutputTooLarge {
+                    what: OutputKind::Result,
+                    limit: max as u64,
+                },
+            },
+            counter.0,
+        );
     }
     (outcome, counter.0)
 }

@@ -19,12 +19,20 @@ pub struct CallContext {
 impl CallContext {
     /// A context for `principal` with no roles, in run `run_id`.
     pub fn new(principal: impl Into<String>, run_id: impl Into<String>) -> Self {
-        Self { principal: principal.into(), roles: Vec::new(), run_id: run_id.into() }
+        Self {
+            principal: principal.into(),
+            roles: Vec::new(),
+            run_id: run_id.into(),
+        }
     }
 }
 
 impl Host for CallState {
     fn current(&mut self) -> Info {
-        Info { principal: self.caller.principal.clone(), roles: self.caller.roles.clone(), run_id: self.caller.run_id.clone() }
+        Info {
+            principal: self.caller.principal.clone(),
+            roles: self.caller.roles.clone(),
+            run_id: self.caller.run_id.clone(),
+        }
     }
 }

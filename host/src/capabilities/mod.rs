@@ -52,7 +52,11 @@ impl Capability {
     pub fn of_import(name: &str) -> Self {
         let package = name.split('/').next().unwrap_or(name);
         match package {
-            "harness:tool" => match name.split('/').nth(1).map(|i| i.split('@').next().unwrap_or(i)) {
+            "harness:tool" => match name
+                .split('/')
+                .nth(1)
+                .map(|i| i.split('@').next().unwrap_or(i))
+            {
                 Some("log") => Self::Log,
                 Some("caller") => Self::Caller,
                 Some("kv") => Self::KeyValue,
@@ -72,7 +76,16 @@ impl Capability {
     /// Whether the host links this capability for every tool today. Filesystem is linked with
     /// no preopened directory, so a tool built with the WASI adapter loads but sees no files.
     pub fn is_linked(self) -> bool {
-        matches!(self, Self::Log | Self::Caller | Self::Clocks | Self::Random | Self::Cli | Self::Io | Self::Filesystem)
+        matches!(
+            self,
+            Self::Log
+                | Self::Caller
+                | Self::Clocks
+                | Self::Random
+                | Self::Cli
+                | Self::Io
+                | Self::Filesystem
+        )
     }
 }
 
@@ -127,10 +140,22 @@ mod tests {
 
     #[test]
     fn classifies_imports_by_package_and_interface() {
-        assert_eq!(Capability::of_import("wasi:filesystem/types@0.2.6"), Capability::Filesystem);
-        assert_eq!(Capability::of_import("harness:tool/log@0.1.0"), Capability::Log);
-        assert_eq!(Capability::of_import("harness:tool/kv@0.1.0"), Capability::KeyValue);
-        assert_eq!(Capability::of_import("acme:secrets/vault"), Capability::Unknown);
+        assert_eq!(
+            Capability::of_import("wasi:filesystem/types@0.2.6"),
+            Capability::Filesystem
+        );
+        assert_eq!(
+            Capability::of_import("harness:tool/log@0.1.0"),
+            Capability::Log
+        );
+        assert_eq!(
+            Capability::of_import("harness:tool/kv@0.1.0"),
+            Capability::KeyValue
+        );
+        assert_eq!(
+            Capability::of_import("acme:secrets/vault"),
+            Capability::Unknown
+        );
     }
 
     #[test]
@@ -143,7 +168,11 @@ mod tests {
         ]);
         assert_eq!(
             refused,
-            vec!["wasi:sockets/tcp@0.2.6 (sockets)", "wasi:io/streams@0.3.0 (io)", "acme:secrets/vault (unknown)"]
+            vec![
+                "wasi:sockets/tcp@0.2.6 (sockets)",
+                "wasi:io/streams@0.3.0 (io)",
+                "acme:secrets/vault (unknown)"
+            ]
         );
     }
 }

@@ -48,7 +48,14 @@ pub struct Capture {
 impl Capture {
     /// An empty capture of `stream` holding at most `limit` bytes.
     pub fn new(stream: StreamName, limit: usize) -> Self {
-        Self { stream, limit, buffer: Arc::new(Mutex::new(Buffer { bytes: Vec::new(), overflowed: false })) }
+        Self {
+            stream,
+            limit,
+            buffer: Arc::new(Mutex::new(Buffer {
+                bytes: Vec::new(),
+                overflowed: false,
+            })),
+        }
     }
 
     /// What was written, as text (invalid UTF-8 replaced).
@@ -72,14 +79,19 @@ impl Capture {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Buffer> {
-        self.buffer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.buffer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn append(&self, data: &[u8]) -> Result<(), OutputLimitExceeded> {
         let mut buffer = self.lock();
         if buffer.bytes.len() + data.len() > self.limit {
             buffer.overflowed = true;
-            return Err(OutputLimitExceeded { stream: self.stream, limit: self.limit });
+            return Err(OutputLimitExceeded {
+                stream: self.stream,
+                limit: self.limit,
+            });
         }
         buffer.bytes.extend_from_slice(data);
         Ok(())
@@ -105,7 +117,8 @@ impl StdoutStream for Capture {
 #[wasmtime_wasi::async_trait]
 impl OutputStream for Capture {
     fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
-        self.append(&bytes).map_err(|e| StreamError::Trap(wasmtime::Error::new(e)))
+        self.append(&bytes)
+            .map_err(|e| StreamError::Trap(wasmtime::Error::new(e)))
     }
 
     fn flush(&mut self) -> Result<(), StreamError> {
@@ -124,8 +137,16 @@ impl Pollable for Capture {
 }
 
 impl AsyncWrite for Capture {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Poll::Ready(self.append(buf).map(|()| buf.len()).map_err(io::Error::other))
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Poll::Ready(
+            self.append(buf)
+                .map(|()| buf.len())
+                .map_err(io::Error::other),
+        )
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {

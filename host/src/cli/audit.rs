@@ -22,10 +22,17 @@ pub fn run(component: &Path, as_json: bool) -> ExitCode {
         }
     };
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("reports serialize"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("reports serialize")
+        );
         return ExitCode::SUCCESS;
     }
-    println!("component: {}\nsha256:    {}\n", component.display(), report.sha256);
+    println!(
+        "component: {}\nsha256:    {}\n",
+        component.display(),
+        report.sha256
+    );
     println!("imports by capability:");
     for (capability, names) in &report.imports {
         println!("  {capability}: {}", names.join(", "));

@@ -10,8 +10,17 @@ const EXIT_TOOL_ERROR: u8 = 1;
 const EXIT_REFUSED: u8 = 4;
 
 /// Runs one call and prints its result (or the whole report) on stdout.
-pub fn run(host: &Host, function: &str, arguments: &str, principal: &str, full_report: bool) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+pub fn run(
+    host: &Host,
+    function: &str,
+    arguments: &str,
+    principal: &str,
+    full_report: bool,
+) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("harness: cannot start the async runtime: {e}");
@@ -27,7 +36,10 @@ pub fn run(host: &Host, function: &str, arguments: &str, principal: &str, full_r
         }
     };
     if full_report {
-        println!("{}", serde_json::to_string_pretty(&report).expect("reports serialize"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("reports serialize")
+        );
     }
     match &report.outcome {
         Outcome::Ok { value } => {

@@ -85,9 +85,15 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { policy } => with_host(&policy, |host| tools::check(&host)),
         Command::Tools { policy, json } => with_host(&policy, |host| tools::list(&host, json)),
-        Command::Call { policy, function, arguments, principal, report } => {
-            with_host(&policy, |host| call::run(&host, &function, &arguments, &principal, report))
-        }
+        Command::Call {
+            policy,
+            function,
+            arguments,
+            principal,
+            report,
+        } => with_host(&policy, |host| {
+            call::run(&host, &function, &arguments, &principal, report)
+        }),
         Command::Audit { component, json } => audit::run(&component, json),
     }
 }
@@ -95,19 +101,32 @@ pub fn main() -> ExitCode {
 /// Audit records go to stderr as JSON lines when `HARNESS_AUDIT=1`; other logs follow `RUST_LOG`.
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let default = if std::env::var_os("HARNESS_AUDIT").is_some() { "warn,harness::audit=info" } else { "warn" };
+    let default = if std::env::var_os("HARNESS_AUDIT").is_some() {
+        "warn,harness::audit=info"
+    } else {
+        "warn"
+    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt().json().with_writer(std::io::stderr).with_env_filter(filter).init();
+    tracing_subscriber::fmt()
+        .json()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .init();
 }
 
 fn with_host(policy: &std::path::Path, run: impl FnOnce(Host) -> ExitCode) -> ExitCode {
-    let loaded = Policy::load(policy).map_err(harness_host::LoadError::from).and_then(|p| {
-        Host::load_with_progress(p, &mut |event| {
-            if let LoadEvent::Compiling { tool, bytes } = event {
-                eprintln!("harness: compiling {tool} ({}), cached for next time…", bytesize::ByteSize(bytes as u64).display().iec());
-            }
-        })
-    });
+    let loaded = Policy::load(policy)
+        .map_err(harness_host::LoadError::from)
+        .and_then(|p| {
+            Host::load_with_progress(p, &mut |event| {
+                if let LoadEvent::Compiling { tool, bytes } = event {
+                    eprintln!(
+                        "harness: compiling {tool} ({}), cached for next time…",
+                        bytesize::ByteSize(bytes as u64).display().iec()
+                    );
+                }
+            })
+        });
     match loaded {
         Ok(host) => run(host),
         Err(e) => {

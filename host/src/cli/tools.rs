@@ -19,7 +19,12 @@ pub fn check(host: &Host) -> ExitCode {
             limits.max_output
         );
         for f in &tool.functions {
-            println!("  {}.{}  {}", tool.policy.name, f.name, first_line(f.description.as_deref()));
+            println!(
+                "  {}.{}  {}",
+                tool.policy.name,
+                f.name,
+                first_line(f.description.as_deref())
+            );
         }
     }
     println!("ok: {} tool(s) loaded", host.tools().count());
@@ -46,13 +51,20 @@ pub fn list(host: &Host, as_json: bool) -> ExitCode {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json!({ "tools": tools })).expect("JSON values serialize"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "tools": tools }))
+                .expect("JSON values serialize")
+        );
         return ExitCode::SUCCESS;
     }
     for tool in host.tools() {
         println!("{}", tool.policy.name);
         for f in &tool.functions {
-            println!("  {}.{}  (model name: {})", tool.policy.name, f.name, f.qualified_name);
+            println!(
+                "  {}.{}  (model name: {})",
+                tool.policy.name, f.name, f.qualified_name
+            );
             if let Some(d) = &f.description {
                 for line in d.lines() {
                     println!("      {line}");

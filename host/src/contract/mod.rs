@@ -10,7 +10,9 @@ pub mod schema;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
-use wit_parser::{Function, FunctionKind, Resolve, Type, TypeDefKind, WorldId, WorldItem, WorldKey};
+use wit_parser::{
+    Function, FunctionKind, Resolve, Type, TypeDefKind, WorldId, WorldItem, WorldKey,
+};
 
 /// Longest function name OpenAI and MCP clients accept.
 pub const MAX_QUALIFIED_NAME: usize = 64;
@@ -69,10 +71,14 @@ pub enum ContractError {
     #[error("cannot read the component's WIT: {0}")]
     Decode(String),
     /// A function uses a type JSON cannot carry.
-    #[error("function `{function}` uses a {ty}, which a model cannot send or receive; export a function with value types only (records, variants, lists, strings, numbers ...)")]
+    #[error(
+        "function `{function}` uses a {ty}, which a model cannot send or receive; export a function with value types only (records, variants, lists, strings, numbers ...)"
+    )]
     UnsupportedType { function: String, ty: String },
     /// The model-facing name would be too long.
-    #[error("function `{function}` would be offered as `{qualified}`, longer than {MAX_QUALIFIED_NAME} characters; shorten the tool or function name")]
+    #[error(
+        "function `{function}` would be offered as `{qualified}`, longer than {MAX_QUALIFIED_NAME} characters; shorten the tool or function name"
+    )]
     NameTooLong { function: String, qualified: String },
     /// The component exports nothing a model could call.
     #[error("the component exports no functions, so there is nothing to call")]
@@ -90,8 +96,13 @@ pub struct DecodedWorld {
 /// Decodes the WIT world embedded in a component binary.
 pub fn decode_world(wasm: &[u8]) -> Result<DecodedWorld, ContractError> {
     match wit_component::decode(wasm) {
-        Ok(wit_parser::decoding::DecodedWasm::Component(resolve, world)) => Ok(DecodedWorld { resolve: Arc::new(resolve), world }),
-        Ok(_) => Err(ContractError::Decode("this is a WIT package, not a component".into())),
+        Ok(wit_parser::decoding::DecodedWasm::Component(resolve, world)) => Ok(DecodedWorld {
+            resolve: Arc::new(resolve),
+            world,
+        }),
+        Ok(_) => Err(ContractError::Decode(
+            "this is a WIT package, not a component".into(),
+        )),
         Err(e) => Err(ContractError::Decode(format!("{e:#}"))),
     }
 }
@@ -103,21 +114,36 @@ pub fn discover(tool: &str, decoded: &DecodedWorld) -> Result<Vec<ToolFunction>,
     for (key, item) in &resolve.worlds[decoded.world].exports {
         match item {
             WorldItem::Function(func) => {
-                let export = ExportPath { interface: None, function: func.name.clone() };
+                let export = ExportPath {
+                    interface: None,
+                    function: func.name.clone(),
+                };
                 functions.push(describe(tool, &func.name, func, decoded, export)?);
             }
             WorldItem::Interface { id, .. } => {
                 let iface_name = resolve.name_world_key(key);
                 let short = match key {
                     WorldKey::Name(name) => name.clone(),
-                    WorldKey::Interface(_) => resolve.interfaces[*id].name.clone().unwrap_or_else(|| iface_name.clone()),
+                    WorldKey::Interface(_) => resolve.interfaces[*id]
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| iface_name.clone()),
                 };
                 for func in resolve.interfaces[*id].functions.values() {
                     let name = format!("{short}.{}", func.name);
-                    if !matches!(func.kind, FunctionKind::Freestanding | FunctionKind::AsyncFreestanding) {
-                        return Err(ContractError::UnsupportedType { function: name, ty: "resource method".into() });
+                    if !matches!(
+                        func.kind,
+                        FunctionKind::Freestanding | FunctionKind::AsyncFreestanding
+                    ) {
+                        return Err(ContractError::UnsupportedType {
+                            function: name,
+                            ty: "resource method".into(),
+                        });
                     }
-                    let export = ExportPath { interface: Some(iface_name.clone()), function: func.name.clone() };
+                    let export = ExportPath {
+                        interface: Some(iface_name.clone()),
+                        function: func.name.clone(),
+                    };
                     functions.push(describe(tool, &name, func, decoded, export)?);
                 }
             }
@@ -138,12 +164,18 @@ fn describe(
     export: ExportPath,
 ) -> Result<ToolFunction, ContractError> {
     let resolve = &decoded.resolve;
-    let unsupported = |e: schema::Unsupported| ContractError::UnsupportedType { function: name.to_owned(), ty: e.0 };
+    let unsupported = |e: schema::Unsupported| ContractError::UnsupportedType {
+        function: name.to_owned(),
+        ty: e.0,
+    };
 
     let mut properties = Map::new();
     let mut required = Vec::new();
     for param in &func.params {
-        properties.insert(param.name.clone(), schema::schema_of(resolve, &param.ty).map_err(unsupported)?);
+        properties.insert(
+            param.name.clone(),
+            schema::schema_of(resolve, &param.ty).map_err(unsupported)?,
+        );
         if !schema::is_option(resolve, &param.ty) {
             required.push(Value::String(param.name.clone()));
         }
@@ -159,16 +191,31 @@ fn describe(
         None => (ResultShape::Nothing, json!({ "type": "null" }), None),
         Some(ty) => match fallible_sides(resolve, ty) {
             Some((ok, err)) => {
-                let side = |t: Option<Type>| t.map_or(Ok(json!({ "type": "null" })), |t| schema::schema_of(resolve, &t));
-                (ResultShape::Fallible, side(ok).map_err(unsupported)?, Some(side(err).map_err(unsupported)?))
+                let side = |t: Option<Type>| {
+                    t.map_or(Ok(json!({ "type": "null" })), |t| {
+                        schema::schema_of(resolve, &t)
+                    })
+                };
+                (
+                    ResultShape::Fallible,
+                    side(ok).map_err(unsupported)?,
+                    Some(side(err).map_err(unsupported)?),
+                )
             }
-            None => (ResultShape::Value, schema::schema_of(resolve, ty).map_err(unsupported)?, None),
+            None => (
+                ResultShape::Value,
+                schema::schema_of(resolve, ty).map_err(unsupported)?,
+                None,
+            ),
         },
     };
 
     let qualified_name = format!("{tool}__{}", name.replace('.', "__"));
     if qualified_name.len() > MAX_QUALIFIED_NAME {
-        return Err(ContractError::NameTooLong { function: name.to_owned(), qualified: qualified_name });
+        return Err(ContractError::NameTooLong {
+            function: name.to_owned(),
+            qualified: qualified_name,
+        });
     }
     Ok(ToolFunction {
         name: name.to_owned(),

@@ -43,7 +43,8 @@ fn kind_schema(resolve: &Resolve, kind: &TypeDefKind) -> Result<Value, Unsupport
             let mut required = Vec::new();
             for field in &record.fields {
                 let mut field_schema = schema_of(resolve, &field.ty)?;
-                if let (Some(docs), Value::Object(obj)) = (&field.docs.contents, &mut field_schema) {
+                if let (Some(docs), Value::Object(obj)) = (&field.docs.contents, &mut field_schema)
+                {
                     describe(obj, docs);
                 }
                 if !is_option(resolve, &field.ty) {
@@ -54,7 +55,11 @@ fn kind_schema(resolve: &Resolve, kind: &TypeDefKind) -> Result<Value, Unsupport
             json!({ "type": "object", "properties": properties, "required": required, "additionalProperties": false })
         }
         TypeDefKind::Tuple(tuple) => {
-            let items = tuple.types.iter().map(|t| schema_of(resolve, t)).collect::<Result<Vec<_>, _>>()?;
+            let items = tuple
+                .types
+                .iter()
+                .map(|t| schema_of(resolve, t))
+                .collect::<Result<Vec<_>, _>>()?;
             let n = items.len();
             json!({ "type": "array", "prefixItems": items, "items": false, "minItems": n, "maxItems": n })
         }
@@ -81,10 +86,18 @@ fn kind_schema(resolve: &Resolve, kind: &TypeDefKind) -> Result<Value, Unsupport
             let case_docs: Vec<String> = e
                 .cases
                 .iter()
-                .filter_map(|c| c.docs.contents.as_ref().map(|d| format!("`{}`: {}", c.name, d.trim())))
+                .filter_map(|c| {
+                    c.docs
+                        .contents
+                        .as_ref()
+                        .map(|d| format!("`{}`: {}", c.name, d.trim()))
+                })
                 .collect();
             if !case_docs.is_empty() {
-                describe(schema.as_object_mut().expect("object literal"), &case_docs.join("; "));
+                describe(
+                    schema.as_object_mut().expect("object literal"),
+                    &case_docs.join("; "),
+                );
             }
             schema
         }
@@ -94,15 +107,22 @@ fn kind_schema(resolve: &Resolve, kind: &TypeDefKind) -> Result<Value, Unsupport
         }
         TypeDefKind::Option(inner) => {
             let inner_schema = schema_of(resolve, inner)?;
-            let some = if is_option(resolve, inner) { single_key("some", inner_schema) } else { inner_schema };
+            let some = if is_option(resolve, inner) {
+                single_key("some", inner_schema)
+            } else {
+                inner_schema
+            };
             json!({ "anyOf": [some, { "type": "null" }] })
         }
         TypeDefKind::Result(result) => {
             let side = |name: &str, ty: &Option<Type>| -> Result<Value, Unsupported> {
-                Ok(single_key(name, match ty {
-                    Some(ty) => schema_of(resolve, ty)?,
-                    None => json!({ "type": "null" }),
-                }))
+                Ok(single_key(
+                    name,
+                    match ty {
+                        Some(ty) => schema_of(resolve, ty)?,
+                        None => json!({ "type": "null" }),
+                    },
+                ))
             };
             json!({ "oneOf": [side("ok", &result.ok)?, side("err", &result.err)?] })
         }
@@ -116,7 +136,9 @@ fn kind_schema(resolve: &Resolve, kind: &TypeDefKind) -> Result<Value, Unsupport
             }
             json!({ "type": "object", "additionalProperties": schema_of(resolve, value)? })
         }
-        TypeDefKind::Resource | TypeDefKind::Handle(_) => return Err(Unsupported("resource handle".into())),
+        TypeDefKind::Resource | TypeDefKind::Handle(_) => {
+            return Err(Unsupported("resource handle".into()));
+        }
         TypeDefKind::Future(_) => return Err(Unsupported("future".into())),
         TypeDefKind::Stream(_) => return Err(Unsupported("stream".into())),
         TypeDefKind::Unknown => return Err(Unsupported("unresolved type".into())),

@@ -19,7 +19,9 @@ pub fn to_json(val: &Val) -> Value {
         Val::Float64(f) => float(*f),
         Val::Char(c) => Value::String(c.to_string()),
         Val::String(s) => Value::String(s.clone()),
-        Val::List(items) | Val::Tuple(items) | Val::FixedLengthList(items) => Value::Array(items.iter().map(to_json).collect()),
+        Val::List(items) | Val::Tuple(items) | Val::FixedLengthList(items) => {
+            Value::Array(items.iter().map(to_json).collect())
+        }
         Val::Map(pairs) => Value::Object(
             pairs
                 .iter()
@@ -29,7 +31,12 @@ pub fn to_json(val: &Val) -> Value {
                 })
                 .collect(),
         ),
-        Val::Record(fields) => Value::Object(fields.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
+        Val::Record(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), to_json(v)))
+                .collect(),
+        ),
         Val::Variant(case, None) | Val::Enum(case) => Value::String(case.clone()),
         Val::Variant(case, Some(payload)) => single(case, to_json(payload)),
         Val::Option(None) => Value::Null,

@@ -26,9 +26,16 @@ pub enum Problem {
     /// A key that the type does not have.
     Unknown { expected: Vec<String> },
     /// A JSON value of the wrong kind.
-    WrongType { expected: String, found: &'static str },
+    WrongType {
+        expected: String,
+        found: &'static str,
+    },
     /// A number outside the integer type's range, or not whole.
-    OutOfRange { ty: &'static str, min: String, max: String },
+    OutOfRange {
+        ty: &'static str,
+        min: String,
+        max: String,
+    },
     /// A string that is not one of the enum's, variant's or flags' names.
     UnknownCase { case: String, expected: Vec<String> },
     /// An array of the wrong length for a tuple or fixed-length list.
@@ -40,25 +47,53 @@ pub enum Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Problem::NotAnObject(found) => write!(f, "the arguments must be a JSON object with one key per parameter, not {found}"),
+            Problem::NotAnObject(found) => write!(
+                f,
+                "the arguments must be a JSON object with one key per parameter, not {found}"
+            ),
             Problem::Missing => write!(f, "missing (required)"),
-            Problem::Unknown { expected } if expected.is_empty() => write!(f, "unknown key (none are accepted here)"),
-            Problem::Unknown { expected } => write!(f, "unknown key; expected one of: {}", expected.join(", ")),
-            Problem::WrongType { expected, found } => write!(f, "expected {expected}, found {found}"),
-            Problem::OutOfRange { ty, min, max } => write!(f, "out of range for {ty}: expected a whole number from {min} to {max}"),
-            Problem::UnknownCase { case, expected } => write!(f, "unknown case \"{case}\"; expected one of: {}", expected.join(", ")),
-            Problem::WrongLength { expected, found } => write!(f, "expected an array of exactly {expected} items, found {found}"),
+            Problem::Unknown { expected } if expected.is_empty() => {
+                write!(f, "unknown key (none are accepted here)")
+            }
+            Problem::Unknown { expected } => {
+                write!(f, "unknown key; expected one of: {}", expected.join(", "))
+            }
+            Problem::WrongType { expected, found } => {
+                write!(f, "expected {expected}, found {found}")
+            }
+            Problem::OutOfRange { ty, min, max } => write!(
+                f,
+                "out of range for {ty}: expected a whole number from {min} to {max}"
+            ),
+            Problem::UnknownCase { case, expected } => write!(
+                f,
+                "unknown case \"{case}\"; expected one of: {}",
+                expected.join(", ")
+            ),
+            Problem::WrongLength { expected, found } => write!(
+                f,
+                "expected an array of exactly {expected} items, found {found}"
+            ),
             Problem::DuplicateFlag(flag) => write!(f, "flag \"{flag}\" is given twice"),
         }
     }
 }
 
 /// Converts a JSON arguments object into the parameter values of a function with `params`.
-pub fn args_to_wit(resolve: &Resolve, params: &[(String, Type)], args: &Value) -> Result<Vec<Val>, ArgumentError> {
+pub fn args_to_wit(
+    resolve: &Resolve,
+    params: &[(String, Type)],
+    args: &Value,
+) -> Result<Vec<Val>, ArgumentError> {
     let obj = match args {
         Value::Object(obj) => obj,
         Value::Null if params.is_empty() => return Ok(Vec::new()),
-        other => return Err(ArgumentError { path: "$".into(), problem: Problem::NotAnObject(kind(other)) }),
+        other => {
+            return Err(ArgumentError {
+                path: "$".into(),
+                problem: Problem::NotAnObject(kind(other)),
+            });
+        }
     };
     check_keys(obj, params.iter().map(|(n, _)| n.as_str()), &Path::Root)?;
     params
@@ -83,7 +118,10 @@ enum Path<'a> {
 
 impl Path<'_> {
     fn error(&self, problem: Problem) -> ArgumentError {
-        ArgumentError { path: self.to_string(), problem }
+        ArgumentError {
+            path: self.to_string(),
+            problem,
+        }
     }
 }
 
@@ -110,10 +148,17 @@ fn kind(value: &Value) -> &'static str {
 }
 
 fn wrong(path: &Path<'_>, expected: impl Into<String>, found: &Value) -> ArgumentError {
-    path.error(Problem::WrongType { expected: expected.into(), found: kind(found) })
+    path.error(Problem::WrongType {
+        expected: expected.into(),
+        found: kind(found),
+    })
 }
 
-fn check_keys<'n>(obj: &Map<String, Value>, names: impl Iterator<Item = &'n str> + Clone, path: &Path<'_>) -> Result<(), ArgumentError> {
+fn check_keys<'n>(
+    obj: &Map<String, Value>,
+    names: impl Iterator<Item = &'n str> + Clone,
+    path: &Path<'_>,
+) -> Result<(), ArgumentError> {
     for key in obj.keys() {
         if !names.clone().any(|n| n == key) {
             let expected = names.clone().map(str::to_owned).collect();
@@ -123,9 +168,18 @@ fn check_keys<'n>(obj: &Map<String, Value>, names: impl Iterator<Item = &'n str>
     Ok(())
 }
 
-fn convert(resolve: &Resolve, ty: &Type, value: &Value, path: &Path<'_>) -> Result<Val, ArgumentError> {
+fn convert(
+    resolve: &Resolve,
+    ty: &Type,
+    value: &Value,
+    path: &Path<'_>,
+) -> Result<Val, ArgumentError> {
     Ok(match ty {
-        Type::Bool => Val::Bool(value.as_bool().ok_or_else(|| wrong(path, "a boolean", value))?),
+        Type::Bool => Val::Bool(
+            value
+                .as_bool()
+                .ok_or_else(|| wrong(path, "a boolean", value))?,
+        ),
         Type::U8 => Val::U8(integer(value, path, "u8")?),
         Type::U16 => Val::U16(integer(value, path, "u16")?),
         Type::U32 => Val::U32(integer(value, path, "u32")?),
@@ -137,24 +191,45 @@ fn convert(resolve: &Resolve, ty: &Type, value: &Value, path: &Path<'_>) -> Resu
         Type::F32 => Val::Float32(float(value, path)? as f32),
         Type::F64 => Val::Float64(float(value, path)?),
         Type::Char => {
-            let s = value.as_str().ok_or_else(|| wrong(path, "a one-character string", value))?;
+            let s = value
+                .as_str()
+                .ok_or_else(|| wrong(path, "a one-character string", value))?;
             let mut chars = s.chars();
             match (chars.next(), chars.next()) {
                 (Some(c), None) => Val::Char(c),
-                _ => return Err(path.error(Problem::WrongLength { expected: 1, found: s.chars().count() })),
+                _ => {
+                    return Err(path.error(Problem::WrongLength {
+                        expected: 1,
+                        found: s.chars().count(),
+                    }));
+                }
             }
         }
-        Type::String => Val::String(value.as_str().ok_or_else(|| wrong(path, "a string", value))?.to_owned()),
-        Type::ErrorContext => return Err(wrong(path, "nothing (error-context cannot be sent)", value)),
+        Type::String => Val::String(
+            value
+                .as_str()
+                .ok_or_else(|| wrong(path, "a string", value))?
+                .to_owned(),
+        ),
+        Type::ErrorContext => {
+            return Err(wrong(path, "nothing (error-context cannot be sent)", value));
+        }
         Type::Id(id) => convert_def(resolve, &resolve.types[*id].kind, value, path)?,
     })
 }
 
-fn convert_def(resolve: &Resolve, kind_: &TypeDefKind, value: &Value, path: &Path<'_>) -> Result<Val, ArgumentError> {
+fn convert_def(
+    resolve: &Resolve,
+    kind_: &TypeDefKind,
+    value: &Value,
+    path: &Path<'_>,
+) -> Result<Val, ArgumentError> {
     Ok(match kind_ {
         TypeDefKind::Type(inner) => convert(resolve, inner, value, path)?,
         TypeDefKind::Record(record) => {
-            let obj = value.as_object().ok_or_else(|| wrong(path, "an object", value))?;
+            let obj = value
+                .as_object()
+                .ok_or_else(|| wrong(path, "an object", value))?;
             check_keys(obj, record.fields.iter().map(|f| f.name.as_str()), path)?;
             let fields = record
                 .fields
@@ -163,7 +238,9 @@ fn convert_def(resolve: &Resolve, kind_: &TypeDefKind, value: &Value, path: &Pat
                     let field_path = Path::Key(path, &field.name);
                     let val = match obj.get(&field.name) {
                         Some(v) => convert(resolve, &field.ty, v, &field_path)?,
-                        None if crate::contract::schema::is_option(resolve, &field.ty) => Val::Option(None),
+                        None if crate::contract::schema::is_option(resolve, &field.ty) => {
+                            Val::Option(None)
+                        }
                         None => return Err(field_path.error(Problem::Missing)),
                     };
                     Ok((field.name.clone(), val))
@@ -174,37 +251,59 @@ fn convert_def(resolve: &Resolve, kind_: &TypeDefKind, value: &Value, path: &Pat
         TypeDefKind::Tuple(tuple) => Val::Tuple(fixed_array(resolve, &tuple.types, value, path)?),
         TypeDefKind::Variant(variant) => {
             let (case_name, payload) = tagged(value, path)?;
-            let case = variant.cases.iter().find(|c| c.name == case_name).ok_or_else(|| {
-                path.error(Problem::UnknownCase {
-                    case: case_name.to_owned(),
-                    expected: variant.cases.iter().map(|c| c.name.clone()).collect(),
-                })
-            })?;
+            let case = variant
+                .cases
+                .iter()
+                .find(|c| c.name == case_name)
+                .ok_or_else(|| {
+                    path.error(Problem::UnknownCase {
+                        case: case_name.to_owned(),
+                        expected: variant.cases.iter().map(|c| c.name.clone()).collect(),
+                    })
+                })?;
             let case_path = Path::Key(path, &case.name);
             let payload = match (&case.ty, payload) {
                 (None, None) => None,
                 (Some(ty), Some(p)) => Some(Box::new(convert(resolve, ty, p, &case_path)?)),
-                (None, Some(p)) => return Err(wrong(&case_path, "no payload (write the case as a plain string)", p)),
+                (None, Some(p)) => {
+                    return Err(wrong(
+                        &case_path,
+                        "no payload (write the case as a plain string)",
+                        p,
+                    ));
+                }
                 (Some(_), None) => return Err(case_path.error(Problem::Missing)),
             };
             Val::Variant(case.name.clone(), payload)
         }
         TypeDefKind::Enum(e) => {
-            let s = value.as_str().ok_or_else(|| wrong(path, "a string naming an enum case", value))?;
+            let s = value
+                .as_str()
+                .ok_or_else(|| wrong(path, "a string naming an enum case", value))?;
             let case = e.cases.iter().find(|c| c.name == s).ok_or_else(|| {
-                path.error(Problem::UnknownCase { case: s.to_owned(), expected: e.cases.iter().map(|c| c.name.clone()).collect() })
+                path.error(Problem::UnknownCase {
+                    case: s.to_owned(),
+                    expected: e.cases.iter().map(|c| c.name.clone()).collect(),
+                })
             })?;
             Val::Enum(case.name.clone())
         }
         TypeDefKind::Flags(flags) => {
-            let items = value.as_array().ok_or_else(|| wrong(path, "an array of flag names", value))?;
+            let items = value
+                .as_array()
+                .ok_or_else(|| wrong(path, "an array of flag names", value))?;
             let mut set: Vec<String> = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
                 let item_path = Path::Index(path, i);
-                let name = item.as_str().ok_or_else(|| wrong(&item_path, "a flag name", item))?;
+                let name = item
+                    .as_str()
+                    .ok_or_else(|| wrong(&item_path, "a flag name", item))?;
                 if !flags.flags.iter().any(|f| f.name == name) {
                     let expected = flags.flags.iter().map(|f| f.name.clone()).collect();
-                    return Err(item_path.error(Problem::UnknownCase { case: name.to_owned(), expected }));
+                    return Err(item_path.error(Problem::UnknownCase {
+                        case: name.to_owned(),
+                        expected,
+                    }));
                 }
                 if set.iter().any(|s| s == name) {
                     return Err(item_path.error(Problem::DuplicateFlag(name.to_owned())));
@@ -216,9 +315,21 @@ fn convert_def(resolve: &Resolve, kind_: &TypeDefKind, value: &Value, path: &Pat
         TypeDefKind::Option(inner) => match value {
             Value::Null => Val::Option(None),
             _ if crate::contract::schema::is_option(resolve, inner) => {
-                let obj = value.as_object().filter(|o| o.len() == 1).ok_or_else(|| wrong(path, "null or {\"some\": ...}", value))?;
-                let some = obj.get("some").ok_or_else(|| Path::Key(path, obj.keys().next().map_or("", |k| k)).error(Problem::Unknown { expected: vec!["some".into()] }))?;
-                Val::Option(Some(Box::new(convert(resolve, inner, some, &Path::Key(path, "some"))?)))
+                let obj = value
+                    .as_object()
+                    .filter(|o| o.len() == 1)
+                    .ok_or_else(|| wrong(path, "null or {\"some\": ...}", value))?;
+                let some = obj.get("some").ok_or_else(|| {
+                    Path::Key(path, obj.keys().next().map_or("", |k| k)).error(Problem::Unknown {
+                        expected: vec!["some".into()],
+                    })
+                })?;
+                Val::Option(Some(Box::new(convert(
+                    resolve,
+                    inner,
+                    some,
+                    &Path::Key(path, "some"),
+                )?)))
             }
             _ => Val::Option(Some(Box::new(convert(resolve, inner, value, path)?))),
         },
@@ -227,7 +338,12 @@ fn convert_def(resolve: &Resolve, kind_: &TypeDefKind, value: &Value, path: &Pat
             let (ty, is_ok) = match side {
                 "ok" => (&result.ok, true),
                 "err" => (&result.err, false),
-                other => return Err(path.error(Problem::UnknownCase { case: other.to_owned(), expected: vec!["ok".into(), "err".into()] })),
+                other => {
+                    return Err(path.error(Problem::UnknownCase {
+                        case: other.to_owned(),
+                        expected: vec!["ok".into(), "err".into()],
+                    }));
+                }
             };
             let side_path = Path::Key(path, side);
             let payload = match (ty, payload) {
@@ -239,45 +355,86 @@ fn convert_def(resolve: &Resolve, kind_: &TypeDefKind, value: &Value, path: &Pat
             Val::Result(if is_ok { Ok(payload) } else { Err(payload) })
         }
         TypeDefKind::List(inner) => {
-            let items = value.as_array().ok_or_else(|| wrong(path, "an array", value))?;
-            Val::List(items.iter().enumerate().map(|(i, v)| convert(resolve, inner, v, &Path::Index(path, i))).collect::<Result<_, _>>()?)
+            let items = value
+                .as_array()
+                .ok_or_else(|| wrong(path, "an array", value))?;
+            Val::List(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| convert(resolve, inner, v, &Path::Index(path, i)))
+                    .collect::<Result<_, _>>()?,
+            )
         }
         TypeDefKind::FixedLengthList(inner, n) => {
             let types = vec![*inner; *n as usize];
             Val::FixedLengthList(fixed_array(resolve, &types, value, path)?)
         }
         TypeDefKind::Map(_, value_ty) => {
-            let obj = value.as_object().ok_or_else(|| wrong(path, "an object", value))?;
+            let obj = value
+                .as_object()
+                .ok_or_else(|| wrong(path, "an object", value))?;
             Val::Map(
                 obj.iter()
-                    .map(|(k, v)| Ok((Val::String(k.clone()), convert(resolve, value_ty, v, &Path::Key(path, k))?)))
+                    .map(|(k, v)| {
+                        Ok((
+                            Val::String(k.clone()),
+                            convert(resolve, value_ty, v, &Path::Key(path, k))?,
+                        ))
+                    })
                     .collect::<Result<_, _>>()?,
             )
         }
-        TypeDefKind::Resource | TypeDefKind::Handle(_) | TypeDefKind::Future(_) | TypeDefKind::Stream(_) | TypeDefKind::Unknown => {
+        TypeDefKind::Resource
+        | TypeDefKind::Handle(_)
+        | TypeDefKind::Future(_)
+        | TypeDefKind::Stream(_)
+        | TypeDefKind::Unknown => {
             return Err(wrong(path, "nothing (this type cannot be sent)", value));
         }
     })
 }
 
 /// `"case"` or `{"case": payload}`.
-fn tagged<'v>(value: &'v Value, path: &Path<'_>) -> Result<(&'v str, Option<&'v Value>), ArgumentError> {
+fn tagged<'v>(
+    value: &'v Value,
+    path: &Path<'_>,
+) -> Result<(&'v str, Option<&'v Value>), ArgumentError> {
     match value {
         Value::String(s) => Ok((s, None)),
         Value::Object(obj) if obj.len() == 1 => {
             let (k, v) = obj.iter().next().expect("one entry");
             Ok((k, Some(v)))
         }
-        other => Err(wrong(path, "a case name, or an object with exactly one key naming the case", other)),
+        other => Err(wrong(
+            path,
+            "a case name, or an object with exactly one key naming the case",
+            other,
+        )),
     }
 }
 
-fn fixed_array(resolve: &Resolve, types: &[Type], value: &Value, path: &Path<'_>) -> Result<Vec<Val>, ArgumentError> {
-    let items = value.as_array().ok_or_else(|| wrong(path, format!("an array of {} items", types.len()), value))?;
+fn fixed_array(
+    resolve: &Resolve,
+    types: &[Type],
+    value: &Value,
+    path: &Path<'_>,
+) -> Result<Vec<Val>, ArgumentError> {
+    let items = value
+        .as_array()
+        .ok_or_else(|| wrong(path, format!("an array of {} items", types.len()), value))?;
     if items.len() != types.len() {
-        return Err(path.error(Problem::WrongLength { expected: types.len(), found: items.len() }));
+        return Err(path.error(Problem::WrongLength {
+            expected: types.len(),
+            found: items.len(),
+        }));
     }
-    types.iter().zip(items).enumerate().map(|(i, (ty, v))| convert(resolve, ty, v, &Path::Index(path, i))).collect()
+    types
+        .iter()
+        .zip(items)
+        .enumerate()
+        .map(|(i, (ty, v))| convert(resolve, ty, v, &Path::Index(path, i)))
+        .collect()
 }
 
 fn integer<T>(value: &Value, path: &Path<'_>, ty: &'static str) -> Result<T, ArgumentError>

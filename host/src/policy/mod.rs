@@ -85,16 +85,27 @@ impl Default for Limits {
 pub enum PolicyError {
     /// The file could not be read.
     #[error("cannot read the whitelist {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The file is not valid TOML, has an unknown key, or a value of the wrong kind.
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     /// A value is well-formed but not acceptable.
     #[error("{path}: {key}: {message}")]
-    Invalid { path: PathBuf, key: String, message: String },
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
     /// A tool's component file does not exist.
     #[error("{path}: tools.{tool}.component: `{component}` does not exist")]
-    MissingComponent { path: PathBuf, tool: String, component: PathBuf },
+    MissingComponent {
+        path: PathBuf,
+        tool: String,
+        component: PathBuf,
+    },
 }
 
 #[derive(Deserialize)]
@@ -166,18 +177,26 @@ impl Policy {
     /// the file's folder.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, PolicyError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| PolicyError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
         Self::parse(&text, &path)
     }
 
     /// Validates whitelist `text` as if it had been read from `path`.
     pub fn parse(text: &str, path: &Path) -> Result<Self, PolicyError> {
-        let raw: RawPolicy = toml::from_str(text)
-            .map_err(|e| PolicyError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        let raw: RawPolicy = toml::from_str(text).map_err(|e| PolicyError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let invalid = |key: String, message: String| PolicyError::Invalid { path: path.to_owned(), key, message };
+        let invalid = |key: String, message: String| PolicyError::Invalid {
+            path: path.to_owned(),
+            key,
+            message,
+        };
 
         let max_concurrency = raw.host.max_concurrency.unwrap_or(32);
         if !(1..=4096).contains(&max_concurrency) {
@@ -197,21 +216,43 @@ impl Policy {
         for (name, tool) in raw.tools {
             check_tool_name(&name).map_err(|msg| invalid(format!("tools.{name}"), msg))?;
             let limits = tool.limits().over(defaults);
-            check_limits(&limits, &format!("tools.{name}")).map_err(|(key, msg)| invalid(key, msg))?;
+            check_limits(&limits, &format!("tools.{name}"))
+                .map_err(|(key, msg)| invalid(key, msg))?;
             let component = base.join(&tool.component);
             if !component.is_file() {
-                return Err(PolicyError::MissingComponent { path: path.to_owned(), tool: name, component });
+                return Err(PolicyError::MissingComponent {
+                    path: path.to_owned(),
+                    tool: name,
+                    component,
+                });
             }
-            tools.insert(name.clone(), ToolPolicy { name, component, sha256: tool.sha256, limits });
+            tools.insert(
+                name.clone(),
+                ToolPolicy {
+                    name,
+                    component,
+                    sha256: tool.sha256,
+                    limits,
+                },
+            );
         }
-        Ok(Policy { path: path.to_owned(), host: HostSettings { cache_dir, max_concurrency }, tools })
+        Ok(Policy {
+            path: path.to_owned(),
+            host: HostSettings {
+                cache_dir,
+                max_concurrency,
+            },
+            tools,
+        })
     }
 }
 
 /// Tool names become prefixes of function names that OpenAI and MCP accept (`[a-zA-Z0-9_-]`),
 /// joined to the function by `__`; so a name is lowercase letters, digits, `-` and single `_`.
 fn check_tool_name(name: &str) -> Result<(), String> {
-    let ok_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     let starts = name.chars().next().is_some_and(|c| c.is_ascii_lowercase());
     if !ok_chars || !starts || name.len() > 32 || name.contains("__") {
         return Err(format!(
@@ -224,17 +265,35 @@ fn check_tool_name(name: &str) -> Result<(), String> {
 
 fn check_limits(limits: &Limits, table: &str) -> Result<(), (String, String)> {
     if limits.fuel == 0 {
-        return Err((format!("{table}.fuel"), "a fuel of 0 would stop every call".into()));
+        return Err((
+            format!("{table}.fuel"),
+            "a fuel of 0 would stop every call".into(),
+        ));
     }
     if limits.memory.0 < 64 << 10 {
-        return Err((format!("{table}.memory"), format!("{} is below one wasm page (64 KiB)", limits.memory)));
+        return Err((
+            format!("{table}.memory"),
+            format!("{} is below one wasm page (64 KiB)", limits.memory),
+        ));
     }
     if limits.memory.0 > 4 << 30 {
-        return Err((format!("{table}.memory"), format!("{} is above the 4 GiB a 32-bit memory can address", limits.memory)));
+        return Err((
+            format!("{table}.memory"),
+            format!(
+                "{} is above the 4 GiB a 32-bit memory can address",
+                limits.memory
+            ),
+        ));
     }
-    for (key, value) in [("max_output", limits.max_output), ("max_input", limits.max_input)] {
+    for (key, value) in [
+        ("max_output", limits.max_output),
+        ("max_input", limits.max_input),
+    ] {
         if value.0 == 0 {
-            return Err((format!("{table}.{key}"), "a limit of 0 bytes would refuse every call".into()));
+            return Err((
+                format!("{table}.{key}"),
+                "a limit of 0 bytes would refuse every call".into(),
+            ));
         }
     }
     Ok(())
@@ -306,15 +365,23 @@ mod tests {
             "[tools.calc]\ncomponent = \"calc.wasm\"\nsha256 = \"{DIGEST}\"\ntimeout = \"5 fortnights-ish\"\n"
         ));
         let err = policy.unwrap_err().to_string();
-        assert!(err.contains("tools.calc") || err.contains("[tools.calc]"), "{err}");
+        assert!(
+            err.contains("tools.calc") || err.contains("[tools.calc]"),
+            "{err}"
+        );
         assert!(err.contains("5 fortnights-ish"), "{err}");
     }
 
     #[test]
     fn missing_component_and_missing_digest_are_errors() {
-        let (_dir, policy) = with_component(&format!("[tools.kb]\ncomponent = \"kb.wasm\"\nsha256 = \"{DIGEST}\"\n"));
+        let (_dir, policy) = with_component(&format!(
+            "[tools.kb]\ncomponent = \"kb.wasm\"\nsha256 = \"{DIGEST}\"\n"
+        ));
         let err = policy.unwrap_err().to_string();
-        assert!(err.contains("tools.kb.component") && err.contains("kb.wasm"), "{err}");
+        assert!(
+            err.contains("tools.kb.component") && err.contains("kb.wasm"),
+            "{err}"
+        );
 
         let (_dir, policy) = with_component("[tools.calc]\ncomponent = \"calc.wasm\"\n");
         let err = policy.unwrap_err().to_string();
@@ -335,7 +402,8 @@ mod tests {
 
     #[test]
     fn malformed_digest_is_named() {
-        let (_dir, policy) = with_component("[tools.calc]\ncomponent = \"calc.wasm\"\nsha256 = \"1234\"\n");
+        let (_dir, policy) =
+            with_component("[tools.calc]\ncomponent = \"calc.wasm\"\nsha256 = \"1234\"\n");
         let err = policy.unwrap_err().to_string();
         assert!(err.contains("`1234` is not a SHA-256 digest"), "{err}");
     }

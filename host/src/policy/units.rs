@@ -60,7 +60,9 @@ impl<'de> Deserialize<'de> for Timeout {
             ))
         })?;
         if duration.is_zero() {
-            return Err(de::Error::custom("a timeout of zero would stop every call; use a positive duration"));
+            return Err(de::Error::custom(
+                "a timeout of zero would stop every call; use a positive duration",
+            ));
         }
         Ok(Timeout(duration))
     }
@@ -82,8 +84,14 @@ mod tests {
 
     #[test]
     fn sizes_accept_units_and_integers() {
-        assert_eq!(probe(r#"size = "64 MiB""#).unwrap().size, Some(Bytes(64 << 20)));
-        assert_eq!(probe(r#"size = "256KiB""#).unwrap().size, Some(Bytes(256 << 10)));
+        assert_eq!(
+            probe(r#"size = "64 MiB""#).unwrap().size,
+            Some(Bytes(64 << 20))
+        );
+        assert_eq!(
+            probe(r#"size = "256KiB""#).unwrap().size,
+            Some(Bytes(256 << 10))
+        );
         assert_eq!(probe("size = 1_000").unwrap().size, Some(Bytes(1000)));
         assert_eq!(probe(r#"size = "1 KB""#).unwrap().size, Some(Bytes(1000)));
     }
@@ -97,9 +105,27 @@ mod tests {
 
     #[test]
     fn durations_accept_units_and_refuse_zero_and_garbage() {
-        assert_eq!(probe(r#"time = "5s""#).unwrap().time, Some(Timeout(Duration::from_secs(5))));
-        assert_eq!(probe(r#"time = "250ms""#).unwrap().time, Some(Timeout(Duration::from_millis(250))));
-        assert!(probe(r#"time = "0s""#).err().unwrap().to_string().contains("zero"));
-        assert!(probe(r#"time = "soon""#).err().unwrap().to_string().contains("`soon` is not a duration"));
+        assert_eq!(
+            probe(r#"time = "5s""#).unwrap().time,
+            Some(Timeout(Duration::from_secs(5)))
+        );
+        assert_eq!(
+            probe(r#"time = "250ms""#).unwrap().time,
+            Some(Timeout(Duration::from_millis(250)))
+        );
+        assert!(
+            probe(r#"time = "0s""#)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("zero")
+        );
+        assert!(
+            probe(r#"time = "soon""#)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("`soon` is not a duration")
+        );
     }
 }

@@ -35,7 +35,10 @@ pub enum CacheOutcome {
 pub enum CacheError {
     /// The directory could not be created or written.
     #[error("compile cache {dir}: {source}")]
-    Io { dir: PathBuf, source: std::io::Error },
+    Io {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
     /// The directory belongs to another user, so its entries cannot be trusted.
     #[error(
         "compile cache {dir} belongs to another user (mode {mode:o}); the host only loads compiled code from a directory it owns: choose another `host.cache_dir`"
@@ -52,7 +55,10 @@ pub struct CompileCache {
 impl CompileCache {
     /// Opens (creating if needed) the cache at `dir` for `engine`.
     pub fn open(dir: &Path, engine: &Engine) -> Result<Self, CacheError> {
-        let io = |source| CacheError::Io { dir: dir.to_owned(), source };
+        let io = |source| CacheError::Io {
+            dir: dir.to_owned(),
+            source,
+        };
         fs::create_dir_all(dir).map_err(io)?;
         #[cfg(unix)]
         {
@@ -60,7 +66,10 @@ impl CompileCache {
             let meta = fs::metadata(dir).map_err(io)?;
             let mode = meta.mode() & 0o777;
             if meta.uid() != rustix::process::geteuid().as_raw() {
-                return Err(CacheError::Insecure { dir: dir.to_owned(), mode });
+                return Err(CacheError::Insecure {
+                    dir: dir.to_owned(),
+                    mode,
+                });
             }
             if mode & 0o022 != 0 {
                 fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io)?;
@@ -69,7 +78,10 @@ impl CompileCache {
         let mut hasher = HashToSha256(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let engine_key = hex::encode(&hasher.0.finalize()[..8]);
-        Ok(Self { dir: dir.to_owned(), engine_key })
+        Ok(Self {
+            dir: dir.to_owned(),
+            engine_key,
+        })
     }
 
     /// The file an entry for `digest` lives in.
@@ -94,9 +106,13 @@ impl CompileCache {
                 // hash: it is a serialized component this host wrote.
                 Some(payload) => match unsafe { Component::deserialize(engine, payload) } {
                     Ok(component) => return Ok((component, CacheOutcome::Hit)),
-                    Err(e) => tracing::warn!(path = %path.display(), error = %e, "cached component unusable; recompiling"),
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "cached component unusable; recompiling")
+                    }
                 },
-                None => tracing::warn!(path = %path.display(), "cached component failed its checksum; recompiling"),
+                None => {
+                    tracing::warn!(path = %path.display(), "cached component failed its checksum; recompiling")
+                }
             }
             outcome = CacheOutcome::Rebuilt;
         }

@@ -54,27 +54,58 @@ pub enum LoadError {
     Cache(#[from] CacheError),
     /// The component file could not be read.
     #[error("{policy}: tools.{tool}.component: cannot read {component}: {source}")]
-    Read { policy: PathBuf, tool: String, component: PathBuf, source: std::io::Error },
+    Read {
+        policy: PathBuf,
+        tool: String,
+        component: PathBuf,
+        source: std::io::Error,
+    },
     /// The file is not the one the whitelist pins.
     #[error(
         "{policy}: tools.{tool}.sha256: {component} has sha256 {actual}, but the whitelist pins {expected}; the file changed — if that is intended, review it and update the digest"
     )]
-    DigestMismatch { policy: PathBuf, tool: String, component: PathBuf, expected: Sha256Digest, actual: Sha256Digest },
+    DigestMismatch {
+        policy: PathBuf,
+        tool: String,
+        component: PathBuf,
+        expected: String,
+        actual: String,
+    },
     /// The file is not a component.
     #[error("{policy}: tools.{tool}.component: {component} {problem}")]
-    NotAComponent { policy: PathBuf, tool: String, component: PathBuf, problem: NotAComponent },
+    NotAComponent {
+        policy: PathBuf,
+        tool: String,
+        component: PathBuf,
+        problem: NotAComponent,
+    },
     /// The component imports interfaces the host does not link.
     #[error(
         "{policy}: tools.{tool}: {component} imports what the host does not provide: {}; remove those imports from the tool's world",
         imports.join(", ")
     )]
-    UnsupportedImports { policy: PathBuf, tool: String, component: PathBuf, imports: Vec<String> },
+    UnsupportedImports {
+        policy: PathBuf,
+        tool: String,
+        component: PathBuf,
+        imports: Vec<String>,
+    },
     /// The component's exports cannot be offered to a model.
     #[error("{policy}: tools.{tool}: {component}: {source}")]
-    Contract { policy: PathBuf, tool: String, component: PathBuf, source: ContractError },
+    Contract {
+        policy: PathBuf,
+        tool: String,
+        component: PathBuf,
+        source: Box<ContractError>,
+    },
     /// Compilation or linking failed.
     #[error("{policy}: tools.{tool}: {component}: {message}")]
-    Compile { policy: PathBuf, tool: String, component: PathBuf, message: String },
+    Compile {
+        policy: PathBuf,
+        tool: String,
+        component: PathBuf,
+        message: String,
+    },
 }
 
 /// What is wrong with a file that should be a component.
@@ -112,7 +143,11 @@ pub enum LoadEvent {
     /// Compilation of `tool` (of `bytes` bytes) is starting.
     Compiling { tool: String, bytes: usize },
     /// `tool` is ready.
-    Loaded { tool: String, cache: CacheOutcome, elapsed: Duration },
+    Loaded {
+        tool: String,
+        cache: CacheOutcome,
+        elapsed: Duration,
+    },
 }
 
 /// All loaded tools, by name and by model-facing function name.
@@ -133,13 +168,23 @@ impl Registry {
         let mut tools = BTreeMap::new();
         let mut by_qualified = HashMap::new();
         for tool_policy in policy.tools.values() {
-            let tool = Arc::new(load_tool(&policy.path, tool_policy, engine, linker, &cache, progress)?);
+            let tool = Arc::new(load_tool(
+                &policy.path,
+                tool_policy,
+                engine,
+                linker,
+                &cache,
+                progress,
+            )?);
             for (i, f) in tool.functions.iter().enumerate() {
                 by_qualified.insert(f.qualified_name.clone(), (tool.clone(), i));
             }
             tools.insert(tool_policy.name.clone(), tool);
         }
-        Ok(Self { tools, by_qualified })
+        Ok(Self {
+            tools,
+            by_qualified,
+        })
     }
 }
 
@@ -163,7 +208,13 @@ fn load_tool(
     })?;
     let digest = Sha256Digest::of(&bytes);
     if digest != tool.sha256 {
-        return Err(LoadError::DigestMismatch { policy, tool: name, component: component_path, expected: tool.sha256, actual: digest });
+        return Err(LoadError::DigestMismatch {
+            policy,
+            tool: name,
+            component: component_path,
+            expected: tool.sha256.to_string(),
+            actual: digest.to_string(),
+        });
     }
     sniff(&bytes).map_err(|problem| LoadError::NotAComponent {
         policy: policy.clone(),
@@ -171,24 +222,44 @@ fn load_tool(
         component: component_path.clone(),
         problem,
     })?;
-    let contract_error = |source| LoadError::Contract { policy: policy.clone(), tool: name.clone(), component: component_path.clone(), source };
+    let contract_error = |source: ContractError| LoadError::Contract {
+        policy: policy.clone(),
+        tool: name.clone(),
+        component: component_path.clone(),
+        source: Box::new(source),
+    };
     let decoded = contract::decode_world(&bytes).map_err(contract_error)?;
     let imports = import_names(&decoded);
     let refused = capabilities::unlinked_imports(imports.iter().map(String::as_str));
     if !refused.is_empty() {
-        return Err(LoadError::UnsupportedImports { policy, tool: name, component: component_path, imports: refused });
+        return Err(LoadError::UnsupportedImports {
+            policy,
+            tool: name,
+            component: component_path,
+            imports: refused,
+        });
     }
     let functions = contract::discover(&name, &decoded).map_err(contract_error)?;
 
-    let compile_error =
-        |e: wasmtime::Error| LoadError::Compile { policy: policy.clone(), tool: name.clone(), component: component_path.clone(), message: format!("{e:#}") };
+    let compile_error = |e: wasmtime::Error| LoadError::Compile {
+        policy: policy.clone(),
+        tool: name.clone(),
+        component: component_path.clone(),
+        message: format!("{e:#}"),
+    };
     let (component, cache_outcome) = cache
         .load_or_compile(&engine.engine, &digest, || {
-            progress(LoadEvent::Compiling { tool: name.clone(), bytes: bytes.len() });
+            progress(LoadEvent::Compiling {
+                tool: name.clone(),
+                bytes: bytes.len(),
+            });
             engine.engine.precompile_component(&bytes)
         })
         .map_err(compile_error)?;
-    let memories = component.resources_required().map_or(1, |r| r.num_memories).max(1);
+    let memories = component
+        .resources_required()
+        .map_or(1, |r| r.num_memories)
+        .max(1);
     if memories > engine.total_memories {
         return Err(compile_error(wasmtime::format_err!(
             "needs {memories} linear memories per instance, more than the pool's {}; raise host.max_concurrency",
@@ -200,12 +271,28 @@ fn load_tool(
         .iter()
         .map(|def| {
             resolve_export(&component, def).ok_or_else(|| {
-                compile_error(wasmtime::format_err!("function `{}` is in the WIT but not exported by the component", def.name))
+                compile_error(wasmtime::format_err!(
+                    "function `{}` is in the WIT but not exported by the component",
+                    def.name
+                ))
             })
         })
         .collect::<Result<_, LoadError>>()?;
-    progress(LoadEvent::Loaded { tool: name, cache: cache_outcome, elapsed: started.elapsed() });
-    Ok(LoadedTool { policy: tool.clone(), digest, functions, imports, cache: cache_outcome, memories, pre, exports })
+    progress(LoadEvent::Loaded {
+        tool: name,
+        cache: cache_outcome,
+        elapsed: started.elapsed(),
+    });
+    Ok(LoadedTool {
+        policy: tool.clone(),
+        digest,
+        functions,
+        imports,
+        cache: cache_outcome,
+        memories,
+        pre,
+        exports,
+    })
 }
 
 fn resolve_export(component: &Component, def: &ToolFunction) -> Option<ComponentExportIndex> {

@@ -366,10 +366,13 @@ mod tests {
         ));
         let err = policy.unwrap_err().to_string();
         assert!(
-            err.contains("tools.calc") || err.contains("[tools.calc]"),
+            err.contains("line 4"),
+            "points at the line of the key: {err}"
+        );
+        assert!(
+            err.contains("`5 fortnights-ish` is not a duration"),
             "{err}"
         );
-        assert!(err.contains("5 fortnights-ish"), "{err}");
     }
 
     #[test]

@@ -61,31 +61,25 @@ pub fn hostile() -> PathBuf {
 
 /// A C tool from `tools/NAME` (sources `NAME.c`, world `wit/world.wit`, world name `NAME`).
 pub fn c_tool(name: &'static str) -> PathBuf {
-    static CELLS: OnceLock<std::sync::Mutex<std::collections::HashMap<&'static str, PathBuf>>> =
-        OnceLock::new();
-    let cells = CELLS.get_or_init(Default::default);
-    let mut cells = cells.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(path) = cells.get(name) {
-        return path.clone();
-    }
-    let dir = repo_root().join("tools").join(name);
-    let wit = Wit {
-        deps: vec![harness_wit()],
-        path: dir.join("wit"),
-        world: name.into(),
-    };
-    let work = fixtures_dir().join(format!("{name}-c"));
-    let bytes = harness_build::build_c(&[dir.join(format!("{name}.c"))], &wit, &work)
-        .unwrap_or_else(|e| panic!("building C tool {name}: {e:#}"));
-    let path = fixtures_dir().join(format!("{name}.wasm"));
-    std::fs::write(&path, bytes).expect("writing fixture");
-    cells.insert(name, path.clone());
-    path
+    build_c_once(repo_root().join("tools").join(name), name)
 }
 
 /// A C test fixture from `tests/fixtures/c/NAME` (same layout as a tool).
 pub fn c_fixture(name: &'static str) -> PathBuf {
-    let dir = repo_root().join("tests/fixtures/c").join(name);
+    build_c_once(repo_root().join("tests/fixtures/c").join(name), name)
+}
+
+/// Builds the C component in `dir` once per test process.
+fn build_c_once(dir: PathBuf, name: &'static str) -> PathBuf {
+    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<PathBuf, PathBuf>>> =
+        OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(path) = built.get(&dir) {
+        return path.clone();
+    }
     let wit = Wit {
         deps: vec![harness_wit()],
         path: dir.join("wit"),
@@ -93,9 +87,10 @@ pub fn c_fixture(name: &'static str) -> PathBuf {
     };
     let work = fixtures_dir().join(format!("{name}-c"));
     let bytes = harness_build::build_c(&[dir.join(format!("{name}.c"))], &wit, &work)
-        .unwrap_or_else(|e| panic!("building C fixture {name}: {e:#}"));
+        .unwrap_or_else(|e| panic!("building C component {name}: {e:#}"));
     let path = fixtures_dir().join(format!("{name}.wasm"));
     std::fs::write(&path, bytes).expect("writing fixture");
+    built.insert(dir, path.clone());
     path
 }
 

@@ -26,4 +26,4 @@ pub use contract::ToolFunction;
 pub use digest::Sha256Digest;
 pub use host::{CallError, Host};
 pub use policy::{Limits, Policy, PolicyError};
-pub use registry::{LoadError, LoadEvent, LoadedTool};
+pub use registry::{CacheOutcome, LoadError, LoadEvent, LoadedTool, NotAComponent};

@@ -45,18 +45,28 @@ fn build_once(
 /// The adversarial WAT component (`tests/fixtures/wat/hostile.wat`).
 pub fn hostile() -> PathBuf {
     static CELL: OnceLock<PathBuf> = OnceLock::new();
-    build_once(&CELL, "hostile", || {
-        let dir = repo_root().join("tests/fixtures/wat");
-        let wat = std::fs::read_to_string(dir.join("hostile.wat"))?;
-        harness_build::component_from_wat(
-            &wat,
-            &Wit {
-                deps: vec![],
-                path: dir.join("hostile.wit"),
-                world: "hostile".into(),
-            },
-        )
-    })
+    build_once(&CELL, "hostile", || wat_component("hostile"))
+}
+
+/// A WAT component that imports an interface the host does not provide
+/// (`tests/fixtures/wat/importer.wat`).
+pub fn importer() -> PathBuf {
+    static CELL: OnceLock<PathBuf> = OnceLock::new();
+    build_once(&CELL, "importer", || wat_component("importer"))
+}
+
+/// Builds `tests/fixtures/wat/NAME.wat` against world `NAME` of `NAME.wit`.
+fn wat_component(name: &str) -> Result<Vec<u8>> {
+    let dir = repo_root().join("tests/fixtures/wat");
+    let wat = std::fs::read_to_string(dir.join(format!("{name}.wat")))?;
+    harness_build::component_from_wat(
+        &wat,
+        &Wit {
+            deps: vec![],
+            path: dir.join(format!("{name}.wit")),
+            world: name.into(),
+        },
+    )
 }
 
 /// A C tool from `tools/NAME` (sources `NAME.c`, world `wit/world.wit`, world name `NAME`).

@@ -1,7 +1,8 @@
 //! The call boundary against real adversarial components: every stop is named, and a normal
 //! call keeps working while the attacks run.
 
-use harness_e2e::{PolicyFile, hostile};
+use harness_e2e::{PolicyFile, c_fixture, hostile};
+use harness_host::capabilities::stdio::StreamName;
 use harness_host::{CallContext, CallError, Host, Outcome, OutputKind, Policy, Stop};
 use serde_json::json;
 
@@ -201,4 +202,134 @@ async fn refusals_name_the_problem() {
         Outcome::Ok { value: json!(42) },
         "model-facing names resolve too"
     );
+}
+
+fn noisy_host(tmp: &tempfile::TempDir) -> Host {
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .tool(
+            "noisy",
+            &c_fixture("noisy"),
+            "max_output = \"16 KiB\"\nfuel = 1_000_000_000\ntimeout = \"5s\"",
+        )
+        .write(tmp.path());
+    Host::load(Policy::load(policy).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdout_and_stderr_are_captured_and_a_flood_is_stopped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let host = noisy_host(&tmp);
+
+    let report = host
+        .call("noisy.say", r#"{"text": "hello"}"#, &ctx())
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Ok { value: json!(6) });
+    assert_eq!(report.stdout, "hello\n");
+    assert_eq!(report.stderr, "");
+
+    for (function, stream) in [
+        ("noisy.flood-stdout", StreamName::Stdout),
+        ("noisy.flood-stderr", StreamName::Stderr),
+    ] {
+        let report = host.call(function, "{}", &ctx()).await.unwrap();
+        assert_eq!(
+            report.outcome,
+            Outcome::Stopped {
+                stop: Stop::OutputTooLarge {
+                    what: OutputKind::Stream(stream),
+                    limit: 16 << 10
+                }
+            },
+            "{function}"
+        );
+        let kept = match stream {
+            StreamName::Stdout => &report.stdout,
+            StreamName::Stderr => &report.stderr,
+        };
+        assert!(
+            !kept.is_empty() && kept.len() <= 16 << 10 && kept.bytes().all(|b| b == b'x'),
+            "{function}: keeps what fit, {} bytes",
+            kept.len()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_spam_is_bounded_and_counted() {
+    use harness_host::capabilities::log::{MAX_BYTES, MAX_LINE, MAX_LINES};
+    let tmp = tempfile::tempdir().unwrap();
+    let host = noisy_host(&tmp);
+
+    let report = host
+        .call("noisy.spam-log", r#"{"count": 5000, "width": 10}"#, &ctx())
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Ok { value: json!(null) });
+    assert_eq!(report.logs.len(), MAX_LINES);
+    assert_eq!(report.logs_dropped, 5000 - MAX_LINES as u64);
+    assert!(report.logs.iter().all(|l| l.level == "info" && l.message == "y".repeat(10)));
+
+    let report = host
+        .call("noisy.spam-log", r#"{"count": 100, "width": 100000}"#, &ctx())
+        .await
+        .unwrap();
+    assert!(report.logs.iter().all(|l| l.message.len() == MAX_LINE), "long lines are cut");
+    assert_eq!(report.logs.len(), MAX_BYTES / MAX_LINE);
+    assert_eq!(report.logs_dropped, 100 - (MAX_BYTES / MAX_LINE) as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_calls_succeed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let host = host(&tmp);
+    let calls: Vec<_> = (0..200)
+        .map(|i| {
+            let host = host.clone();
+            tokio::spawn(async move {
+                host.call("hostile.add", &format!(r#"{{"a": {i}, "b": {i}}}"#), &ctx())
+                    .await
+                    .map(|r| r.outcome)
+            })
+        })
+        .collect();
+    for (i, call) in calls.into_iter().enumerate() {
+        assert_eq!(
+            call.await.unwrap().unwrap(),
+            Outcome::Ok {
+                value: json!(2 * i)
+            }
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_larger_than_the_pool_waits_instead_of_failing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .raw("max_concurrency = 2")
+        .tool("hostile", &hostile(), "fuel = 1_000_000_000\ntimeout = \"30s\"")
+        .write(tmp.path());
+    let policy = Policy::load(policy).unwrap();
+    assert_eq!(policy.host.max_concurrency, 2, "the pool holds two instances");
+    let host = Host::load(policy).unwrap();
+
+    let calls: Vec<_> = (0..40)
+        .map(|_| {
+            let host = host.clone();
+            tokio::spawn(async move {
+                host.call("hostile.work", r#"{"n": 2000000}"#, &ctx())
+                    .await
+                    .map(|r| r.outcome)
+            })
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(
+            call.await.unwrap().unwrap(),
+            Outcome::Ok {
+                value: json!(2_000_000)
+            }
+        );
+    }
 }

@@ -23,7 +23,18 @@ pub struct Inspection {
     /// Imports the host would refuse to link.
     pub refused_imports: Vec<String>,
     /// Callable functions with descriptions and schemas, or why they cannot be offered.
-    pub functions: Result<Vec<FunctionSummary>, String>,
+    pub functions: Functions,
+}
+
+/// The component's functions as a model would be offered them; in JSON `{"offered": [...]}` or
+/// `{"refused": "why"}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Functions {
+    /// Every export can be offered.
+    Offered(Vec<FunctionSummary>),
+    /// The host would refuse to load the component, for this reason.
+    Refused(String),
 }
 
 /// One function as a reviewer (and a model) sees it.
@@ -78,9 +89,10 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection, InspectError> {
     }
     let refused_imports =
         crate::capabilities::unlinked_imports(import_names.iter().map(String::as_str));
-    let functions = contract::discover("tool", &decoded)
-        .map(|fs| fs.iter().map(FunctionSummary::from).collect())
-        .map_err(|e| e.to_string());
+    let functions = match contract::discover("tool", &decoded) {
+        Ok(fs) => Functions::Offered(fs.iter().map(FunctionSummary::from).collect()),
+        Err(e) => Functions::Refused(e.to_string()),
+    };
     Ok(Inspection {
         sha256: Sha256Digest::of(bytes),
         wit: world_wit(&decoded)?,

@@ -268,13 +268,25 @@ async fn log_spam_is_bounded_and_counted() {
     assert_eq!(report.outcome, Outcome::Ok { value: json!(null) });
     assert_eq!(report.logs.len(), MAX_LINES);
     assert_eq!(report.logs_dropped, 5000 - MAX_LINES as u64);
-    assert!(report.logs.iter().all(|l| l.level == "info" && l.message == "y".repeat(10)));
+    assert!(
+        report
+            .logs
+            .iter()
+            .all(|l| l.level == "info" && l.message == "y".repeat(10))
+    );
 
     let report = host
-        .call("noisy.spam-log", r#"{"count": 100, "width": 100000}"#, &ctx())
+        .call(
+            "noisy.spam-log",
+            r#"{"count": 100, "width": 100000}"#,
+            &ctx(),
+        )
         .await
         .unwrap();
-    assert!(report.logs.iter().all(|l| l.message.len() == MAX_LINE), "long lines are cut");
+    assert!(
+        report.logs.iter().all(|l| l.message.len() == MAX_LINE),
+        "long lines are cut"
+    );
     assert_eq!(report.logs.len(), MAX_BYTES / MAX_LINE);
     assert_eq!(report.logs_dropped, 100 - (MAX_BYTES / MAX_LINE) as u64);
 }
@@ -308,10 +320,17 @@ async fn a_burst_larger_than_the_pool_waits_instead_of_failing() {
     let tmp = tempfile::tempdir().unwrap();
     let policy = PolicyFile::new(&tmp.path().join("cache"))
         .raw("max_concurrency = 2")
-        .tool("hostile", &hostile(), "fuel = 1_000_000_000\ntimeout = \"30s\"")
+        .tool(
+            "hostile",
+            &hostile(),
+            "fuel = 1_000_000_000\ntimeout = \"30s\"",
+        )
         .write(tmp.path());
     let policy = Policy::load(policy).unwrap();
-    assert_eq!(policy.host.max_concurrency, 2, "the pool holds two instances");
+    assert_eq!(
+        policy.host.max_concurrency, 2,
+        "the pool holds two instances"
+    );
     let host = Host::load(policy).unwrap();
 
     let calls: Vec<_> = (0..40)

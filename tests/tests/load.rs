@@ -13,7 +13,10 @@ fn load(policy: &Path) -> Result<Host, LoadError> {
 
 fn load_err(policy: &Path) -> LoadError {
     match load(policy) {
-        Ok(_) => panic!("{} loaded, but it should have been refused", policy.display()),
+        Ok(_) => panic!(
+            "{} loaded, but it should have been refused",
+            policy.display()
+        ),
         Err(e) => e,
     }
 }
@@ -38,7 +41,10 @@ fn a_changed_component_is_refused_by_its_digest() {
     std::fs::write(&component, bytes).unwrap();
 
     let err = load_err(&policy);
-    assert!(matches!(err, LoadError::DigestMismatch { ref tool, .. } if tool == "pinned"), "{err:?}");
+    assert!(
+        matches!(err, LoadError::DigestMismatch { ref tool, .. } if tool == "pinned"),
+        "{err:?}"
+    );
     let message = err.to_string();
     assert!(message.contains("tools.pinned.sha256"), "{message}");
     assert!(message.contains(&policy.display().to_string()), "{message}");
@@ -56,11 +62,20 @@ fn a_file_that_is_not_wasm_is_refused() {
 
     let err = load_err(&policy);
     assert!(
-        matches!(err, LoadError::NotAComponent { problem: NotAComponent::NotWasm, .. }),
+        matches!(
+            err,
+            LoadError::NotAComponent {
+                problem: NotAComponent::NotWasm,
+                ..
+            }
+        ),
         "{err:?}"
     );
     let message = err.to_string();
-    assert!(message.contains("notes.wasm is not a WebAssembly file"), "{message}");
+    assert!(
+        message.contains("notes.wasm is not a WebAssembly file"),
+        "{message}"
+    );
     assert!(message.contains("tools.notes.component"), "{message}");
 }
 
@@ -79,10 +94,20 @@ fn a_core_module_is_refused_with_the_way_to_fix_it() {
 
     let err = load_err(&policy);
     assert!(
-        matches!(err, LoadError::NotAComponent { problem: NotAComponent::CoreModule, .. }),
+        matches!(
+            err,
+            LoadError::NotAComponent {
+                problem: NotAComponent::CoreModule,
+                ..
+            }
+        ),
         "{err:?}"
     );
-    assert!(err.to_string().contains("is a core wasm module, not a component"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("is a core wasm module, not a component"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -131,7 +156,11 @@ fn the_cache_is_reused_and_a_damaged_entry_is_rebuilt() {
     std::fs::write(entry, &bytes).unwrap();
     let host = load(&policy).unwrap();
     assert_eq!(outcome(&host), CacheOutcome::Rebuilt);
-    assert_ne!(std::fs::read(entry).unwrap(), bytes, "the entry was replaced");
+    assert_ne!(
+        std::fs::read(entry).unwrap(),
+        bytes,
+        "the entry was replaced"
+    );
     drop(host);
     assert_eq!(outcome(&load(&policy).unwrap()), CacheOutcome::Hit);
 

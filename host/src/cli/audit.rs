@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use harness_host::inspect;
+use harness_host::inspect::{self, Functions};
 
 /// Prints the review of one component.
 pub fn run(component: &Path, as_json: bool) -> ExitCode {
@@ -44,7 +44,7 @@ pub fn run(component: &Path, as_json: bool) -> ExitCode {
     }
     println!("\nfunctions:");
     match &report.functions {
-        Ok(functions) => {
+        Functions::Offered(functions) => {
             for f in functions {
                 println!("  {}  {}", f.name, f.description.as_deref().unwrap_or(""));
                 println!("      parameters: {}", f.parameters);
@@ -54,7 +54,7 @@ pub fn run(component: &Path, as_json: bool) -> ExitCode {
                 }
             }
         }
-        Err(e) => println!("  REFUSED at load: {e}"),
+        Functions::Refused(why) => println!("  REFUSED at load: {why}"),
     }
     println!("\nWIT world:\n{}", report.wit);
     ExitCode::SUCCESS

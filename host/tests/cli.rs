@@ -1,0 +1,290 @@
+//! The `harness` binary on real components: what each command prints and its exit code.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use harness_e2e::{PolicyFile, c_tool, hostile, sha256_file};
+use serde_json::Value;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn harness(args: &[&str]) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("HARNESS_AUDIT")
+        .output()
+        .expect("running harness");
+    Run {
+        code: status.code().expect("harness exited normally"),
+        stdout: String::from_utf8(stdout).unwrap(),
+        stderr: String::from_utf8(stderr).unwrap(),
+    }
+}
+
+/// A whitelist with the hostile fixture and the calc tool; returns its path.
+fn whitelist(dir: &Path) -> PathBuf {
+    PolicyFile::new(&dir.join("cache"))
+        .raw("[defaults]\nfuel = 20_000_000\ntimeout = \"2s\"\nmemory = \"32 MiB\"\nmax_output = \"64 KiB\"")
+        .tool("hostile", &hostile(), "")
+        .tool("slow", &hostile(), "fuel = 100_000_000_000\ntimeout = \"200ms\"")
+        .tool("calc", &c_tool("calc"), "")
+        .write(dir)
+}
+
+fn call(policy: &Path, function: &str, args: &str) -> Run {
+    harness(&["call", "--policy", policy.to_str().unwrap(), function, args])
+}
+
+#[test]
+fn check_lists_every_tool_and_function() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = whitelist(tmp.path());
+    let run = harness(&["check", "--policy", policy.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains(&format!("calc  sha256:{}", sha256_file(&c_tool("calc")))),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("  calc.apply  "), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("  hostile.add  Adds two numbers"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.ends_with("ok: 3 tool(s) loaded\n"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_broken_whitelist_exits_3_naming_the_file_and_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .tool("calc", &c_tool("calc"), "memory = \"lots\"")
+        .write(tmp.path());
+    let run = harness(&["check", "--policy", policy.to_str().unwrap()]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr.contains(policy.to_str().unwrap()),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("lots"), "{}", run.stderr);
+
+    let run = harness(&["check", "--policy", "/nonexistent/harness.toml"]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr.contains("/nonexistent/harness.toml"),
+        "{}",
+        run.stderr
+    );
+
+    let run = harness(&["check", "--frobnicate"]);
+    assert_eq!(run.code, 2, "bad command line");
+}
+
+#[test]
+fn tools_json_carries_names_and_schemas() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = whitelist(tmp.path());
+    let run = harness(&["tools", "--json", "--policy", policy.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let tools: Value = serde_json::from_str(&run.stdout).unwrap();
+    let calc = tools["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "calc")
+        .expect("calc is listed");
+    let apply = calc["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "apply")
+        .expect("calc.apply is listed");
+    assert_eq!(apply["qualified_name"], "calc__apply");
+    assert_eq!(
+        apply["parameters"]["properties"]["op"]["enum"],
+        serde_json::json!(["add", "sub", "mul", "div"])
+    );
+    assert_eq!(
+        apply["parameters"]["required"],
+        serde_json::json!(["op", "a", "b"])
+    );
+}
+
+#[test]
+fn call_prints_json_and_exits_by_outcome() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = whitelist(tmp.path());
+
+    let run = call(&policy, "calc.apply", r#"{"op": "mul", "a": 6, "b": 7}"#);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "42.0\n"),
+        "{}",
+        run.stderr
+    );
+
+    let run = call(&policy, "calc__apply", r#"{"op": "div", "a": 1, "b": 0}"#);
+    assert_eq!(run.code, 1, "a tool error");
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "harness: calc__apply returned an error: \"division-by-zero\"\n"
+    );
+
+    let run = call(&policy, "calc.apply", r#"{"op": "pow", "a": 1, "b": 0}"#);
+    assert_eq!(run.code, 4, "refused: {}", run.stderr);
+    assert!(
+        run.stderr.contains("argument `op`: unknown case \"pow\""),
+        "{}",
+        run.stderr
+    );
+
+    let run = call(&policy, "nope.apply", "{}");
+    assert_eq!(run.code, 4);
+    assert!(run.stderr.contains("unknown tool `nope`"), "{}", run.stderr);
+
+    for (function, args, code, says) in [
+        ("hostile.spin", "{}", 10, "out of fuel"),
+        ("slow.spin", "{}", 11, "timed out"),
+        ("hostile.grow", "{}", 12, "memory"),
+        ("hostile.recurse", "{}", 13, "stack"),
+        ("hostile.big-string", r#"{"len": 1000000}"#, 14, "too large"),
+        ("hostile.boom", "{}", 15, "unreachable"),
+    ] {
+        let run = call(&policy, function, args);
+        assert_eq!(run.code, code, "{function}: {}", run.stderr);
+        assert_eq!(run.stdout, "", "{function}");
+        assert_eq!(
+            run.stderr.lines().count(),
+            1,
+            "{function}: one line: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr
+                .starts_with(&format!("harness: {function} was stopped: "))
+                && run.stderr.contains(says),
+            "{function}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn call_report_and_audit_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = whitelist(tmp.path());
+    let run = harness(&[
+        "call",
+        "--report",
+        "--principal",
+        "alice",
+        "--policy",
+        policy.to_str().unwrap(),
+        "calc.apply",
+        r#"{"op": "div", "a": 1, "b": 0}"#,
+    ]);
+    assert_eq!(run.code, 1);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["outcome"]["kind"], "tool_error");
+    assert_eq!(report["logs"][0]["message"], "division by zero refused");
+    assert!(report["usage"]["fuel"].as_u64().unwrap() > 0);
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args([
+            "call",
+            "--principal",
+            "alice",
+            "--policy",
+            policy.to_str().unwrap(),
+        ])
+        .args(["calc.apply", r#"{"op": "add", "a": 1, "b": 2}"#])
+        .env("HARNESS_AUDIT", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let record: Value =
+        serde_json::from_str(stderr.lines().last().expect("an audit line")).unwrap();
+    let fields = &record["fields"];
+    assert_eq!(fields["tool"], "calc", "{record}");
+    assert_eq!(fields["function"], "apply", "{record}");
+    assert_eq!(fields["principal"], "alice", "{record}");
+    assert_eq!(fields["outcome"], "ok", "{record}");
+    assert_eq!(fields["digest"], sha256_file(&c_tool("calc")), "{record}");
+}
+
+#[test]
+fn audit_shows_the_world_imports_functions_and_digest() {
+    let calc = c_tool("calc");
+    let run = harness(&["audit", calc.to_str().unwrap(), "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["sha256"], sha256_file(&calc));
+    assert!(
+        report["wit"]
+            .as_str()
+            .unwrap()
+            .contains("export apply: func(op: op, a: f64, b: f64) -> result<f64, calc-error>;"),
+        "{report}"
+    );
+    let functions = report["functions"]["offered"].as_array().unwrap();
+    assert_eq!(
+        functions
+            .iter()
+            .map(|f| f["name"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["apply", "sum", "range"]
+    );
+    assert!(
+        report["imports"]["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i.as_str().unwrap().starts_with("harness:tool/log")),
+        "{report}"
+    );
+    assert_eq!(report["refused_imports"], serde_json::json!([]));
+
+    let run = harness(&["audit", calc.to_str().unwrap()]);
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stdout
+            .contains(&format!("sha256:    {}", sha256_file(&calc))),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("imports by capability:"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("  apply  "), "{}", run.stdout);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let junk = tmp.path().join("junk.wasm");
+    std::fs::write(&junk, "junk").unwrap();
+    let run = harness(&["audit", junk.to_str().unwrap()]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr.contains("junk.wasm") && run.stderr.contains("not a WebAssembly file"),
+        "{}",
+        run.stderr
+    );
+}

@@ -55,6 +55,48 @@ pub fn importer() -> PathBuf {
     build_once(&CELL, "importer", || wat_component("importer"))
 }
 
+/// A large generated component (thousands of functions, a few MiB) for compile-time benchmarks.
+/// Its world exports `entry: func(x: s32) -> s32`, which calls every generated function.
+pub fn large() -> PathBuf {
+    static CELL: OnceLock<PathBuf> = OnceLock::new();
+    build_once(&CELL, "large", || {
+        const FUNCTIONS: usize = 6_000;
+        let mut wat = String::from("(module\n  (memory (export \"memory\") 1)\n");
+        for f in 0..FUNCTIONS {
+            let _ = write!(wat, "  (func $f{f} (param i32) (result i32) (local i32)\n");
+            for step in 0..24 {
+                let _ = write!(
+                    wat,
+                    "    (local.set 1 (i32.add (i32.mul (local.get 0) (i32.const {})) (i32.load (i32.const {}))))\n    (local.set 0 (i32.xor (local.get 1) (i32.shr_u (local.get 1) (i32.const {}))))\n",
+                    f * 31 + step * 7 + 1,
+                    (step * 4) % 1024,
+                    step % 31 + 1
+                );
+            }
+            wat.push_str("    (local.get 0))\n");
+        }
+        wat.push_str("  (func (export \"entry\") (param i32) (result i32)\n    (local.get 0)\n");
+        for f in 0..FUNCTIONS {
+            let _ = writeln!(wat, "    (call $f{f})");
+        }
+        wat.push_str("  )\n)\n");
+        let dir = fixtures_dir().join("large");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(
+            dir.join("large.wit"),
+            "package test:large;\n\n/// A large generated component.\nworld large {\n  /// Runs every generated function on `x`.\n  export entry: func(x: s32) -> s32;\n}\n",
+        )?;
+        harness_build::component_from_wat(
+            &wat,
+            &Wit {
+                deps: vec![],
+                path: dir.join("large.wit"),
+                world: "large".into(),
+            },
+        )
+    })
+}
+
 /// Builds `tests/fixtures/wat/NAME.wat` against world `NAME` of `NAME.wit`.
 fn wat_component(name: &str) -> Result<Vec<u8>> {
     let dir = repo_root().join("tests/fixtures/wat");

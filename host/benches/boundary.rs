@@ -3,8 +3,9 @@
 //!
 //! - `call/boundary`: one trivial call through the whole boundary (JSON in, validation, a fresh
 //!   metered store from the pool, the call, JSON out, the audit record).
-//! - `call/bare_wasmtime`: the same function of the same component with a default wasmtime engine:
-//!   a new store, instantiate from an `InstancePre`, a typed call. The floor we are measured against.
+//! - `call/bare_wasmtime`, `call/bare_wasmtime_pooling`: the same function of the same component
+//!   with a plain wasmtime engine (default allocator, then the pooling allocator): a new store,
+//!   instantiate from an `InstancePre`, a typed call. The floor we are measured against.
 //! - `throughput/boundary_parallel`: batches of concurrent calls on a two-worker runtime.
 //! - `load/*`: `Host::load` of a small and a large component, compiling (empty cache) or from the
 //!   compile cache.
@@ -72,21 +73,35 @@ fn calls(c: &mut Criterion) {
         })
     });
 
-    let engine = wasmtime::Engine::default();
-    let bare = Component::from_file(&engine, &component).expect("bare compile");
-    let pre = Linker::<()>::new(&engine)
-        .instantiate_pre(&bare)
-        .expect("bare link");
-    group.bench_function("bare_wasmtime", |b| {
-        b.iter(|| {
-            let mut store = wasmtime::Store::new(&engine, ());
-            let instance = pre.instantiate(&mut store).unwrap();
-            let add = instance
-                .get_typed_func::<(i32, i32), (i32,)>(&mut store, "add")
-                .unwrap();
-            assert_eq!(add.call(&mut store, (20, 22)).unwrap(), (42,));
-        })
-    });
+    let mut pooling = wasmtime::PoolingAllocationConfig::default();
+    pooling
+        .total_component_instances(64)
+        .total_core_instances(64)
+        .total_memories(64)
+        .total_tables(64)
+        .max_memory_size(16 << 20);
+    let mut pooled = wasmtime::Config::new();
+    pooled.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
+    for (name, config) in [
+        ("bare_wasmtime", wasmtime::Config::new()),
+        ("bare_wasmtime_pooling", pooled),
+    ] {
+        let engine = wasmtime::Engine::new(&config).expect("bare engine");
+        let bare = Component::from_file(&engine, &component).expect("bare compile");
+        let pre = Linker::<()>::new(&engine)
+            .instantiate_pre(&bare)
+            .expect("bare link");
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut store = wasmtime::Store::new(&engine, ());
+                let instance = pre.instantiate(&mut store).unwrap();
+                let add = instance
+                    .get_typed_func::<(i32, i32), (i32,)>(&mut store, "add")
+                    .unwrap();
+                assert_eq!(add.call(&mut store, (20, 22)).unwrap(), (42,));
+            })
+        });
+    }
     group.finish();
 
     let mut group = c.benchmark_group("throughput");

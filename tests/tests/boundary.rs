@@ -67,6 +67,16 @@ async fn every_stop_is_named_while_a_normal_call_succeeds() {
         Stop::MemoryLimit { limit: 32 << 20 }
     );
     assert_eq!(
+        host.call("hostile.table-bomb", "{}", &ctx())
+            .await
+            .unwrap()
+            .outcome,
+        Outcome::Ok {
+            value: json!(harness_host::engine::MAX_TABLE_ELEMENTS)
+        },
+        "table growth is refused at the cap"
+    );
+    assert_eq!(
         stop_of(&host, "hostile.recurse", "{}").await,
         Stop::StackOverflow
     );

@@ -63,7 +63,7 @@ pub fn large() -> PathBuf {
         const FUNCTIONS: usize = 6_000;
         let mut wat = String::from("(module\n  (memory (export \"memory\") 1)\n");
         for f in 0..FUNCTIONS {
-            let _ = write!(wat, "  (func $f{f} (param i32) (result i32) (local i32)\n");
+            let _ = writeln!(wat, "  (func $f{f} (param i32) (result i32) (local i32)");
             for step in 0..24 {
                 let _ = write!(
                     wat,

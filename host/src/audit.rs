@@ -39,6 +39,7 @@ impl AuditEntry<'_> {
             peak_memory = report.usage.peak_memory,
             output_bytes = report.usage.output_bytes,
             log_lines = report.logs.len(),
+            denials = report.denials.len() as u64 + report.denials_dropped,
             "tool call"
         );
     }

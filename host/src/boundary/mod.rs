@@ -13,11 +13,13 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use wasmtime::component::{ResourceTable, Val};
 use wasmtime::{Store, Trap, UpdateDeadline};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 pub use outcome::{CallReport, Outcome, OutputKind, Stop, Usage};
 
+use crate::capabilities;
 use crate::capabilities::caller::CallContext;
+use crate::capabilities::denials::DenialLog;
 use crate::capabilities::log::LogBuffer;
 use crate::capabilities::stdio::{Capture, StreamName};
 use crate::contract::ResultShape;
@@ -63,10 +65,15 @@ pub(crate) async fn run(
     let max_output = limits.max_output.as_usize();
     let stdout = Capture::new(StreamName::Stdout, max_output);
     let stderr = Capture::new(StreamName::Stderr, max_output);
-    let wasi = WasiCtxBuilder::new()
-        .stdout(stdout.clone())
-        .stderr(stderr.clone())
-        .build();
+    let denials = DenialLog::new(&tool.policy.name, &caller);
+    let wasi = match capabilities::wasi_ctx(&tool.policy.grants, &stdout, &stderr, &denials) {
+        Ok(wasi) => wasi,
+        Err(e) => {
+            return CallReport::not_run(Stop::GrantUnavailable {
+                message: e.to_string(),
+            });
+        }
+    };
     let state = CallState {
         wasi,
         table: ResourceTable::new(),
@@ -127,6 +134,7 @@ pub(crate) async fn run(
     let (outcome, output_bytes) = cap_output(outcome, max_output);
     let fuel = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
     let state = store.into_data();
+    let (denials, denials_dropped) = denials.take();
     CallReport {
         outcome,
         usage: Usage {
@@ -139,6 +147,8 @@ pub(crate) async fn run(
         stderr: stderr.text(),
         logs: state.log.lines,
         logs_dropped: state.log.dropped,
+        denials,
+        denials_dropped,
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::capabilities::denials::Denial;
 use crate::capabilities::log::LogLine;
 use crate::capabilities::stdio::StreamName;
 
@@ -53,6 +54,10 @@ pub enum Stop {
     /// The tool trapped (unreachable, out-of-bounds access, a failed host call, ...).
     #[error("the tool crashed: {message}")]
     Trap { message: String },
+    /// The host could not set up something the tool is granted (e.g. a granted directory was
+    /// removed); the tool did not run.
+    #[error("a granted capability is unavailable: {message}")]
+    GrantUnavailable { message: String },
 }
 
 impl Stop {
@@ -65,6 +70,7 @@ impl Stop {
             Stop::StackOverflow => "stack_overflow",
             Stop::OutputTooLarge { .. } => "output_too_large",
             Stop::Trap { .. } => "trap",
+            Stop::GrantUnavailable { .. } => "grant_unavailable",
         }
     }
 }
@@ -118,6 +124,31 @@ pub struct CallReport {
     pub logs: Vec<LogLine>,
     /// Log lines dropped because the per-call bound was reached.
     pub logs_dropped: u64,
+    /// Capability uses the tool's grants did not allow (each also an audit event).
+    pub denials: Vec<Denial>,
+    /// Denials beyond the per-call bound, counted only.
+    pub denials_dropped: u64,
+}
+
+impl CallReport {
+    /// The report of a call the host stopped before the tool ran.
+    pub(crate) fn not_run(stop: Stop) -> Self {
+        Self {
+            outcome: Outcome::Stopped { stop },
+            usage: Usage {
+                fuel: 0,
+                wall: Duration::ZERO,
+                peak_memory: 0,
+                output_bytes: 0,
+            },
+            stdout: String::new(),
+            stderr: String::new(),
+            logs: Vec::new(),
+            logs_dropped: 0,
+            denials: Vec::new(),
+            denials_dropped: 0,
+        }
+    }
 }
 
 mod micros {

@@ -4,15 +4,22 @@
 //! grant. Imports outside [`Capability::is_linked`] are refused when the tool loads.
 
 pub mod caller;
+pub mod denials;
+pub mod filesystem;
 pub mod log;
+pub mod sockets;
 pub mod stdio;
 
 use std::fmt;
 
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
 use crate::boundary::CallState;
+use crate::policy::Grants;
+use denials::DenialLog;
+use stdio::Capture;
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -73,8 +80,9 @@ impl Capability {
         }
     }
 
-    /// Whether the host links this capability for every tool today. Filesystem is linked with
-    /// no preopened directory, so a tool built with the WASI adapter loads but sees no files.
+    /// Whether the host links this capability for every tool. Grantable capabilities
+    /// (filesystem, sockets) are linked denying every use the tool's grants do not cover, so a
+    /// tool built with the WASI adapter loads and runs without them.
     pub fn is_linked(self) -> bool {
         matches!(
             self,
@@ -85,7 +93,23 @@ impl Capability {
                 | Self::Cli
                 | Self::Io
                 | Self::Filesystem
+                | Self::Sockets
         )
+    }
+
+    /// Whether a tool gets this capability only through a grant (so `strict` refuses a tool
+    /// that imports it without one).
+    pub fn is_grantable(self) -> bool {
+        matches!(self, Self::Filesystem | Self::Sockets)
+    }
+
+    /// Whether `grants` give the tool anything of this capability.
+    pub fn is_granted(self, grants: &Grants) -> bool {
+        match self {
+            Self::Filesystem => !grants.fs.is_empty(),
+            Self::Sockets => !grants.sockets.is_empty(),
+            _ => !self.is_grantable(),
+        }
     }
 }
 
@@ -124,8 +148,62 @@ pub fn unlinked_imports<'a>(imports: impl IntoIterator<Item = &'a str>) -> Vec<S
         .collect()
 }
 
-/// The linker every tool is instantiated with: WASI (no preopens, no network, no environment)
-/// plus `harness:tool/log` and `harness:tool/caller`.
+/// The grant keys of `grants` that give the tool something it does not import (`fs`, `env`,
+/// `sockets`): an over-grant, refused at load.
+pub fn unused_grants<'a>(
+    grants: &Grants,
+    imports: impl IntoIterator<Item = &'a str> + Clone,
+) -> Vec<&'static str> {
+    let imports_any = |prefix: &str| imports.clone().into_iter().any(|i| i.starts_with(prefix));
+    let mut unused = Vec::new();
+    if !grants.fs.is_empty() && !imports_any("wasi:filesystem/") {
+        unused.push("fs");
+    }
+    if !grants.env.is_empty() && !imports_any("wasi:cli/environment") {
+        unused.push("env");
+    }
+    if !grants.sockets.is_empty() && !imports_any("wasi:sockets/") {
+        unused.push("sockets");
+    }
+    unused
+}
+
+/// The imports of grantable capabilities that `grants` give nothing of: linked but denied, or
+/// refused at load when the tool is `strict`.
+pub fn ungranted_imports<'a>(
+    grants: &Grants,
+    imports: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    imports
+        .into_iter()
+        .filter(|name| {
+            let capability = Capability::of_import(name);
+            capability.is_grantable() && !capability.is_granted(grants)
+        })
+        .map(|name| format!("{name} ({})", Capability::of_import(name)))
+        .collect()
+}
+
+/// The WASI context of one call: captured stdio, and exactly the directories, environment and
+/// socket addresses of `grants`. Denied socket use is recorded in `denials`.
+pub fn wasi_ctx(
+    grants: &Grants,
+    stdout: &Capture,
+    stderr: &Capture,
+    denials: &DenialLog,
+) -> Result<WasiCtx, filesystem::PreopenError> {
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.stdout(stdout.clone()).stderr(stderr.clone());
+    for (name, value) in &grants.env {
+        wasi.env(name, value);
+    }
+    filesystem::grant(&mut wasi, &grants.fs)?;
+    sockets::grant(&mut wasi, &grants.sockets, denials);
+    Ok(wasi.build())
+}
+
+/// The linker every tool is instantiated with: WASI, whose per-call context ([`wasi_ctx`])
+/// decides what is reachable, plus `harness:tool/log` and `harness:tool/caller`.
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<CallState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -162,14 +240,14 @@ mod tests {
     fn lists_what_is_not_linked() {
         let refused = unlinked_imports([
             "wasi:cli/stdout@0.2.6",
-            "wasi:sockets/tcp@0.2.6",
+            "wasi:http/outgoing-handler@0.2.6",
             "wasi:io/streams@0.3.0",
             "acme:secrets/vault",
         ]);
         assert_eq!(
             refused,
             vec![
-                "wasi:sockets/tcp@0.2.6 (sockets)",
+                "wasi:http/outgoing-handler@0.2.6 (http)",
                 "wasi:io/streams@0.3.0 (io)",
                 "acme:secrets/vault (unknown)"
             ]

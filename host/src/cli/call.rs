@@ -68,5 +68,6 @@ fn stop_exit_code(stop: &Stop) -> u8 {
         Stop::StackOverflow => 13,
         Stop::OutputTooLarge { .. } => 14,
         Stop::Trap { .. } => 15,
+        Stop::GrantUnavailable { .. } => 16,
     }
 }

@@ -15,6 +15,7 @@
 //! | 13 | stopped: stack overflow |
 //! | 14 | stopped: output too large |
 //! | 15 | stopped: the tool trapped |
+//! | 16 | stopped: a granted capability (e.g. a directory) is unavailable |
 
 mod audit;
 mod call;

@@ -5,6 +5,7 @@
 //! are errors that name the file, the tool and the key. Nothing half-loads: [`Policy::load`]
 //! either returns a complete policy or an error.
 
+mod grants;
 mod units;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use grants::{FsGrant, FsMode, Grants, SocketGrant, SocketUse};
 pub use units::{Bytes, Timeout};
 
 use crate::digest::Sha256Digest;
@@ -51,6 +53,11 @@ pub struct ToolPolicy {
     pub sha256: Sha256Digest,
     /// The limits of each call to this tool.
     pub limits: Limits,
+    /// What it may reach beyond the capabilities every tool has.
+    pub grants: Grants,
+    /// Whether importing an ungranted capability refuses the tool at load (instead of linking
+    /// an implementation that denies each use).
+    pub strict: bool,
 }
 
 /// The limits of one call.
@@ -129,6 +136,7 @@ struct RawHost {
 #[derive(Deserialize, Default, Clone, Copy)]
 #[serde(deny_unknown_fields)]
 struct RawLimits {
+    strict: Option<bool>,
     fuel: Option<u64>,
     memory: Option<Bytes>,
     timeout: Option<Timeout>,
@@ -146,11 +154,19 @@ struct RawTool {
     timeout: Option<Timeout>,
     max_output: Option<Bytes>,
     max_input: Option<Bytes>,
+    strict: Option<bool>,
+    #[serde(default)]
+    fs: Vec<grants::RawFs>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    sockets: Vec<grants::RawSocket>,
 }
 
 impl RawTool {
     fn limits(&self) -> RawLimits {
         RawLimits {
+            strict: self.strict,
             fuel: self.fuel,
             memory: self.memory,
             timeout: self.timeout,
@@ -218,6 +234,14 @@ impl Policy {
             let limits = tool.limits().over(defaults);
             check_limits(&limits, &format!("tools.{name}"))
                 .map_err(|(key, msg)| invalid(key, msg))?;
+            let strict = tool.strict.or(raw.defaults.strict).unwrap_or(false);
+            let grants = grants::RawGrants {
+                fs: tool.fs,
+                env: tool.env,
+                sockets: tool.sockets,
+            }
+            .check(base)
+            .map_err(|(key, msg)| invalid(format!("tools.{name}.{key}"), msg))?;
             let component = base.join(&tool.component);
             if !component.is_file() {
                 return Err(PolicyError::MissingComponent {
@@ -233,6 +257,8 @@ impl Policy {
                     component,
                     sha256: tool.sha256,
                     limits,
+                    grants,
+                    strict,
                 },
             );
         }

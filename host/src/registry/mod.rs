@@ -90,6 +90,27 @@ pub enum LoadError {
         component: PathBuf,
         imports: Vec<String>,
     },
+    /// The whitelist grants something the component does not import.
+    #[error(
+        "{policy}: tools.{tool}.{key}: granted, but {component} does not import that capability; remove the grant"
+    )]
+    OverGranted {
+        policy: PathBuf,
+        tool: String,
+        component: PathBuf,
+        key: &'static str,
+    },
+    /// A `strict` tool imports a capability it is not granted.
+    #[error(
+        "{policy}: tools.{tool}: strict, and {component} imports what it is not granted: {}; grant it or set `strict = false` to deny each use at run time",
+        imports.join(", ")
+    )]
+    StrictUngranted {
+        policy: PathBuf,
+        tool: String,
+        component: PathBuf,
+        imports: Vec<String>,
+    },
     /// The component's exports cannot be offered to a model.
     #[error("{policy}: tools.{tool}: {component}: {source}")]
     Contract {
@@ -238,6 +259,27 @@ fn load_tool(
             component: component_path,
             imports: refused,
         });
+    }
+    let unused = capabilities::unused_grants(&tool.grants, imports.iter().map(String::as_str));
+    if let Some(key) = unused.first() {
+        return Err(LoadError::OverGranted {
+            policy,
+            tool: name,
+            component: component_path,
+            key,
+        });
+    }
+    if tool.strict {
+        let ungranted =
+            capabilities::ungranted_imports(&tool.grants, imports.iter().map(String::as_str));
+        if !ungranted.is_empty() {
+            return Err(LoadError::StrictUngranted {
+                policy,
+                tool: name,
+                component: component_path,
+                imports: ungranted,
+            });
+        }
     }
     let functions = contract::discover(&name, &decoded).map_err(contract_error)?;
 

@@ -36,8 +36,9 @@ const MAX_HANDLES: usize = 10_000;
 
 /// The data of one call's store: WASI state, limits and what the tool logged.
 pub struct CallState {
-    wasi: WasiCtx,
-    table: ResourceTable,
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) denials: DenialLog,
     pub(crate) limiter: CallLimiter,
     pub(crate) log: LogBuffer,
     pub(crate) caller: CallContext,
@@ -77,6 +78,7 @@ pub(crate) async fn run(
     let state = CallState {
         wasi,
         table: ResourceTable::new(),
+        denials: denials.clone(),
         limiter: CallLimiter::new(limits.memory.0),
         log: LogBuffer::default(),
         caller,

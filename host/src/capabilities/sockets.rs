@@ -1,15 +1,25 @@
 //! `wasi:sockets`: denied unless granted. A grant names an exact address and its uses; socket
 //! creation is refused when no grant covers the protocol, name lookups are always refused (grants
-//! are addresses), and every refused address is a [`Denial`](super::denials::Denial).
+//! are addresses), and every refusal is a [`Denial`](super::denials::Denial).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use wasmtime::component::{HasData, Linker, Resource};
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::{
+    self, HostResolveAddressStream, ResolveAddressStream,
+};
+use wasmtime_wasi::p2::bindings::sockets::network::{
+    self, Error, ErrorCode, IpAddress, IpAddressFamily,
+};
+use wasmtime_wasi::p2::bindings::sockets::{tcp_create_socket, udp_create_socket};
+use wasmtime_wasi::p2::{DynPollable, Network, SocketError, SocketResult, TcpSocket, UdpSocket};
+use wasmtime_wasi::sockets::{SocketAddrUse, WasiSocketsCtxView};
 
 use super::Capability;
 use super::denials::DenialLog;
+use crate::boundary::CallState;
 use crate::policy::{SocketGrant, SocketUse};
 
 /// Configures `wasi` so the tool reaches exactly the addresses in `grants`.
@@ -30,6 +40,124 @@ pub fn grant(wasi: &mut WasiCtxBuilder, grants: &[SocketGrant], denials: &Denial
         }
         Box::pin(std::future::ready(allowed))
     });
+}
+
+/// Links socket creation and name lookup over wasmtime-wasi's own, so that each refusal (no grant
+/// for the protocol; lookups are never granted) is recorded as a denial. Replaces what
+/// `wasmtime_wasi::p2::add_to_linker_async` linked for these interfaces.
+pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    tcp_create_socket::add_to_linker::<CallState, Recorded>(linker, recorded)?;
+    udp_create_socket::add_to_linker::<CallState, Recorded>(linker, recorded)?;
+    ip_name_lookup::add_to_linker::<CallState, Recorded>(linker, recorded)?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// wasmtime-wasi's sockets view plus the call's denial log.
+pub struct RecordedSockets<'a> {
+    inner: WasiSocketsCtxView<'a>,
+    denials: &'a DenialLog,
+}
+
+struct Recorded;
+
+impl HasData for Recorded {
+    type Data<'a> = RecordedSockets<'a>;
+}
+
+fn recorded(state: &mut CallState) -> RecordedSockets<'_> {
+    RecordedSockets {
+        inner: WasiSocketsCtxView {
+            ctx: state.wasi.sockets(),
+            table: &mut state.table,
+        },
+        denials: &state.denials,
+    }
+}
+
+impl RecordedSockets<'_> {
+    /// Passes `result` on, recording an access-denied error as a denial of `target`.
+    fn record<T>(
+        &self,
+        result: SocketResult<T>,
+        target: impl FnOnce() -> String,
+    ) -> SocketResult<T> {
+        if let Err(e) = &result
+            && matches!(e.downcast_ref(), Some(ErrorCode::AccessDenied))
+        {
+            self.denials.deny(Capability::Sockets, target());
+        }
+        result
+    }
+}
+
+impl network::Host for RecordedSockets<'_> {
+    fn convert_error_code(&mut self, error: SocketError) -> wasmtime::Result<ErrorCode> {
+        self.inner.convert_error_code(error)
+    }
+
+    fn network_error_code(&mut self, err: Resource<Error>) -> wasmtime::Result<Option<ErrorCode>> {
+        self.inner.network_error_code(err)
+    }
+}
+
+impl network::HostNetwork for RecordedSockets<'_> {
+    fn drop(&mut self, this: Resource<Network>) -> wasmtime::Result<()> {
+        network::HostNetwork::drop(&mut self.inner, this)
+    }
+}
+
+impl tcp_create_socket::Host for RecordedSockets<'_> {
+    fn create_tcp_socket(
+        &mut self,
+        address_family: IpAddressFamily,
+    ) -> SocketResult<Resource<TcpSocket>> {
+        let result = self.inner.create_tcp_socket(address_family);
+        self.record(result, || "create tcp socket".into())
+    }
+}
+
+impl udp_create_socket::Host for RecordedSockets<'_> {
+    async fn create_udp_socket(
+        &mut self,
+        address_family: IpAddressFamily,
+    ) -> SocketResult<Resource<UdpSocket>> {
+        let result = self.inner.create_udp_socket(address_family).await;
+        self.record(result, || "create udp socket".into())
+    }
+}
+
+impl ip_name_lookup::Host for RecordedSockets<'_> {
+    fn resolve_addresses(
+        &mut self,
+        network: Resource<Network>,
+        name: String,
+    ) -> SocketResult<Resource<ResolveAddressStream>> {
+        let target = format!("resolve {name}");
+        let result = self.inner.resolve_addresses(network, name);
+        self.record(result, || target)
+    }
+}
+
+impl HostResolveAddressStream for RecordedSockets<'_> {
+    fn resolve_next_address(
+        &mut self,
+        stream: Resource<ResolveAddressStream>,
+    ) -> SocketResult<Option<IpAddress>> {
+        self.inner.resolve_next_address(stream)
+    }
+
+    fn subscribe(
+        &mut self,
+        stream: Resource<ResolveAddressStream>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        self.inner.subscribe(stream)
+    }
+
+    fn drop(&mut self, stream: Resource<ResolveAddressStream>) -> wasmtime::Result<()> {
+        HostResolveAddressStream::drop(&mut self.inner, stream)
+    }
 }
 
 /// Whether `grants` allow `usage` of `addr`.

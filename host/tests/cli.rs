@@ -288,3 +288,107 @@ fn audit_shows_the_world_imports_functions_and_digest() {
         run.stderr
     );
 }
+
+#[test]
+fn audit_reviews_a_component_against_its_grants() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("kb")).unwrap();
+    let probe = harness_e2e::c_fixture("fsprobe");
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .tool(
+            "probe",
+            &probe,
+            "fs = [{ host = \"kb\", guest = \"/kb\", mode = \"ro\" }]\nenv = { LANG = \"C\" }",
+        )
+        .tool("calc", &c_tool("calc"), "")
+        .tool("strict-calc", &c_tool("calc"), "strict = true")
+        .tool(
+            "adder",
+            &hostile(),
+            "fs = [{ host = \"kb\", guest = \"/kb\", mode = \"rw\" }]",
+        )
+        .write(tmp.path());
+    let audit = |component: &Path, tool: &str| -> (i32, Value) {
+        let run = harness(&[
+            "audit",
+            component.to_str().unwrap(),
+            "--json",
+            "--deny-warnings",
+            "--tool",
+            tool,
+            "--policy",
+            policy.to_str().unwrap(),
+        ]);
+        let json: Value = serde_json::from_str(&run.stdout).unwrap_or(Value::Null);
+        (run.code, json["review"].clone())
+    };
+    let verdicts = |review: &Value| -> Vec<(String, String)> {
+        review["capabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["capability"].as_str().unwrap().to_owned(),
+                    c["verdict"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let kb = tmp.path().canonicalize().unwrap().join("kb");
+
+    let (code, review) = audit(&probe, "probe");
+    assert_eq!(code, 0, "{review}");
+    assert_eq!(
+        verdicts(&review),
+        [
+            ("filesystem".into(), "granted".into()),
+            ("cli".into(), "granted".into())
+        ]
+    );
+    assert_eq!(
+        review["risk"],
+        format!("reads files under {}; sees environment LANG", kb.display())
+    );
+
+    let (code, review) = audit(&c_tool("calc"), "calc");
+    assert_eq!(code, 5, "{review}");
+    assert_eq!(
+        verdicts(&review),
+        [("filesystem".into(), "denied_at_runtime".into())]
+    );
+    assert_eq!(review["risk"], "pure");
+
+    let (code, review) = audit(&c_tool("calc"), "strict-calc");
+    assert_eq!(code, 5);
+    assert_eq!(
+        verdicts(&review),
+        [("filesystem".into(), "strict_refusal".into())]
+    );
+
+    let (code, review) = audit(&hostile(), "adder");
+    assert_eq!(code, 5);
+    assert_eq!(
+        verdicts(&review),
+        [("filesystem".into(), "over_granted".into())]
+    );
+    assert_eq!(
+        review["risk"],
+        format!("writes files under {}", kb.display())
+    );
+
+    // The wrong file for a tool is a warning too, and an unknown tool is an error.
+    let (code, review) = audit(&hostile(), "calc");
+    assert_eq!(code, 5);
+    assert_eq!(review["digest_matches"], false);
+    let run = harness(&[
+        "audit",
+        probe.to_str().unwrap(),
+        "--tool",
+        "nope",
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 3);
+    assert!(run.stderr.contains("no tool `nope`"), "{}", run.stderr);
+}

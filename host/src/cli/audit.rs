@@ -1,12 +1,27 @@
 //! `harness audit COMPONENT.wasm`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use harness_host::Policy;
+use harness_host::inspect::review::{self, Review};
 use harness_host::inspect::{self, Functions};
 
-/// Prints the review of one component.
-pub fn run(component: &Path, as_json: bool) -> ExitCode {
+/// Exit code: `--deny-warnings` and the review has warnings.
+const EXIT_WARNINGS: u8 = 5;
+
+/// Review the component as a whitelisted tool.
+pub struct ReviewAs {
+    /// The whitelist.
+    pub policy: PathBuf,
+    /// The tool's name in it.
+    pub tool: String,
+    /// Fail when the review has warnings.
+    pub deny_warnings: bool,
+}
+
+/// Prints what a reviewer needs about one component, and optionally its review as a tool.
+pub fn run(component: &Path, as_json: bool, review_as: Option<&ReviewAs>) -> ExitCode {
     let bytes = match std::fs::read(component) {
         Ok(b) => b,
         Err(e) => {
@@ -21,12 +36,29 @@ pub fn run(component: &Path, as_json: bool) -> ExitCode {
             return ExitCode::from(super::EXIT_LOAD);
         }
     };
+    let review = match review_as.map(|r| review_tool(&report, r)).transpose() {
+        Ok(review) => review,
+        Err(message) => {
+            eprintln!("harness: {message}");
+            return ExitCode::from(super::EXIT_LOAD);
+        }
+    };
+    let verdict = match (&review, review_as) {
+        (Some(review), Some(r)) if r.deny_warnings && review.has_warnings() => {
+            ExitCode::from(EXIT_WARNINGS)
+        }
+        _ => ExitCode::SUCCESS,
+    };
     if as_json {
+        let mut json = serde_json::to_value(&report).expect("reports serialize");
+        if let Some(review) = &review {
+            json["review"] = serde_json::to_value(review).expect("reviews serialize");
+        }
         println!(
             "{}",
-            serde_json::to_string_pretty(&report).expect("reports serialize")
+            serde_json::to_string_pretty(&json).expect("JSON prints")
         );
-        return ExitCode::SUCCESS;
+        return verdict;
     }
     println!(
         "component: {}\nsha256:    {}\n",
@@ -57,5 +89,43 @@ pub fn run(component: &Path, as_json: bool) -> ExitCode {
         Functions::Refused(why) => println!("  REFUSED at load: {why}"),
     }
     println!("\nWIT world:\n{}", report.wit);
-    ExitCode::SUCCESS
+    if let Some(review) = &review {
+        print_review(review);
+    }
+    verdict
+}
+
+fn review_tool(report: &inspect::Inspection, review_as: &ReviewAs) -> Result<Review, String> {
+    let policy = Policy::load(&review_as.policy).map_err(|e| e.to_string())?;
+    let tool = policy.tools.get(&review_as.tool).ok_or_else(|| {
+        format!(
+            "{}: no tool `{}`; it has: {}",
+            policy.path.display(),
+            review_as.tool,
+            policy.tools.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    Ok(review::review(report, tool))
+}
+
+fn print_review(review: &Review) {
+    println!("review as tool `{}`:", review.tool);
+    if !review.digest_matches {
+        println!("  WARNING digest: this file is not the one the whitelist pins");
+    }
+    for c in &review.capabilities {
+        let mark = if c.verdict.is_warning() {
+            "WARNING "
+        } else {
+            ""
+        };
+        println!(
+            "  {mark}{}: {}; imports [{}]; grants [{}]",
+            c.capability,
+            c.verdict,
+            c.imports.join(", "),
+            c.grants.join(", ")
+        );
+    }
+    println!("  risk: {}", review.risk);
 }

@@ -9,6 +9,7 @@
 //! | 2 | bad command line |
 //! | 3 | the whitelist or a component could not be loaded |
 //! | 4 | the call was refused: unknown tool or function, invalid arguments |
+//! | 5 | `audit --deny-warnings`: the review found warnings |
 //! | 10 | stopped: out of fuel |
 //! | 11 | stopped: timed out |
 //! | 12 | stopped: memory limit |
@@ -66,13 +67,23 @@ enum Command {
         #[arg(long)]
         report: bool,
     },
-    /// Show a component's WIT world, imports by capability, functions with schemas, and sha256.
+    /// Show a component's WIT world, imports by capability, functions with schemas, and sha256;
+    /// with --tool, also review its imports against what the whitelist grants it.
     Audit {
         /// The component file.
         component: PathBuf,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Review the component as this whitelisted tool.
+        #[arg(long)]
+        tool: Option<String>,
+        /// The whitelist holding --tool.
+        #[arg(long, default_value = harness_host::policy::DEFAULT_POLICY_FILE, requires = "tool")]
+        policy: PathBuf,
+        /// Exit with code 5 when the review has warnings (for CI gates).
+        #[arg(long, requires = "tool")]
+        deny_warnings: bool,
     },
 }
 
@@ -95,7 +106,20 @@ pub fn main() -> ExitCode {
         } => with_host(&policy, |host| {
             call::run(&host, &function, &arguments, &principal, report)
         }),
-        Command::Audit { component, json } => audit::run(&component, json),
+        Command::Audit {
+            component,
+            json,
+            tool,
+            policy,
+            deny_warnings,
+        } => {
+            let review_as = tool.map(|tool| audit::ReviewAs {
+                policy,
+                tool,
+                deny_warnings,
+            });
+            audit::run(&component, json, review_as.as_ref())
+        }
     }
 }
 

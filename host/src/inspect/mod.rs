@@ -2,6 +2,8 @@
 //! its WIT world, its imports grouped by capability, its functions with their schemas, its digest.
 //! Reads the file only; nothing is compiled or run.
 
+pub mod review;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;

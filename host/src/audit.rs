@@ -23,7 +23,8 @@ pub struct AuditEntry<'a> {
 }
 
 impl AuditEntry<'_> {
-    /// Records a call that ran, with its outcome and usage.
+    /// Records a call that ran, with its outcome and usage, and each capability use it was
+    /// denied.
     pub fn ran(&self, report: &CallReport) {
         tracing::info!(
             target: TARGET,
@@ -42,6 +43,18 @@ impl AuditEntry<'_> {
             denials = report.denials.len() as u64 + report.denials_dropped,
             "tool call"
         );
+        for denial in &report.denials {
+            tracing::info!(
+                target: TARGET,
+                tool = self.tool,
+                function = self.function,
+                principal = %self.caller.principal,
+                run_id = %self.caller.run_id,
+                capability = %denial.capability,
+                denied = %denial.target,
+                "capability use denied"
+            );
+        }
     }
 
     /// Records a call refused before it ran (unknown tool or function, bad arguments).

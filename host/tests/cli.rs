@@ -392,3 +392,44 @@ fn audit_reviews_a_component_against_its_grants() {
     assert_eq!(run.code, 3);
     assert!(run.stderr.contains("no tool `nope`"), "{}", run.stderr);
 }
+
+#[test]
+fn denied_capability_use_is_an_audit_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .tool("net", &harness_e2e::c_fixture("netprobe"), "")
+        .write(tmp.path());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args([
+            "call",
+            "--principal",
+            "mallory",
+            "--policy",
+            policy.to_str().unwrap(),
+        ])
+        .args(["net.connect", r#"{"ip": [127, 0, 0, 1], "port": 9}"#])
+        .env("HARNESS_AUDIT", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "the tool reports the refusal");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let records: Vec<Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let call = records
+        .iter()
+        .find(|r| r["fields"]["message"] == "tool call")
+        .expect("a call record");
+    assert_eq!(call["fields"]["denials"], 1, "{stderr}");
+    let denied = records
+        .iter()
+        .find(|r| r["fields"]["message"] == "capability use denied")
+        .expect("a denial record");
+    let fields = &denied["fields"];
+    assert_eq!(fields["tool"], "net", "{denied}");
+    assert_eq!(fields["principal"], "mallory", "{denied}");
+    assert_eq!(fields["capability"], "sockets", "{denied}");
+    assert_eq!(fields["denied"], "create tcp socket", "{denied}");
+}

@@ -24,6 +24,14 @@ async fn call(host: &Host, name: &str, args: Value) -> harness_host::CallReport 
     .unwrap()
 }
 
+/// The message of a call refused before it ran.
+async fn refusal(host: &Host, name: &str, args: Value) -> String {
+    host.call(name, &args.to_string(), &CallContext::default())
+        .await
+        .expect_err("the call should be refused")
+        .to_string()
+}
+
 async fn ok(host: &Host, name: &str, args: Value) -> Value {
     match call(host, name, args).await.outcome {
         Outcome::Ok { value } => value,
@@ -67,37 +75,23 @@ async fn every_wit_type_round_trips_through_a_real_component() {
         outer_none
     );
 
-    let mut bad = variations.clone();
-    bad["nested"] = json!([[{"hexagon": 1}]]);
-    let err = host
-        .call(
-            "echo.echo",
-            &json!({ "x": bad }).to_string(),
-            &CallContext::default(),
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("argument `x.nested[0][0]`: unknown case \"hexagon\""),
-        "{err}"
-    );
-
-    let mut bad = variations.clone();
-    bad["fl"] = json!(["read", "read"]);
-    let err = host
-        .call(
-            "echo.echo",
-            &json!({ "x": bad }).to_string(),
-            &CallContext::default(),
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("argument `x.fl[1]`: flag \"read\" is given twice"),
-        "{err}"
-    );
+    for (field, value, says) in [
+        (
+            "nested",
+            json!([[{"hexagon": 1}]]),
+            "argument `x.nested[0][0]`: unknown case \"hexagon\"",
+        ),
+        (
+            "fl",
+            json!(["read", "read"]),
+            "argument `x.fl[1]`: flag \"read\" is given twice",
+        ),
+    ] {
+        let mut bad = variations.clone();
+        bad[field] = value;
+        let err = refusal(&host, "echo.echo", json!({ "x": bad })).await;
+        assert!(err.contains(says), "{err}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,16 +134,8 @@ async fn calc_maps_results_to_outcomes_and_logs() {
         }
     );
 
-    let err = host
-        .call(
-            "calc.apply",
-            r#"{"op": "pow", "a": 1, "b": 2}"#,
-            &CallContext::default(),
-        )
-        .await
-        .unwrap_err();
     assert_eq!(
-        err.to_string(),
+        refusal(&host, "calc.apply", json!({"op": "pow", "a": 1, "b": 2})).await,
         "arguments of `apply`: argument `op`: unknown case \"pow\"; expected one of: add, sub, mul, div"
     );
 }

@@ -66,7 +66,7 @@ pub(crate) async fn run(
     let max_output = limits.max_output.as_usize();
     let stdout = Capture::new(StreamName::Stdout, max_output);
     let stderr = Capture::new(StreamName::Stderr, max_output);
-    let denials = DenialLog::new(&tool.policy.name, &caller);
+    let denials = DenialLog::default();
     let wasi = match capabilities::wasi_ctx(&tool.policy.grants, &stdout, &stderr, &denials) {
         Ok(wasi) => wasi,
         Err(e) => {

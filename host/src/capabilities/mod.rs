@@ -96,21 +96,6 @@ impl Capability {
                 | Self::Sockets
         )
     }
-
-    /// Whether a tool gets this capability only through a grant (so `strict` refuses a tool
-    /// that imports it without one).
-    pub fn is_grantable(self) -> bool {
-        matches!(self, Self::Filesystem | Self::Sockets)
-    }
-
-    /// Whether `grants` give the tool anything of this capability.
-    pub fn is_granted(self, grants: &Grants) -> bool {
-        match self {
-            Self::Filesystem => !grants.fs.is_empty(),
-            Self::Sockets => !grants.sockets.is_empty(),
-            _ => !self.is_grantable(),
-        }
-    }
 }
 
 impl fmt::Display for Capability {
@@ -148,39 +133,105 @@ pub fn unlinked_imports<'a>(imports: impl IntoIterator<Item = &'a str>) -> Vec<S
         .collect()
 }
 
-/// The grant keys of `grants` that give the tool something it does not import (`fs`, `env`,
-/// `sockets`): an over-grant, refused at load.
-pub fn unused_grants<'a>(
-    grants: &Grants,
-    imports: impl IntoIterator<Item = &'a str> + Clone,
-) -> Vec<&'static str> {
-    let imports_any = |prefix: &str| imports.clone().into_iter().any(|i| i.starts_with(prefix));
-    let mut unused = Vec::new();
-    if !grants.fs.is_empty() && !imports_any("wasi:filesystem/") {
-        unused.push("fs");
-    }
-    if !grants.env.is_empty() && !imports_any("wasi:cli/environment") {
-        unused.push("env");
-    }
-    if !grants.sockets.is_empty() && !imports_any("wasi:sockets/") {
-        unused.push("sockets");
-    }
-    unused
+/// A grant key of the whitelist, and the imports it covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantKey {
+    /// `fs`: `wasi:filesystem`.
+    Fs,
+    /// `env`: `wasi:cli/environment`.
+    Env,
+    /// `sockets`: `wasi:sockets`.
+    Sockets,
 }
 
-/// The imports of grantable capabilities that `grants` give nothing of: linked but denied, or
-/// refused at load when the tool is `strict`.
-pub fn ungranted_imports<'a>(
+impl GrantKey {
+    /// Every grant key, in whitelist order.
+    pub const ALL: [GrantKey; 3] = [GrantKey::Fs, GrantKey::Env, GrantKey::Sockets];
+
+    /// The key as written in a `[tools.NAME]` table.
+    pub fn key(self) -> &'static str {
+        match self {
+            GrantKey::Fs => "fs",
+            GrantKey::Env => "env",
+            GrantKey::Sockets => "sockets",
+        }
+    }
+
+    /// The capability the key grants.
+    pub fn capability(self) -> Capability {
+        match self {
+            GrantKey::Fs => Capability::Filesystem,
+            GrantKey::Env => Capability::Cli,
+            GrantKey::Sockets => Capability::Sockets,
+        }
+    }
+
+    fn covers(self, import: &str) -> bool {
+        let unversioned = import.split('@').next().unwrap_or(import);
+        match self {
+            GrantKey::Fs => unversioned.starts_with("wasi:filesystem/"),
+            GrantKey::Env => unversioned == "wasi:cli/environment",
+            GrantKey::Sockets => unversioned.starts_with("wasi:sockets/"),
+        }
+    }
+
+    fn is_granted(self, grants: &Grants) -> bool {
+        match self {
+            GrantKey::Fs => !grants.fs.is_empty(),
+            GrantKey::Env => !grants.env.is_empty(),
+            GrantKey::Sockets => !grants.sockets.is_empty(),
+        }
+    }
+
+    /// Whether importing without a grant matters. An empty environment does not: wasi-libc
+    /// imports `wasi:cli/environment` in every tool.
+    fn needs_grant(self) -> bool {
+        self != GrantKey::Env
+    }
+}
+
+/// How one grant key of a tool compares with what its component imports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrantMatch {
+    /// The grant key.
+    pub key: GrantKey,
+    /// The imports it covers.
+    pub imports: Vec<String>,
+    /// Whether the whitelist grants anything under the key.
+    pub granted: bool,
+}
+
+impl GrantMatch {
+    /// Granted, but nothing imports it: an over-grant, refused at load.
+    pub fn is_over_grant(&self) -> bool {
+        self.granted && self.imports.is_empty()
+    }
+
+    /// Imported without a grant: linked and denied at each use, or refused at load when the
+    /// tool is `strict`.
+    pub fn is_ungranted(&self) -> bool {
+        !self.granted && !self.imports.is_empty() && self.key.needs_grant()
+    }
+}
+
+/// Compares `grants` with `imports`, one entry per [`GrantKey`]: the single place that decides
+/// over-grants and ungranted imports, for loading and for `harness audit`.
+pub fn match_grants<'a>(
     grants: &Grants,
-    imports: impl IntoIterator<Item = &'a str>,
-) -> Vec<String> {
-    imports
+    imports: impl IntoIterator<Item = &'a str> + Clone,
+) -> Vec<GrantMatch> {
+    GrantKey::ALL
         .into_iter()
-        .filter(|name| {
-            let capability = Capability::of_import(name);
-            capability.is_grantable() && !capability.is_granted(grants)
+        .map(|key| GrantMatch {
+            key,
+            imports: imports
+                .clone()
+                .into_iter()
+                .filter(|i| key.covers(i))
+                .map(str::to_owned)
+                .collect(),
+            granted: key.is_granted(grants),
         })
-        .map(|name| format!("{name} ({})", Capability::of_import(name)))
         .collect()
 }
 
@@ -234,6 +285,45 @@ mod tests {
         assert_eq!(
             Capability::of_import("acme:secrets/vault"),
             Capability::Unknown
+        );
+    }
+
+    #[test]
+    fn grants_are_matched_with_imports() {
+        let grants = Grants {
+            env: [("LANG".to_owned(), "C".to_owned())].into(),
+            ..Grants::default()
+        };
+        let matches = match_grants(
+            &grants,
+            [
+                "wasi:filesystem/types@0.2.6",
+                "wasi:filesystem/preopens@0.2.6",
+                "wasi:cli/stdout@0.2.6",
+            ],
+        );
+        let fs = &matches[0];
+        assert_eq!(fs.key, GrantKey::Fs);
+        assert_eq!(
+            fs.imports,
+            [
+                "wasi:filesystem/types@0.2.6",
+                "wasi:filesystem/preopens@0.2.6"
+            ]
+        );
+        assert!(fs.is_ungranted() && !fs.is_over_grant());
+        let env = &matches[1];
+        assert!(
+            env.is_over_grant(),
+            "env granted, wasi:cli/environment not imported"
+        );
+        let sockets = &matches[2];
+        assert!(!sockets.is_ungranted() && !sockets.is_over_grant());
+
+        let without_env = match_grants(&Grants::default(), ["wasi:cli/environment"]);
+        assert!(
+            !without_env[1].is_ungranted(),
+            "an empty environment needs no grant"
         );
     }
 

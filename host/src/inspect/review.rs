@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::Inspection;
-use crate::capabilities::Capability;
+use crate::capabilities::{self, Capability, GrantKey};
 use crate::policy::{FsMode, ToolPolicy};
 
 /// How a capability's import and grant compare.
@@ -74,78 +74,59 @@ impl Review {
 
 /// Reviews `inspection` (the component) against `tool` (its whitelist entry).
 pub fn review(inspection: &Inspection, tool: &ToolPolicy) -> Review {
-    let grants = &tool.grants;
-    let fs = grants
-        .fs
-        .iter()
-        .map(|g| format!("{} {} -> {}", mode(g.mode), g.host.display(), g.guest))
-        .collect();
-    let env = grants.env.keys().map(|k| format!("env {k}")).collect();
-    let sockets = grants
-        .sockets
-        .iter()
-        .map(|g| {
-            let uses: Vec<_> = g
-                .uses
-                .iter()
-                .map(|u| format!("{u:?}").to_lowercase())
-                .collect();
-            format!("{} {}", uses.join("+"), g.addr)
-        })
-        .collect();
-    let imported = |capability: Capability, prefix: &str| -> Vec<String> {
-        inspection
-            .imports
-            .get(&capability)
-            .into_iter()
-            .flatten()
-            .filter(|name| name.starts_with(prefix))
-            .cloned()
-            .collect()
-    };
-    let capabilities = [
-        (
-            Capability::Filesystem,
-            imported(Capability::Filesystem, ""),
-            fs,
-        ),
-        (
-            Capability::Cli,
-            imported(Capability::Cli, "wasi:cli/environment"),
-            env,
-        ),
-        (
-            Capability::Sockets,
-            imported(Capability::Sockets, ""),
-            sockets,
-        ),
-    ]
-    .into_iter()
-    .filter_map(
-        |(capability, imports, grants): (_, Vec<String>, Vec<String>)| {
-            let verdict = match (imports.is_empty(), grants.is_empty()) {
-                (true, true) => return None,
-                (false, false) => Verdict::Granted,
-                (true, false) => Verdict::OverGranted,
-                // An empty environment is harmless: wasi-libc imports it in every tool.
-                (false, true) if capability == Capability::Cli => return None,
-                (false, true) if tool.strict => Verdict::StrictRefusal,
-                (false, true) => Verdict::DeniedAtRuntime,
+    let imports = inspection.imports.values().flatten().map(String::as_str);
+    let capabilities = capabilities::match_grants(&tool.grants, imports)
+        .into_iter()
+        .filter_map(|m| {
+            let verdict = if m.is_over_grant() {
+                Verdict::OverGranted
+            } else if m.is_ungranted() && tool.strict {
+                Verdict::StrictRefusal
+            } else if m.is_ungranted() {
+                Verdict::DeniedAtRuntime
+            } else if m.granted {
+                Verdict::Granted
+            } else {
+                return None;
             };
             Some(CapabilityReview {
-                capability,
-                imports,
-                grants,
+                capability: m.key.capability(),
+                grants: describe_grants(m.key, tool),
+                imports: m.imports,
                 verdict,
             })
-        },
-    )
-    .collect();
+        })
+        .collect();
     Review {
         tool: tool.name.clone(),
         digest_matches: inspection.sha256 == tool.sha256,
         capabilities,
         risk: risk(tool),
+    }
+}
+
+/// What the whitelist grants `tool` under `key`, one line per grant.
+fn describe_grants(key: GrantKey, tool: &ToolPolicy) -> Vec<String> {
+    let grants = &tool.grants;
+    match key {
+        GrantKey::Fs => grants
+            .fs
+            .iter()
+            .map(|g| format!("{} {} -> {}", mode(g.mode), g.host.display(), g.guest))
+            .collect(),
+        GrantKey::Env => grants.env.keys().map(|k| format!("env {k}")).collect(),
+        GrantKey::Sockets => grants
+            .sockets
+            .iter()
+            .map(|g| {
+                let uses: Vec<_> = g
+                    .uses
+                    .iter()
+                    .map(|u| format!("{u:?}").to_lowercase())
+                    .collect();
+                format!("{} {}", uses.join("+"), g.addr)
+            })
+            .collect(),
     }
 }
 

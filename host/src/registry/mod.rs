@@ -260,26 +260,30 @@ fn load_tool(
             imports: refused,
         });
     }
-    let unused = capabilities::unused_grants(&tool.grants, imports.iter().map(String::as_str));
-    if let Some(key) = unused.first() {
+    let grants = capabilities::match_grants(&tool.grants, imports.iter().map(String::as_str));
+    if let Some(over) = grants.iter().find(|m| m.is_over_grant()) {
         return Err(LoadError::OverGranted {
             policy,
             tool: name,
             component: component_path,
-            key,
+            key: over.key.key(),
         });
     }
-    if tool.strict {
-        let ungranted =
-            capabilities::ungranted_imports(&tool.grants, imports.iter().map(String::as_str));
-        if !ungranted.is_empty() {
-            return Err(LoadError::StrictUngranted {
-                policy,
-                tool: name,
-                component: component_path,
-                imports: ungranted,
-            });
-        }
+    let ungranted: Vec<String> = grants
+        .iter()
+        .filter(|m| m.is_ungranted())
+        .flat_map(|m| {
+            let capability = m.key.capability();
+            m.imports.iter().map(move |i| format!("{i} ({capability})"))
+        })
+        .collect();
+    if tool.strict && !ungranted.is_empty() {
+        return Err(LoadError::StrictUngranted {
+            policy,
+            tool: name,
+            component: component_path,
+            imports: ungranted,
+        });
     }
     let functions = contract::discover(&name, &decoded).map_err(contract_error)?;
 

@@ -183,6 +183,8 @@ pub fn build_c(sources: &[PathBuf], wit: &Wit, work_dir: &Path) -> Result<Vec<u8
 
 /// Writes `<world>.h` and `<world>.c` for `wit`'s world into `dir`.
 pub fn generate_c_bindings(wit: &Wit, dir: &Path) -> Result<()> {
+    // wit-bindgen-c uses its own wit-parser (0.262, not our 0.254), so the world is resolved again
+    // with that version's types rather than through `Wit::resolve`.
     use wit_bindgen_core::wit_parser as bg;
     let mut resolve = bg::Resolve::default();
     for dep in &wit.deps {

@@ -14,12 +14,14 @@ use serde_json::Value;
 use wasmtime::component::{ResourceTable, Val};
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 pub use outcome::{CallReport, Outcome, OutputKind, Stop, Usage};
 
 use crate::capabilities;
 use crate::capabilities::caller::CallContext;
 use crate::capabilities::denials::DenialLog;
+use crate::capabilities::http::HttpHooks;
 use crate::capabilities::log::LogBuffer;
 use crate::capabilities::stdio::{Capture, StreamName};
 use crate::contract::ResultShape;
@@ -42,6 +44,8 @@ pub struct CallState {
     pub(crate) limiter: CallLimiter,
     pub(crate) log: LogBuffer,
     pub(crate) caller: CallContext,
+    pub(crate) http: WasiHttpCtx,
+    pub(crate) http_hooks: HttpHooks,
 }
 
 impl WasiView for CallState {
@@ -49,6 +53,16 @@ impl WasiView for CallState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
         }
     }
 }
@@ -82,6 +96,8 @@ pub(crate) async fn run(
         limiter: CallLimiter::new(limits.memory.0),
         log: LogBuffer::default(),
         caller,
+        http: http_ctx(&tool.policy.grants.http_limits),
+        http_hooks: HttpHooks::new(tool.egress.clone(), denials.clone()),
     };
 
     let mut store = Store::new(tool.pre.engine(), state);
@@ -152,6 +168,13 @@ pub(crate) async fn run(
         denials,
         denials_dropped,
     }
+}
+
+/// The `wasi:http` context of one call: header fields the tool builds are capped like responses.
+fn http_ctx(limits: &crate::policy::HttpLimits) -> WasiHttpCtx {
+    let mut ctx = WasiHttpCtx::new();
+    ctx.set_field_size_limit(limits.headers.as_usize());
+    ctx
 }
 
 /// Names the stop behind a failed instantiation or call.

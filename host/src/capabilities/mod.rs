@@ -6,6 +6,7 @@
 pub mod caller;
 pub mod denials;
 pub mod filesystem;
+pub mod http;
 pub mod log;
 pub mod sockets;
 pub mod stdio;
@@ -81,8 +82,8 @@ impl Capability {
     }
 
     /// Whether the host links this capability for every tool. Grantable capabilities
-    /// (filesystem, sockets) are linked denying every use the tool's grants do not cover, so a
-    /// tool built with the WASI adapter loads and runs without them.
+    /// (filesystem, sockets, http) are linked denying every use the tool's grants do not cover,
+    /// so a tool built with the WASI adapter loads and runs without them.
     pub fn is_linked(self) -> bool {
         matches!(
             self,
@@ -94,6 +95,7 @@ impl Capability {
                 | Self::Io
                 | Self::Filesystem
                 | Self::Sockets
+                | Self::Http
         )
     }
 }
@@ -142,11 +144,18 @@ pub enum GrantKey {
     Env,
     /// `sockets`: `wasi:sockets`.
     Sockets,
+    /// `http` (with its `secrets`): `wasi:http`.
+    Http,
 }
 
 impl GrantKey {
     /// Every grant key, in whitelist order.
-    pub const ALL: [GrantKey; 3] = [GrantKey::Fs, GrantKey::Env, GrantKey::Sockets];
+    pub const ALL: [GrantKey; 4] = [
+        GrantKey::Fs,
+        GrantKey::Env,
+        GrantKey::Sockets,
+        GrantKey::Http,
+    ];
 
     /// The key as written in a `[tools.NAME]` table.
     pub fn key(self) -> &'static str {
@@ -154,6 +163,7 @@ impl GrantKey {
             GrantKey::Fs => "fs",
             GrantKey::Env => "env",
             GrantKey::Sockets => "sockets",
+            GrantKey::Http => "http",
         }
     }
 
@@ -163,6 +173,7 @@ impl GrantKey {
             GrantKey::Fs => Capability::Filesystem,
             GrantKey::Env => Capability::Cli,
             GrantKey::Sockets => Capability::Sockets,
+            GrantKey::Http => Capability::Http,
         }
     }
 
@@ -172,6 +183,7 @@ impl GrantKey {
             GrantKey::Fs => unversioned.starts_with("wasi:filesystem/"),
             GrantKey::Env => unversioned == "wasi:cli/environment",
             GrantKey::Sockets => unversioned.starts_with("wasi:sockets/"),
+            GrantKey::Http => unversioned.starts_with("wasi:http/"),
         }
     }
 
@@ -180,6 +192,7 @@ impl GrantKey {
             GrantKey::Fs => !grants.fs.is_empty(),
             GrantKey::Env => !grants.env.is_empty(),
             GrantKey::Sockets => !grants.sockets.is_empty(),
+            GrantKey::Http => !grants.http.is_empty(),
         }
     }
 
@@ -253,12 +266,14 @@ pub fn wasi_ctx(
     Ok(wasi.build())
 }
 
-/// The linker every tool is instantiated with: WASI, whose per-call context ([`wasi_ctx`])
-/// decides what is reachable, plus `harness:tool/log` and `harness:tool/caller`.
+/// The linker every tool is instantiated with: WASI and `wasi:http`, whose per-call contexts
+/// ([`wasi_ctx`], [`http::HttpHooks`]) decide what is reachable, plus `harness:tool/log` and
+/// `harness:tool/caller`.
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<CallState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     sockets::add_to_linker(&mut linker)?;
+    http::add_to_linker(&mut linker)?;
     harness::tool::log::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)?;
     harness::tool::caller::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)?;
     Ok(linker)
@@ -332,13 +347,14 @@ mod tests {
         let refused = unlinked_imports([
             "wasi:cli/stdout@0.2.6",
             "wasi:http/outgoing-handler@0.2.6",
+            "harness:tool/kv@0.1.0",
             "wasi:io/streams@0.3.0",
             "acme:secrets/vault",
         ]);
         assert_eq!(
             refused,
             vec![
-                "wasi:http/outgoing-handler@0.2.6 (http)",
+                "harness:tool/kv@0.1.0 (key-value)",
                 "wasi:io/streams@0.3.0 (io)",
                 "acme:secrets/vault (unknown)"
             ]

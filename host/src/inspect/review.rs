@@ -127,6 +127,16 @@ fn describe_grants(key: GrantKey, tool: &ToolPolicy) -> Vec<String> {
                 format!("{} {}", uses.join("+"), g.addr)
             })
             .collect(),
+        GrantKey::Http => {
+            grants
+                .http
+                .iter()
+                .map(ToString::to_string)
+                .chain(grants.secrets.iter().map(|(host, s)| {
+                    format!("secret {} for {host} from ${}", s.header, s.from_env)
+                }))
+                .collect()
+        }
     }
 }
 
@@ -141,9 +151,23 @@ fn mode(mode: FsMode) -> &'static str {
 fn risk(tool: &ToolPolicy) -> String {
     let grants = &tool.grants;
     let mut parts = Vec::new();
-    let sockets: Vec<_> = grants.sockets.iter().map(|g| g.addr.to_string()).collect();
-    if !sockets.is_empty() {
-        parts.push(format!("network egress to {}", sockets.join(", ")));
+    let egress: Vec<_> = grants
+        .sockets
+        .iter()
+        .map(|g| g.addr.to_string())
+        .chain(
+            grants
+                .http
+                .iter()
+                .map(|g| format!("{}://{}:{}", g.scheme.as_str(), g.host, g.port)),
+        )
+        .collect();
+    if !egress.is_empty() {
+        parts.push(format!("network egress to {}", egress.join(", ")));
+    }
+    if !grants.secrets.is_empty() {
+        let hosts: Vec<_> = grants.secrets.keys().map(String::as_str).collect();
+        parts.push(format!("holds secret for {}", hosts.join(", ")));
     }
     let under = |m: FsMode| -> Vec<String> {
         grants

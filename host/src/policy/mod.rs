@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use grants::{FsGrant, FsMode, Grants, SocketGrant, SocketUse};
+pub use grants::{
+    FsGrant, FsMode, Grants, HttpGrant, HttpLimits, HttpScheme, KvGrant, MAX_KEY_BYTES, Secret,
+    SecretValue, SocketGrant, SocketUse, host_key,
+};
 pub use units::{Bytes, Timeout};
 
 use crate::digest::Sha256Digest;
@@ -161,6 +164,13 @@ struct RawTool {
     env: BTreeMap<String, String>,
     #[serde(default)]
     sockets: Vec<grants::RawSocket>,
+    #[serde(default)]
+    http: Vec<grants::RawHttp>,
+    #[serde(default)]
+    http_limits: grants::RawHttpLimits,
+    #[serde(default)]
+    secrets: BTreeMap<String, grants::RawSecret>,
+    kv: Option<grants::RawKv>,
 }
 
 impl RawTool {
@@ -201,8 +211,19 @@ impl Policy {
         Self::parse(&text, &path)
     }
 
-    /// Validates whitelist `text` as if it had been read from `path`.
+    /// Validates whitelist `text` as if it had been read from `path`, reading secrets from the
+    /// process environment.
     pub fn parse(text: &str, path: &Path) -> Result<Self, PolicyError> {
+        Self::parse_with_env(text, path, &|name| std::env::var(name).ok())
+    }
+
+    /// Validates whitelist `text` as if it had been read from `path`, reading each secret's
+    /// `value_from_env` through `env` (embedders with their own secret store pass it here).
+    pub fn parse_with_env(
+        text: &str,
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, PolicyError> {
         let raw: RawPolicy = toml::from_str(text).map_err(|e| PolicyError::Parse {
             path: path.to_owned(),
             message: e.to_string(),
@@ -239,8 +260,12 @@ impl Policy {
                 fs: tool.fs,
                 env: tool.env,
                 sockets: tool.sockets,
+                http: tool.http,
+                http_limits: tool.http_limits,
+                secrets: tool.secrets,
+                kv: tool.kv,
             }
-            .check(base)
+            .check(base, env)
             .map_err(|(key, msg)| invalid(format!("tools.{name}.{key}"), msg))?;
             let component = base.join(&tool.component);
             if !component.is_file() {

@@ -36,6 +36,8 @@ pub struct LoadedTool {
     /// Linear memories one instance uses (pool permits per call).
     pub memories: u32,
     pub(crate) pre: InstancePre<CallState>,
+    /// What it may send over `wasi:http`, shared by its calls.
+    pub(crate) egress: std::sync::Arc<crate::capabilities::http::Egress>,
     /// The export of each entry of `functions`, at the same index.
     pub(crate) exports: Vec<ComponentExportIndex>,
 }
@@ -330,6 +332,7 @@ fn load_tool(
         elapsed: started.elapsed(),
     });
     Ok(LoadedTool {
+        egress: crate::capabilities::http::Egress::new(&tool.grants),
         policy: tool.clone(),
         digest,
         functions,

@@ -1,6 +1,14 @@
 //! What one tool is granted beyond the capabilities every tool has: directories, environment
-//! variables and socket addresses. Each grant is a value checked when the whitelist loads, so the
-//! boundary only ever sees grants that make sense.
+//! variables, socket addresses, HTTP URLs with their secrets, and key-value storage. Each grant is
+//! a value checked when the whitelist loads, so the boundary only ever sees grants that make sense.
+
+mod http;
+mod kv;
+
+pub use http::{HttpGrant, HttpLimits, HttpScheme, Secret, SecretValue, host_key};
+pub(super) use http::{RawHttp, RawHttpLimits, RawSecret};
+pub(super) use kv::RawKv;
+pub use kv::{KvGrant, MAX_KEY_BYTES};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -17,6 +25,14 @@ pub struct Grants {
     pub env: BTreeMap<String, String>,
     /// Socket addresses the tool may use, and how.
     pub sockets: Vec<SocketGrant>,
+    /// URL prefixes the tool may request over `wasi:http`.
+    pub http: Vec<HttpGrant>,
+    /// Caps on each call's HTTP exchanges.
+    pub http_limits: HttpLimits,
+    /// Headers the host injects, by granted host (as `host_key` prints it).
+    pub secrets: BTreeMap<String, Secret>,
+    /// The tool's key-value namespace, when it has one.
+    pub kv: Option<KvGrant>,
 }
 
 /// A host directory preopened for the tool.
@@ -72,6 +88,13 @@ pub(super) struct RawGrants {
     pub(super) env: BTreeMap<String, String>,
     #[serde(default)]
     pub(super) sockets: Vec<RawSocket>,
+    #[serde(default)]
+    pub(super) http: Vec<http::RawHttp>,
+    #[serde(default)]
+    pub(super) http_limits: http::RawHttpLimits,
+    #[serde(default)]
+    pub(super) secrets: BTreeMap<String, http::RawSecret>,
+    pub(super) kv: Option<kv::RawKv>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -95,8 +118,12 @@ pub(super) type GrantError = (String, String);
 
 impl RawGrants {
     /// Checks the grants of one tool; relative host paths are relative to `base`, the
-    /// whitelist's folder.
-    pub(super) fn check(self, base: &Path) -> Result<Grants, GrantError> {
+    /// whitelist's folder, and secrets are read through `env`.
+    pub(super) fn check(
+        self,
+        base: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Grants, GrantError> {
         let mut fs = Vec::with_capacity(self.fs.len());
         for (i, raw) in self.fs.into_iter().enumerate() {
             let grant =
@@ -134,9 +161,20 @@ impl RawGrants {
                 ));
             }
         }
+        let http = self
+            .http
+            .into_iter()
+            .enumerate()
+            .map(|(i, raw)| http::check_http(raw, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let secrets = http::check_secrets(self.secrets, &http, env)?;
         Ok(Grants {
             fs,
             env: self.env,
+            http,
+            http_limits: self.http_limits.check()?,
+            secrets,
+            kv: self.kv.map(kv::RawKv::check).transpose()?,
             sockets: self
                 .sockets
                 .into_iter()
@@ -186,7 +224,9 @@ mod tests {
     use super::*;
 
     fn check(toml_text: &str, base: &Path) -> Result<Grants, GrantError> {
-        toml::from_str::<RawGrants>(toml_text).unwrap().check(base)
+        toml::from_str::<RawGrants>(toml_text)
+            .unwrap()
+            .check(base, &|_| None)
     }
 
     #[test]

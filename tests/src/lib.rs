@@ -1,6 +1,8 @@
 //! Test support: builds the guest fixtures from source (once per test process) and writes
 //! whitelists that pin them.
 
+pub mod http_server;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

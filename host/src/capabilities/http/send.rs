@@ -190,6 +190,16 @@ fn receive(
     timeouts: Timeouts,
     secret: Option<&Secret>,
 ) -> Result<Response<WasiBody>, Error> {
+    let header_bytes: usize = response
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if header_bytes > limits.headers.as_usize() {
+        return Err(Error::HttpResponseHeaderSectionSize(
+            u32::try_from(limits.headers.0).ok(),
+        ));
+    }
     let cap = limits.response_body.0;
     let declared = response
         .headers()
@@ -217,8 +227,17 @@ fn receive(
     Ok(Response::from_parts(parts, body.boxed_unsync()))
 }
 
+/// Names a hyper failure; a request body refused by its cap stays that refusal.
 fn hyper_error(e: hyper::Error, header_limit: usize) -> Error {
-    if e.is_parse_too_large() {
+    let refused_body = std::error::Error::source(&e)
+        .and_then(|cause| cause.downcast_ref::<Error>())
+        .and_then(|cause| match cause {
+            Error::HttpRequestBodySize(limit) => Some(Error::HttpRequestBodySize(*limit)),
+            _ => None,
+        });
+    if let Some(refusal) = refused_body {
+        refusal
+    } else if e.is_parse_too_large() {
         Error::HttpResponseHeaderSectionSize(u32::try_from(header_limit).ok())
     } else if e.is_timeout() {
         Error::HttpResponseTimeout

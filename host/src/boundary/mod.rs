@@ -8,6 +8,7 @@
 pub mod limits;
 pub mod outcome;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -22,6 +23,7 @@ use crate::capabilities;
 use crate::capabilities::caller::CallContext;
 use crate::capabilities::denials::DenialLog;
 use crate::capabilities::http::HttpHooks;
+use crate::capabilities::kv::Namespace;
 use crate::capabilities::log::LogBuffer;
 use crate::capabilities::stdio::{Capture, StreamName};
 use crate::contract::ResultShape;
@@ -46,6 +48,7 @@ pub struct CallState {
     pub(crate) caller: CallContext,
     pub(crate) http: WasiHttpCtx,
     pub(crate) http_hooks: HttpHooks,
+    pub(crate) kv: Option<Arc<Namespace>>,
 }
 
 impl WasiView for CallState {
@@ -98,6 +101,7 @@ pub(crate) async fn run(
         caller,
         http: http_ctx(&tool.policy.grants.http_limits),
         http_hooks: HttpHooks::new(tool.egress.clone(), denials.clone()),
+        kv: tool.kv.clone(),
     };
 
     let mut store = Store::new(tool.pre.engine(), state);

@@ -7,6 +7,7 @@ pub mod caller;
 pub mod denials;
 pub mod filesystem;
 pub mod http;
+pub mod kv;
 pub mod log;
 pub mod sockets;
 pub mod stdio;
@@ -82,7 +83,7 @@ impl Capability {
     }
 
     /// Whether the host links this capability for every tool. Grantable capabilities
-    /// (filesystem, sockets, http) are linked denying every use the tool's grants do not cover,
+    /// (filesystem, sockets, http, key-value) are linked denying every use the tool's grants do not cover,
     /// so a tool built with the WASI adapter loads and runs without them.
     pub fn is_linked(self) -> bool {
         matches!(
@@ -96,6 +97,7 @@ impl Capability {
                 | Self::Filesystem
                 | Self::Sockets
                 | Self::Http
+                | Self::KeyValue
         )
     }
 }
@@ -146,15 +148,18 @@ pub enum GrantKey {
     Sockets,
     /// `http` (with its `secrets`): `wasi:http`.
     Http,
+    /// `kv`: `harness:tool/kv`.
+    Kv,
 }
 
 impl GrantKey {
     /// Every grant key, in whitelist order.
-    pub const ALL: [GrantKey; 4] = [
+    pub const ALL: [GrantKey; 5] = [
         GrantKey::Fs,
         GrantKey::Env,
         GrantKey::Sockets,
         GrantKey::Http,
+        GrantKey::Kv,
     ];
 
     /// The key as written in a `[tools.NAME]` table.
@@ -164,6 +169,7 @@ impl GrantKey {
             GrantKey::Env => "env",
             GrantKey::Sockets => "sockets",
             GrantKey::Http => "http",
+            GrantKey::Kv => "kv",
         }
     }
 
@@ -174,6 +180,7 @@ impl GrantKey {
             GrantKey::Env => Capability::Cli,
             GrantKey::Sockets => Capability::Sockets,
             GrantKey::Http => Capability::Http,
+            GrantKey::Kv => Capability::KeyValue,
         }
     }
 
@@ -184,6 +191,7 @@ impl GrantKey {
             GrantKey::Env => unversioned == "wasi:cli/environment",
             GrantKey::Sockets => unversioned.starts_with("wasi:sockets/"),
             GrantKey::Http => unversioned.starts_with("wasi:http/"),
+            GrantKey::Kv => unversioned == "harness:tool/kv",
         }
     }
 
@@ -193,6 +201,7 @@ impl GrantKey {
             GrantKey::Env => !grants.env.is_empty(),
             GrantKey::Sockets => !grants.sockets.is_empty(),
             GrantKey::Http => !grants.http.is_empty(),
+            GrantKey::Kv => grants.kv.is_some(),
         }
     }
 
@@ -266,9 +275,9 @@ pub fn wasi_ctx(
     Ok(wasi.build())
 }
 
-/// The linker every tool is instantiated with: WASI and `wasi:http`, whose per-call contexts
-/// ([`wasi_ctx`], [`http::HttpHooks`]) decide what is reachable, plus `harness:tool/log` and
-/// `harness:tool/caller`.
+/// The linker every tool is instantiated with: WASI, `wasi:http` and `harness:tool/kv`, whose
+/// per-call state ([`wasi_ctx`], [`http::HttpHooks`], [`kv::Namespace`]) decides what is
+/// reachable, plus `harness:tool/log` and `harness:tool/caller`.
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<CallState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -276,6 +285,7 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<CallState>> {
     http::add_to_linker(&mut linker)?;
     harness::tool::log::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)?;
     harness::tool::caller::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)?;
+    harness::tool::kv::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)?;
     Ok(linker)
 }
 
@@ -348,13 +358,14 @@ mod tests {
             "wasi:cli/stdout@0.2.6",
             "wasi:http/outgoing-handler@0.2.6",
             "harness:tool/kv@0.1.0",
+            "harness:tool/secrets@0.1.0",
             "wasi:io/streams@0.3.0",
             "acme:secrets/vault",
         ]);
         assert_eq!(
             refused,
             vec![
-                "harness:tool/kv@0.1.0 (key-value)",
+                "harness:tool/secrets@0.1.0 (unknown)",
                 "wasi:io/streams@0.3.0 (io)",
                 "acme:secrets/vault (unknown)"
             ]

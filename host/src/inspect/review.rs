@@ -137,6 +137,16 @@ fn describe_grants(key: GrantKey, tool: &ToolPolicy) -> Vec<String> {
                 }))
                 .collect()
         }
+        GrantKey::Kv => grants
+            .kv
+            .iter()
+            .map(|kv| {
+                format!(
+                    "quota {}, up to {} keys, values up to {}",
+                    kv.quota, kv.max_keys, kv.max_value
+                )
+            })
+            .collect(),
     }
 }
 
@@ -183,6 +193,9 @@ fn risk(tool: &ToolPolicy) -> String {
     }
     if !reads.is_empty() {
         parts.push(format!("reads files under {}", reads.join(", ")));
+    }
+    if let Some(kv) = &grants.kv {
+        parts.push(format!("stores data (up to {})", kv.quota));
     }
     if !grants.env.is_empty() {
         let names: Vec<_> = grants.env.keys().map(String::as_str).collect();

@@ -41,6 +41,8 @@ pub struct Policy {
 pub struct HostSettings {
     /// Where compiled components are cached. Only the host writes there.
     pub cache_dir: PathBuf,
+    /// Where durable state lives (the key-value store `kv.sqlite3`).
+    pub data_dir: PathBuf,
     /// How many calls may run at once; further calls wait for a slot.
     pub max_concurrency: u32,
 }
@@ -133,6 +135,7 @@ struct RawPolicy {
 #[serde(deny_unknown_fields)]
 struct RawHost {
     cache_dir: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
     max_concurrency: Option<u32>,
 }
 
@@ -246,6 +249,10 @@ impl Policy {
             Some(dir) => base.join(dir),
             None => default_cache_dir(base),
         };
+        let data_dir = match raw.host.data_dir {
+            Some(dir) => base.join(dir),
+            None => default_data_dir(base),
+        };
         let defaults = raw.defaults.over(Limits::default());
         check_limits(&defaults, "defaults").map_err(|(key, msg)| invalid(key, msg))?;
 
@@ -291,6 +298,7 @@ impl Policy {
             path: path.to_owned(),
             host: HostSettings {
                 cache_dir,
+                data_dir,
                 max_concurrency,
             },
             tools,
@@ -361,6 +369,20 @@ fn default_cache_dir(policy_dir: &Path) -> PathBuf {
         return PathBuf::from(home).join(".cache").join("harness");
     }
     policy_dir.join(".harness-cache")
+}
+
+/// `HARNESS_DATA_DIR`, else the XDG data directory, else `.harness-data` next to the whitelist.
+fn default_data_dir(policy_dir: &Path) -> PathBuf {
+    if let Some(dir) = std::env::var_os("HARNESS_DATA_DIR") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(dir).join("harness");
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        return PathBuf::from(home).join(".local/share/harness");
+    }
+    policy_dir.join(".harness-data")
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker};
 
 use crate::boundary::CallState;
 use crate::capabilities;
+use crate::capabilities::kv::{KvStore, Namespace};
 use crate::contract::{self, ContractError, ToolFunction};
 use crate::digest::Sha256Digest;
 use crate::engine::HostEngine;
@@ -37,7 +38,9 @@ pub struct LoadedTool {
     pub memories: u32,
     pub(crate) pre: InstancePre<CallState>,
     /// What it may send over `wasi:http`, shared by its calls.
-    pub(crate) egress: std::sync::Arc<crate::capabilities::http::Egress>,
+    pub(crate) egress: Arc<crate::capabilities::http::Egress>,
+    /// Its key-value namespace, when granted one.
+    pub(crate) kv: Option<Arc<Namespace>>,
     /// The export of each entry of `functions`, at the same index.
     pub(crate) exports: Vec<ComponentExportIndex>,
 }
@@ -54,6 +57,9 @@ pub enum LoadError {
     /// The compile cache is unusable.
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// The key-value store (`host.data_dir`) is unusable.
+    #[error(transparent)]
+    Storage(#[from] crate::capabilities::kv::OpenError),
     /// The component file could not be read.
     #[error("{policy}: tools.{tool}.component: cannot read {component}: {source}")]
     Read {
@@ -190,10 +196,24 @@ impl Registry {
         let cache = CompileCache::open(&policy.host.cache_dir, &engine.engine)?;
         let mut tools = BTreeMap::new();
         let mut by_qualified = HashMap::new();
+        let mut kv_store: Option<Arc<KvStore>> = None;
         for tool_policy in policy.tools.values() {
+            let kv = match tool_policy.grants.kv {
+                Some(grant) => {
+                    let store = match &kv_store {
+                        Some(store) => store.clone(),
+                        None => kv_store
+                            .insert(Arc::new(KvStore::open(&policy.host.data_dir)?))
+                            .clone(),
+                    };
+                    Some(Arc::new(Namespace::new(store, &tool_policy.name, grant)))
+                }
+                None => None,
+            };
             let tool = Arc::new(load_tool(
                 &policy.path,
                 tool_policy,
+                kv,
                 engine,
                 linker,
                 &cache,
@@ -214,6 +234,7 @@ impl Registry {
 fn load_tool(
     policy_path: &std::path::Path,
     tool: &ToolPolicy,
+    kv: Option<Arc<Namespace>>,
     engine: &HostEngine,
     linker: &Linker<CallState>,
     cache: &CompileCache,
@@ -332,6 +353,7 @@ fn load_tool(
         elapsed: started.elapsed(),
     });
     Ok(LoadedTool {
+        kv,
         egress: crate::capabilities::http::Egress::new(&tool.grants),
         policy: tool.clone(),
         digest,

@@ -433,3 +433,70 @@ fn denied_capability_use_is_an_audit_record() {
     assert_eq!(fields["capability"], "sockets", "{denied}");
     assert_eq!(fields["denied"], "create tcp socket", "{denied}");
 }
+
+#[test]
+fn a_secret_never_reaches_output_logs_or_audit() {
+    const SECRET: &str = "tok-9f8e7d6c5b4a";
+    let echo = harness_e2e::http_server::HttpServer::start(|request| {
+        harness_e2e::http_server::response(
+            200,
+            &[("x-echo", &request.head)],
+            request.head.as_bytes(),
+        )
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let grants = format!(
+        r#"http = [{{ url = "http://127.0.0.1:{}", methods = ["GET"] }}]
+           secrets = {{ "127.0.0.1" = {{ header = "x-api-key", value_from_env = "ECHO_TOKEN" }} }}"#,
+        echo.port()
+    );
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .tool("echo", &harness_e2e::c_fixture("httpprobe"), &grants)
+        .write(tmp.path());
+    let args = serde_json::json!({
+        "method": "GET", "scheme": "http", "authority": echo.addr().to_string(),
+        "path": "/", "headers": [], "body": "",
+    });
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["call", "--report", "--policy", policy.to_str().unwrap()])
+        .args(["echo.fetch", &args.to_string()])
+        .env("HARNESS_AUDIT", "1")
+        .env("ECHO_TOKEN", SECRET)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        echo.requests()[0].header("x-api-key"),
+        Some(SECRET),
+        "the host sent the secret"
+    );
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let body = report["outcome"]["value"]["body"].as_str().unwrap();
+    assert!(body.contains("x-api-key: [redacted]"), "{body}");
+    assert!(
+        !stdout.contains(SECRET),
+        "the secret reached the output: {stdout}"
+    );
+    assert!(
+        !stderr.contains(SECRET),
+        "the secret reached the audit trail: {stderr}"
+    );
+
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["check", "--policy", policy.to_str().unwrap()])
+        .env_remove("ECHO_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(3));
+    let stderr = String::from_utf8(missing.stderr).unwrap();
+    assert!(
+        stderr.contains("secrets.\"127.0.0.1\".value_from_env")
+            && stderr.contains("`ECHO_TOKEN` is not set"),
+        "{stderr}"
+    );
+}

@@ -345,3 +345,61 @@ fn grants_must_match_imports() {
     .unwrap();
     load("calc", &c_tool("calc"), "").unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_file_operations_are_recorded_as_denials() {
+    let s = sandbox();
+    let report = |function: &'static str, args: Value| {
+        let s = &s;
+        async move {
+            s.host
+                .call(
+                    function,
+                    &args.to_string(),
+                    &CallContext::new("tester", "run-fs"),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    for (function, args, target) in [
+        (
+            "probe.read-file",
+            json!({"path": "/kb/../outside/secret.txt"}),
+            "open \"../outside/secret.txt\"",
+        ),
+        (
+            "probe.read-file",
+            json!({"path": "/kb/escape/secret.txt"}),
+            "open \"escape/secret.txt\"",
+        ),
+        (
+            "probe.write-file",
+            json!({"path": "/kb/new.txt", "data": "x"}),
+            "open \"new.txt\"",
+        ),
+        (
+            "probe.rename",
+            json!({"source": "/work/a", "destination": "/kb/a"}),
+            "rename",
+        ),
+    ] {
+        let report = report(function, args.clone()).await;
+        assert!(
+            matches!(report.outcome, Outcome::ToolError { .. }),
+            "{function}({args})"
+        );
+        let denial = report
+            .denials
+            .iter()
+            .find(|d| d.capability == harness_host::capabilities::Capability::Filesystem)
+            .unwrap_or_else(|| panic!("{function}({args}) left no denial: {:?}", report.denials));
+        assert!(
+            denial.target.starts_with(target),
+            "{function}({args}): {denial:?}"
+        );
+    }
+    // An allowed read records nothing.
+    let report = report("probe.read-file", json!({"path": "/kb/readme.txt"})).await;
+    assert!(report.denials.is_empty(), "{:?}", report.denials);
+}

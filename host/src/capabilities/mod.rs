@@ -281,6 +281,7 @@ pub fn wasi_ctx(
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<CallState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    filesystem::add_to_linker(&mut linker)?;
     sockets::add_to_linker(&mut linker)?;
     http::add_to_linker(&mut linker)?;
     harness::tool::log::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)?;

@@ -1,6 +1,11 @@
 //! `wasi:filesystem`: only the granted directories exist for the tool, each read-only or
 //! read-write. wasmtime-wasi resolves every path inside its preopen (through cap-std), so `..`,
 //! absolute paths and symlinks cannot leave it, and a read-only preopen refuses every change.
+//! Each refusal is recorded ([`recorded`]).
+
+mod recorded;
+
+pub use recorded::add_to_linker;
 
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use harness_e2e::{PolicyFile, c_fixture, c_tool, hostile};
-use harness_host::{CallContext, Host, LoadError, Outcome, Policy};
+use harness_host::{CallContext, CallReport, Host, LoadError, Outcome, Policy};
 use serde_json::{Value, json};
 
 struct Sandbox {
@@ -52,6 +52,10 @@ env = { LANG = "C", GREETING = "hi" }"#,
 
 impl Sandbox {
     async fn call(&self, function: &str, args: Value) -> Outcome {
+        self.report(function, args).await.outcome
+    }
+
+    async fn report(&self, function: &str, args: Value) -> CallReport {
         self.host
             .call(
                 function,
@@ -60,7 +64,6 @@ impl Sandbox {
             )
             .await
             .unwrap()
-            .outcome
     }
 
     /// Asserts that `function` fails inside the guest (a tool error, not a crash).
@@ -349,19 +352,6 @@ fn grants_must_match_imports() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_file_operations_are_recorded_as_denials() {
     let s = sandbox();
-    let report = |function: &'static str, args: Value| {
-        let s = &s;
-        async move {
-            s.host
-                .call(
-                    function,
-                    &args.to_string(),
-                    &CallContext::new("tester", "run-fs"),
-                )
-                .await
-                .unwrap()
-        }
-    };
     for (function, args, target) in [
         (
             "probe.read-file",
@@ -384,7 +374,7 @@ async fn refused_file_operations_are_recorded_as_denials() {
             "rename",
         ),
     ] {
-        let report = report(function, args.clone()).await;
+        let report = s.report(function, args.clone()).await;
         assert!(
             matches!(report.outcome, Outcome::ToolError { .. }),
             "{function}({args})"
@@ -400,6 +390,8 @@ async fn refused_file_operations_are_recorded_as_denials() {
         );
     }
     // An allowed read records nothing.
-    let report = report("probe.read-file", json!({"path": "/kb/readme.txt"})).await;
+    let report = s
+        .report("probe.read-file", json!({"path": "/kb/readme.txt"}))
+        .await;
     assert!(report.denials.is_empty(), "{:?}", report.denials);
 }

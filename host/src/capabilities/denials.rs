@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
+use wasmtime_wasi::TrappableError;
 
 use super::Capability;
 
@@ -41,6 +42,27 @@ impl DenialLog {
         } else {
             log.dropped += 1;
         }
+    }
+
+    /// Passes `result` on; when its error code is one `refused` accepts, records
+    /// `target(code)` as a denial of `capability`. The wrappers over wasmtime-wasi's interfaces
+    /// share this.
+    pub fn record<T, E>(
+        &self,
+        result: Result<T, TrappableError<E>>,
+        capability: Capability,
+        refused: impl FnOnce(&E) -> bool,
+        target: impl FnOnce(&E) -> String,
+    ) -> Result<T, TrappableError<E>>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        if let Err(e) = &result
+            && let Some(code) = e.downcast_ref().filter(|code| refused(code))
+        {
+            self.deny(capability, target(code));
+        }
+        result
     }
 
     /// The denials kept, and how many more there were.

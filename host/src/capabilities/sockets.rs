@@ -83,12 +83,12 @@ impl RecordedSockets<'_> {
         result: SocketResult<T>,
         target: impl FnOnce() -> String,
     ) -> SocketResult<T> {
-        if let Err(e) = &result
-            && matches!(e.downcast_ref(), Some(ErrorCode::AccessDenied))
-        {
-            self.denials.deny(Capability::Sockets, target());
-        }
-        result
+        self.denials.record(
+            result,
+            Capability::Sockets,
+            |code| matches!(code, ErrorCode::AccessDenied),
+            |_| target(),
+        )
     }
 }
 

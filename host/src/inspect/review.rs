@@ -176,7 +176,7 @@ fn risk(tool: &ToolPolicy) -> String {
         parts.push(format!("network egress to {}", egress.join(", ")));
     }
     if !grants.secrets.is_empty() {
-        let hosts: Vec<_> = grants.secrets.keys().map(String::as_str).collect();
+        let hosts: Vec<_> = grants.secrets.keys().map(ToString::to_string).collect();
         parts.push(format!("holds secret for {}", hosts.join(", ")));
     }
     let under = |m: FsMode| -> Vec<String> {

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 pub use grants::{
     FsGrant, FsMode, Grants, HttpGrant, HttpLimits, HttpScheme, KvGrant, MAX_KEY_BYTES, Secret,
-    SecretValue, SocketGrant, SocketUse, host_key,
+    SecretValue, SocketGrant, SocketUse,
 };
 pub use units::{Bytes, Timeout};
 
@@ -150,6 +150,8 @@ struct RawLimits {
     max_input: Option<Bytes>,
 }
 
+/// A `[tools.NAME]` table as written. Its limit and grant keys are spelled out here instead of
+/// flattened from `RawLimits` and `RawGrants`: serde's `flatten` ignores `deny_unknown_fields`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTool {
@@ -247,11 +249,11 @@ impl Policy {
         }
         let cache_dir = match raw.host.cache_dir {
             Some(dir) => base.join(dir),
-            None => default_cache_dir(base),
+            None => CACHE_DIR.resolve(base),
         };
         let data_dir = match raw.host.data_dir {
             Some(dir) => base.join(dir),
-            None => default_data_dir(base),
+            None => DATA_DIR.resolve(base),
         };
         let defaults = raw.defaults.over(Limits::default());
         check_limits(&defaults, "defaults").map_err(|(key, msg)| invalid(key, msg))?;
@@ -358,31 +360,45 @@ fn check_limits(limits: &Limits, table: &str) -> Result<(), (String, String)> {
     Ok(())
 }
 
-fn default_cache_dir(policy_dir: &Path) -> PathBuf {
-    if let Some(dir) = std::env::var_os("HARNESS_CACHE_DIR") {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(dir).join("harness");
-    }
-    if let Some(home) = std::env::var_os("HOME") {
-        return PathBuf::from(home).join(".cache").join("harness");
-    }
-    policy_dir.join(".harness-cache")
+/// Where a host directory defaults to: `$HARNESS_…` if set, else the XDG base directory, else
+/// its usual place under `$HOME`, else a hidden folder next to the whitelist.
+struct DefaultDir {
+    harness_var: &'static str,
+    xdg_var: &'static str,
+    under_home: &'static str,
+    fallback: &'static str,
 }
 
-/// `HARNESS_DATA_DIR`, else the XDG data directory, else `.harness-data` next to the whitelist.
-fn default_data_dir(policy_dir: &Path) -> PathBuf {
-    if let Some(dir) = std::env::var_os("HARNESS_DATA_DIR") {
-        return PathBuf::from(dir);
+/// The compile cache.
+const CACHE_DIR: DefaultDir = DefaultDir {
+    harness_var: "HARNESS_CACHE_DIR",
+    xdg_var: "XDG_CACHE_HOME",
+    under_home: ".cache",
+    fallback: ".harness-cache",
+};
+
+/// Durable state (the key-value store).
+const DATA_DIR: DefaultDir = DefaultDir {
+    harness_var: "HARNESS_DATA_DIR",
+    xdg_var: "XDG_DATA_HOME",
+    under_home: ".local/share",
+    fallback: ".harness-data",
+};
+
+impl DefaultDir {
+    fn resolve(&self, policy_dir: &Path) -> PathBuf {
+        let var = |name| std::env::var_os(name).map(PathBuf::from);
+        if let Some(dir) = var(self.harness_var) {
+            return dir;
+        }
+        if let Some(dir) = var(self.xdg_var) {
+            return dir.join("harness");
+        }
+        if let Some(home) = var("HOME") {
+            return home.join(self.under_home).join("harness");
+        }
+        policy_dir.join(self.fallback)
     }
-    if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
-        return PathBuf::from(dir).join("harness");
-    }
-    if let Some(home) = std::env::var_os("HOME") {
-        return PathBuf::from(home).join(".local/share/harness");
-    }
-    policy_dir.join(".harness-data")
 }
 
 #[cfg(test)]

@@ -49,17 +49,17 @@ fn recorded(state: &mut CallState) -> RecordedFs<'_> {
 impl RecordedFs<'_> {
     /// Passes `result` on, recording a refusal (not permitted, access, read-only) of `what`.
     fn record<T>(&self, result: FsResult<T>, what: impl FnOnce() -> String) -> FsResult<T> {
-        if let Err(e) = &result
-            && let Some(code) = e.downcast_ref()
-            && matches!(
-                code,
-                ErrorCode::NotPermitted | ErrorCode::Access | ErrorCode::ReadOnly
-            )
-        {
-            self.denials
-                .deny(Capability::Filesystem, format!("{} ({code:?})", what()));
-        }
-        result
+        self.denials.record(
+            result,
+            Capability::Filesystem,
+            |code| {
+                matches!(
+                    code,
+                    ErrorCode::NotPermitted | ErrorCode::Access | ErrorCode::ReadOnly
+                )
+            },
+            |code| format!("{} ({code:?})", what()),
+        )
     }
 }
 

@@ -16,14 +16,14 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 use super::Capability;
 use super::denials::DenialLog;
 use crate::boundary::CallState;
-use crate::policy::{Grants, HttpGrant, HttpLimits, Secret, host_key};
+use crate::policy::{Grants, HttpGrant, HttpLimits, Secret};
 
 /// What one tool may send: its grants, caps and secrets, shared by all its calls.
 #[derive(Debug, Default)]
 pub struct Egress {
     grants: Vec<HttpGrant>,
     limits: HttpLimits,
-    secrets: std::collections::BTreeMap<String, Secret>,
+    secrets: std::collections::BTreeMap<url::Host, Secret>,
 }
 
 impl Egress {
@@ -93,7 +93,7 @@ impl WasiHttpHooks for HttpHooks {
         };
         self.sent += 1;
         let limits = egress.limits;
-        let secret = egress.secrets.get(&host_key(allowed.host())).cloned();
+        let secret = egress.secrets.get(allowed.host()).cloned();
         let timeouts = send::Timeouts::capped(options, limits.timeout);
         let denials = self.denials.clone();
         Box::new(async move {

@@ -69,7 +69,7 @@ pub(super) async fn send(
             Box::new(tls)
         }
     };
-    let header_limit = limits.headers.as_usize().max(8 << 10);
+    let header_limit = limits.headers.as_usize();
     let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
         .max_buf_size(header_limit)
         .handshake(TokioIo::new(stream))

@@ -44,16 +44,26 @@ pub struct KvStore {
 }
 
 impl KvStore {
-    /// Opens (creating if needed) `kv.sqlite3` in `data_dir`, which is created private to the
-    /// host's user.
+    /// Opens (creating if needed) `kv.sqlite3` in `data_dir`. A new directory is private to the
+    /// host's user, and so is the database file (SQLite gives its journal files the same mode).
     pub fn open(data_dir: &Path) -> Result<Self, OpenError> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         let path = data_dir.join("kv.sqlite3");
         let fail = |message: String| OpenError {
             path: path.clone(),
             message,
         };
-        std::fs::create_dir_all(data_dir).map_err(|e| fail(e.to_string()))?;
-        restrict(data_dir).map_err(|e| fail(format!("securing {}: {e}", data_dir.display())))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .map_err(|e| fail(e.to_string()))?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| fail(e.to_string()))?;
         let db = Connection::open(&path).map_err(|e| fail(e.to_string()))?;
         db.execute_batch(
             "PRAGMA journal_mode = WAL;
@@ -184,12 +194,6 @@ fn set_usage(
     Ok(())
 }
 
-/// Makes `dir` readable and writable by the host's user only.
-fn restrict(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +225,17 @@ mod tests {
         assert_eq!(store.keys("t", "").unwrap(), ["c", "d"]);
         let big = store.set("t", &g, "c", &[0; 11]);
         assert!(matches!(big, Err(KvError::TooLarge)), "{big:?}");
+    }
+
+    #[test]
+    fn a_new_store_is_private_to_the_host_user() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let store = KvStore::open(&data).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(store.path()), 0o600);
     }
 
     #[test]

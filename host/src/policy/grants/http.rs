@@ -266,14 +266,13 @@ pub(super) fn check_secrets(
     raw: BTreeMap<String, RawSecret>,
     http: &[HttpGrant],
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<BTreeMap<String, Secret>, GrantError> {
+) -> Result<BTreeMap<Host, Secret>, GrantError> {
     let mut secrets = BTreeMap::new();
     for (host, secret) in raw {
         let key = |field: &str| format!("secrets.{host:?}{field}");
         let normalized = Host::parse(&host)
-            .map_err(|e| (key(""), format!("`{host}` is not a host name: {e}")))?
-            .to_string();
-        if !http.iter().any(|g| host_key(&g.host) == normalized) {
+            .map_err(|e| (key(""), format!("`{host}` is not a host name: {e}")))?;
+        if !http.iter().any(|g| g.host == normalized) {
             return Err((
                 key(""),
                 format!(
@@ -317,11 +316,6 @@ pub(super) fn check_secrets(
         );
     }
     Ok(secrets)
-}
-
-/// How a granted host is keyed for secrets: as `url` prints it (IPv6 in brackets).
-pub fn host_key(host: &Host<String>) -> String {
-    host.to_string()
 }
 
 #[cfg(test)]
@@ -413,7 +407,7 @@ mod tests {
         let ok =
             parse(r#""api.example.com" = { header = "Authorization", value_from_env = "TOKEN" }"#)
                 .unwrap();
-        let secret = &ok["api.example.com"];
+        let secret = &ok[&Host::Domain("api.example.com".to_owned())];
         assert_eq!(secret.header, http::header::AUTHORIZATION);
         assert_eq!(secret.value.bytes(), b"Bearer s3cret");
         assert!(secret.value.header_value().is_sensitive());

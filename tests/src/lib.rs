@@ -5,10 +5,12 @@ pub mod http_server;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use anyhow::Result;
 use harness_build::Wit;
+use harness_build::rust::RustBuild;
 use sha2::{Digest, Sha256};
 
 /// The repository root.
@@ -27,7 +29,7 @@ pub fn fixtures_dir() -> PathBuf {
 }
 
 fn harness_wit() -> PathBuf {
-    repo_root().join("wit")
+    harness_build::harness_wit()
 }
 
 fn build_once(
@@ -118,6 +120,25 @@ pub fn c_tool(name: &'static str) -> PathBuf {
     build_c_once(repo_root().join("tools").join(name), name)
 }
 
+/// A Rust example tool from `tools/NAME` (a crate of the `tools/` workspace using
+/// `harness-guest`), built with the machine's wasm toolchain. The first call compiles the whole
+/// workspace once; later calls only wrap the artifact.
+pub fn rust_tool(name: &'static str) -> PathBuf {
+    static BUILD: OnceLock<RustBuild> = OnceLock::new();
+    let build = BUILD.get_or_init(|| {
+        let build = RustBuild::detect(repo_root().join("target/guest"))
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        build
+            .compile(&repo_root().join("tools"), &[])
+            .unwrap_or_else(|e| panic!("building the Rust tools: {e:#}"));
+        build
+    });
+    built_once(name, || {
+        let wit = Wit::tool(repo_root().join("tools").join(name).join("wit"), None)?;
+        build.component(name, &wit)
+    })
+}
+
 /// A C test fixture from `tests/fixtures/c/NAME` (same layout as a tool).
 pub fn c_fixture(name: &'static str) -> PathBuf {
     build_c_once(repo_root().join("tests/fixtures/c").join(name), name)
@@ -125,26 +146,31 @@ pub fn c_fixture(name: &'static str) -> PathBuf {
 
 /// Builds the C component in `dir` once per test process.
 fn build_c_once(dir: PathBuf, name: &'static str) -> PathBuf {
-    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<PathBuf, PathBuf>>> =
-        OnceLock::new();
+    built_once(name, || {
+        let wit = Wit {
+            deps: vec![harness_wit()],
+            path: dir.join("wit"),
+            world: name.into(),
+        };
+        let work = fixtures_dir().join(format!("{name}-c"));
+        harness_build::c::build_c(&[dir.join(format!("{name}.c"))], &wit, &work)
+    })
+}
+
+/// `target/fixtures/NAME.wasm`, built by `build` the first time a test process asks for it.
+fn built_once(name: &'static str, build: impl FnOnce() -> Result<Vec<u8>>) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<&'static str, PathBuf>>> = OnceLock::new();
     let mut built = BUILT
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    if let Some(path) = built.get(&dir) {
+    if let Some(path) = built.get(name) {
         return path.clone();
     }
-    let wit = Wit {
-        deps: vec![harness_wit()],
-        path: dir.join("wit"),
-        world: name.into(),
-    };
-    let work = fixtures_dir().join(format!("{name}-c"));
-    let bytes = harness_build::build_c(&[dir.join(format!("{name}.c"))], &wit, &work)
-        .unwrap_or_else(|e| panic!("building C component {name}: {e:#}"));
+    let bytes = build().unwrap_or_else(|e| panic!("building {name}: {e:#}"));
     let path = fixtures_dir().join(format!("{name}.wasm"));
-    std::fs::write(&path, bytes).expect("writing fixture");
-    built.insert(dir, path.clone());
+    std::fs::write(&path, bytes).expect("writing component");
+    built.insert(name, path.clone());
     path
 }
 

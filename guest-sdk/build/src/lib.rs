@@ -1,14 +1,21 @@
 //! Turns tool sources into WebAssembly components that Harness can load.
 //!
-//! Three inputs are supported, each ending in the same place — a component whose embedded WIT
-//! world is the tool's:
+//! Every input ends in the same place — a component whose embedded WIT world is the tool's,
+//! carrying the world's doc comments (which the host offers to models as descriptions):
+//! - Rust crates using `harness-guest` ([`rust::RustBuild`]), with rustup's `wasm32-wasip2`
+//!   target or Debian's `rustc-web` toolchain;
+//! - Python apps ([`python::build_python`]) through `componentize-py`;
+//! - C sources ([`c::build_c`]): bindings from `wit-bindgen-c`, compiled with clang and wasi-libc;
 //! - WAT text ([`component_from_wat`]), for small and adversarial tools;
 //! - a core wasm module built for `wasm32-wasip1` ([`component_from_core`]), wrapped with the
-//!   WASI reactor adapter of the matching wasmtime;
-//! - C sources ([`build_c`]): bindings from `wit-bindgen-c`, compiled with clang and wasi-libc.
+//!   WASI reactor adapter of the matching wasmtime.
 //!
 //! WIT worlds may import `harness:tool` interfaces: pass the folder of that package (the
-//! repository's `wit/`) in [`Wit::deps`].
+//! repository's `wit/`, see [`harness_wit`]) in [`Wit::deps`].
+
+pub mod c;
+pub mod python;
+pub mod rust;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,6 +37,21 @@ pub struct Wit {
 }
 
 impl Wit {
+    /// The tool at `path` with the `harness:tool` package as its dependency, building `world`
+    /// or, when `None`, the only world its package defines.
+    pub fn tool(path: impl Into<PathBuf>, world: Option<&str>) -> Result<Wit> {
+        let mut wit = Wit {
+            deps: vec![harness_wit()],
+            path: path.into(),
+            world: world.unwrap_or_default().to_owned(),
+        };
+        if world.is_none() {
+            let (resolve, id) = wit.resolve()?;
+            wit.world = resolve.worlds[id].name.clone();
+        }
+        Ok(wit)
+    }
+
     fn resolve(&self) -> Result<(wit_parser::Resolve, wit_parser::WorldId)> {
         let mut resolve = wit_parser::Resolve::default();
         for dep in &self.deps {
@@ -40,9 +62,14 @@ impl Wit {
         let (pkg, _) = resolve
             .push_path(&self.path)
             .with_context(|| format!("reading WIT {}", self.path.display()))?;
-        let world = resolve
-            .select_world(&[pkg], Some(&self.world))
-            .with_context(|| format!("selecting world `{}`", self.world))?;
+        let wanted = (!self.world.is_empty()).then_some(self.world.as_str());
+        let world = resolve.select_world(&[pkg], wanted).with_context(|| {
+            format!(
+                "selecting world `{}` of {}",
+                self.world,
+                self.path.display()
+            )
+        })?;
         Ok((resolve, world))
     }
 }
@@ -82,6 +109,34 @@ fn encode(mut module: Vec<u8>, wit: &Wit, wasi_adapter: bool) -> Result<Vec<u8>>
     let mut component = encoder.encode().context("encoding the component")?;
     append_world_docs(&mut component, &resolve, world)?;
     Ok(component)
+}
+
+/// The `harness:tool` WIT package that tool worlds import from (the repository's `wit/`).
+pub fn harness_wit() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit")
+}
+
+/// Adds the world's doc comments to a component built by other tools (cargo's `wasm32-wasip2`
+/// linker, componentize-py), which leave them out.
+pub fn with_world_docs(mut component: Vec<u8>, wit: &Wit) -> Result<Vec<u8>> {
+    let (resolve, world) = wit.resolve()?;
+    append_world_docs(&mut component, &resolve, world)?;
+    Ok(component)
+}
+
+/// Runs `command`, failing with its stderr when it fails or a hint when it cannot start.
+fn run(command: &mut Command, missing_hint: &str) -> Result<()> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let output = command
+        .output()
+        .with_context(|| format!("running {program} ({missing_hint})"))?;
+    if !output.status.success() {
+        bail!(
+            "{program} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr).trim_end()
+        );
+    }
+    Ok(())
 }
 
 /// Adds the world's doc comments (functions, types, fields, cases) as a `package-docs` section,
@@ -127,88 +182,3 @@ fn leb128(mut n: u64) -> Vec<u8> {
     }
 }
 
-/// The clang used for C tools (Debian's `clang-16` with `wasi-libc`), overridable with `HARNESS_CLANG`.
-pub fn clang() -> String {
-    std::env::var("HARNESS_CLANG").unwrap_or_else(|_| "clang-16".into())
-}
-
-/// Builds a C tool: generates bindings for `wit`'s world into `work_dir`, compiles `sources`
-/// with them, and wraps the result into a component.
-pub fn build_c(sources: &[PathBuf], wit: &Wit, work_dir: &Path) -> Result<Vec<u8>> {
-    std::fs::create_dir_all(work_dir)
-        .with_context(|| format!("creating {}", work_dir.display()))?;
-    generate_c_bindings(wit, work_dir)?;
-    // The generated code pins wit-bindgen's component-type object in the link; this crate embeds
-    // the WIT itself (with the wit-component the host uses), so it supplies the symbol instead.
-    let force_link = work_dir.join("component_type_link.c");
-    let symbol = format!("__component_type_object_force_link_{}", c_name(&wit.world));
-    std::fs::write(
-        &force_link,
-        format!("void {symbol}(void);\nvoid {symbol}(void) {{}}\n"),
-    )
-    .with_context(|| format!("writing {}", force_link.display()))?;
-    let core = work_dir.join(format!("{}.core.wasm", wit.world));
-    let mut cmd = Command::new(clang());
-    cmd.args([
-        "--target=wasm32-wasi",
-        "-mexec-model=reactor",
-        "-O2",
-        "-Wall",
-        "-Werror",
-        "-Wno-unused-function",
-    ])
-    .arg("-I")
-    .arg(work_dir)
-    .arg("-o")
-    .arg(&core)
-    .args(sources)
-    .arg(work_dir.join(format!("{}.c", c_name(&wit.world))))
-    .arg(&force_link);
-    let output = cmd.output().with_context(|| {
-        format!(
-            "running {} (install clang-16, lld-16 and wasi-libc)",
-            clang()
-        )
-    })?;
-    if !output.status.success() {
-        bail!(
-            "{} failed:\n{}",
-            clang(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let module = std::fs::read(&core).with_context(|| format!("reading {}", core.display()))?;
-    component_from_core(module, wit)
-}
-
-/// Writes `<world>.h` and `<world>.c` for `wit`'s world into `dir`.
-pub fn generate_c_bindings(wit: &Wit, dir: &Path) -> Result<()> {
-    // wit-bindgen-c uses its own wit-parser (0.262, not our 0.254), so the world is resolved again
-    // with that version's types rather than through `Wit::resolve`.
-    use wit_bindgen_core::wit_parser as bg;
-    let mut resolve = bg::Resolve::default();
-    for dep in &wit.deps {
-        resolve
-            .push_path(dep)
-            .with_context(|| format!("reading WIT dependency {}", dep.display()))?;
-    }
-    let (pkg, _) = resolve
-        .push_path(&wit.path)
-        .with_context(|| format!("reading WIT {}", wit.path.display()))?;
-    let world = resolve.select_world(&[pkg], Some(&wit.world))?;
-    let mut files = wit_bindgen_core::Files::default();
-    let opts = wit_bindgen_c::Opts {
-        no_object_file: true,
-        ..Default::default()
-    };
-    opts.build().generate(&mut resolve, world, &mut files)?;
-    for (name, contents) in files.iter() {
-        std::fs::write(dir.join(name), contents).with_context(|| format!("writing {name}"))?;
-    }
-    Ok(())
-}
-
-/// The file stem wit-bindgen-c uses for a world (`my-tool` → `my_tool`).
-fn c_name(world: &str) -> String {
-    world.replace('-', "_")
-}

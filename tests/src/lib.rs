@@ -3,9 +3,9 @@
 
 pub mod http_server;
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use anyhow::Result;
@@ -126,8 +126,8 @@ pub fn c_tool(name: &'static str) -> PathBuf {
 pub fn rust_tool(name: &'static str) -> PathBuf {
     static BUILD: OnceLock<RustBuild> = OnceLock::new();
     let build = BUILD.get_or_init(|| {
-        let build = RustBuild::detect(repo_root().join("target/guest"))
-            .unwrap_or_else(|e| panic!("{e:#}"));
+        let build =
+            RustBuild::detect(repo_root().join("target/guest")).unwrap_or_else(|e| panic!("{e:#}"));
         build
             .compile(&repo_root().join("tools"), &[])
             .unwrap_or_else(|e| panic!("building the Rust tools: {e:#}"));

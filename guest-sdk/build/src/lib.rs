@@ -181,4 +181,3 @@ fn leb128(mut n: u64) -> Vec<u8> {
         out.push(byte | 0x80);
     }
 }
-

@@ -33,7 +33,9 @@ impl RustToolchain {
         match std::env::var("HARNESS_RUST_TOOLCHAIN").as_deref() {
             Ok("wasip2") => return Ok(RustToolchain::Wasip2),
             Ok("debian") => return Ok(RustToolchain::DebianWasip1),
-            Ok(other) => bail!("HARNESS_RUST_TOOLCHAIN is {other:?}: expected `wasip2` or `debian`"),
+            Ok(other) => {
+                bail!("HARNESS_RUST_TOOLCHAIN is {other:?}: expected `wasip2` or `debian`")
+            }
             Err(_) => {}
         }
         if rustup_has_wasip2() {

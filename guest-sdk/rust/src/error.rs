@@ -94,7 +94,10 @@ mod tests {
             url: "https://api.example.com/v1".into(),
             status: 503,
         };
-        assert_eq!(String::from(status), "HTTP https://api.example.com/v1: status 503");
+        assert_eq!(
+            String::from(status),
+            "HTTP https://api.example.com/v1: status 503"
+        );
         let file = Error::File {
             path: "/kb/missing.md".into(),
             error: std::io::Error::from(std::io::ErrorKind::NotFound),

@@ -76,6 +76,9 @@ mod tests {
     #[test]
     fn errors_name_the_path() {
         let error = read_to_string("/definitely/not/here.md").unwrap_err();
-        assert!(error.to_string().starts_with("/definitely/not/here.md: "), "{error}");
+        assert!(
+            error.to_string().starts_with("/definitely/not/here.md: "),
+            "{error}"
+        );
     }
 }

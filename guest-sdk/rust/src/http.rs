@@ -1,16 +1,27 @@
-//! Outgoing HTTP over `wasi:http`, as plain blocking calls (the async client underneath is
-//! [`wstd`]'s). The host checks every request against the tool's `http` grant and may inject
-//! a secret header; a refused request fails with an [`Error::Http`] that says so.
+//! Outgoing HTTP over `wasi:http`, as plain blocking calls. The host checks every request
+//! against the tool's `http` grant and may inject a secret header; a refused request fails with
+//! an [`Error::Http`] that says so.
+//!
+//! The client is a thin layer over the `wasip2` bindings rather than `wstd`'s async one: `wstd`
+//! sends the body while awaiting the response and reports whichever fails first, so a request
+//! the host refused surfaced as a broken body stream instead of the host's reason.
 
 use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use wstd::http::error::ErrorCode;
+use wasip2::http::outgoing_handler;
+use wasip2::http::types::{self, ErrorCode};
+use wasip2::io::streams::StreamError;
 
-pub use wstd::http::{HeaderMap, Method};
+pub use http::{HeaderMap, Method};
 
 use crate::Error;
+
+/// Bytes per write: `wasi:io` guarantees at least this much per blocking write.
+const WRITE_CHUNK: usize = 4096;
+/// Bytes asked for per read of the response body.
+const READ_CHUNK: u64 = 64 * 1024;
 
 /// Sends a `GET` to `url` and reads the whole response.
 pub fn get(url: &str) -> Result<Response, Error> {
@@ -72,36 +83,21 @@ impl Request {
         let url = self.url.clone();
         let timeout = self.timeout;
         let request = self.into_http()?;
-        let mut client = wstd::http::Client::new();
-        if let Some(timeout) = timeout {
-            client.set_connect_timeout(timeout);
-            client.set_first_byte_timeout(timeout);
-            client.set_between_bytes_timeout(timeout);
-        }
-        wstd::runtime::block_on(async {
-            let response = client
-                .send(request)
-                .await
-                .map_err(|error| http_error(&url, &error))?;
-            let (parts, mut body) = response.into_parts();
-            let body = body
-                .contents()
-                .await
-                .map_err(|error| http_error(&url, &error))?
-                .to_vec();
-            Ok(Response {
+        transmit(request, timeout)
+            .map_err(|message| Error::Http {
                 url: url.clone(),
-                status: parts.status.as_u16(),
-                headers: parts.headers,
+                message,
+            })
+            .map(|(status, headers, body)| Response {
+                url,
+                status,
+                headers,
                 body,
             })
-        })
     }
 
-    fn into_http(self) -> Result<wstd::http::Request<Vec<u8>>, Error> {
-        let mut builder = wstd::http::Request::builder()
-            .method(self.method)
-            .uri(&self.url);
+    fn into_http(self) -> Result<http::Request<Vec<u8>>, Error> {
+        let mut builder = http::Request::builder().method(self.method).uri(&self.url);
         for (name, value) in &self.headers {
             builder = builder.header(name, value);
         }
@@ -154,14 +150,121 @@ impl Response {
     }
 }
 
-fn http_error(url: &str, error: &wstd::http::Error) -> Error {
-    let message = match error.downcast_ref::<ErrorCode>() {
-        Some(code) => describe(code),
-        None => format!("{error:#}"),
+/// Sends `request` through `wasi:http`, then reads the response. The host's answer to the
+/// request (a refusal included) wins over a failure writing the body.
+fn transmit(
+    request: http::Request<Vec<u8>>,
+    timeout: Option<Duration>,
+) -> Result<(u16, HeaderMap, Vec<u8>), String> {
+    let (parts, body) = request.into_parts();
+    let entries: Vec<(String, Vec<u8>)> = parts
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
+        .collect();
+    let headers =
+        types::Fields::from_list(&entries).map_err(|e| format!("header not accepted: {e:?}"))?;
+    let outgoing = types::OutgoingRequest::new(headers);
+    let method = match parts.method {
+        Method::GET => types::Method::Get,
+        Method::HEAD => types::Method::Head,
+        Method::POST => types::Method::Post,
+        Method::PUT => types::Method::Put,
+        Method::DELETE => types::Method::Delete,
+        Method::PATCH => types::Method::Patch,
+        Method::OPTIONS => types::Method::Options,
+        ref other => types::Method::Other(other.to_string()),
     };
-    Error::Http {
-        url: url.to_owned(),
-        message,
+    let scheme = match parts.uri.scheme_str() {
+        Some("http") => types::Scheme::Http,
+        Some("https") => types::Scheme::Https,
+        Some(other) => types::Scheme::Other(other.to_owned()),
+        None => return Err("the URL has no scheme (http:// or https://)".into()),
+    };
+    let refused = |what: &str| format!("the {what} was not accepted");
+    outgoing
+        .set_method(&method)
+        .map_err(|()| refused("method"))?;
+    outgoing
+        .set_scheme(Some(&scheme))
+        .map_err(|()| refused("scheme"))?;
+    outgoing
+        .set_authority(parts.uri.authority().map(|a| a.as_str()))
+        .map_err(|()| refused("host"))?;
+    outgoing
+        .set_path_with_query(parts.uri.path_and_query().map(|p| p.as_str()))
+        .map_err(|()| refused("path"))?;
+    let options = timeout.map(|timeout| {
+        let options = types::RequestOptions::new();
+        let nanos = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+        // Each setter fails only if the host does not support that timeout; then it has its own.
+        let _ = options.set_connect_timeout(Some(nanos));
+        let _ = options.set_first_byte_timeout(Some(nanos));
+        let _ = options.set_between_bytes_timeout(Some(nanos));
+        options
+    });
+    let outgoing_body = outgoing.body().map_err(|()| refused("body"))?;
+    let pending = outgoing_handler::handle(outgoing, options).map_err(|code| describe(&code))?;
+    let written = write_body(outgoing_body, &body);
+    pending.subscribe().block();
+    let response = match pending.get() {
+        Some(Ok(Ok(response))) => response,
+        Some(Ok(Err(code))) => return Err(describe(&code)),
+        Some(Err(())) | None => return Err("the response never arrived".into()),
+    };
+    written?;
+    let mut headers = HeaderMap::new();
+    for (name, value) in response.headers().entries() {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_bytes(&value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    let body = read_body(response.consume().map_err(|()| refused("response body"))?)?;
+    Ok((response.status(), headers, body))
+}
+
+fn write_body(body: types::OutgoingBody, bytes: &[u8]) -> Result<(), String> {
+    {
+        let stream = body
+            .write()
+            .map_err(|()| "the request body was not writable".to_owned())?;
+        for chunk in bytes.chunks(WRITE_CHUNK) {
+            stream
+                .blocking_write_and_flush(chunk)
+                .map_err(stream_error)?;
+        }
+    }
+    types::OutgoingBody::finish(body, None).map_err(|code| describe(&code))
+}
+
+fn read_body(body: types::IncomingBody) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    {
+        let stream = body
+            .stream()
+            .map_err(|()| "the response body was not readable".to_owned())?;
+        loop {
+            match stream.blocking_read(READ_CHUNK) {
+                Ok(chunk) => bytes.extend_from_slice(&chunk),
+                Err(StreamError::Closed) => break,
+                Err(error) => return Err(stream_error(error)),
+            }
+        }
+    }
+    drop(types::IncomingBody::finish(body));
+    Ok(bytes)
+}
+
+fn stream_error(error: StreamError) -> String {
+    match error {
+        StreamError::Closed => "the connection closed early".into(),
+        StreamError::LastOperationFailed(error) => match types::http_error_code(&error) {
+            Some(code) => describe(&code),
+            None => error.to_debug_string(),
+        },
     }
 }
 
@@ -214,9 +317,13 @@ mod tests {
 
     #[test]
     fn a_bad_url_names_itself() {
-        let error = Request::new(Method::GET, "not a url").into_http().unwrap_err();
+        let error = Request::new(Method::GET, "not a url")
+            .into_http()
+            .unwrap_err();
         assert!(
-            error.to_string().starts_with("HTTP not a url: invalid request"),
+            error
+                .to_string()
+                .starts_with("HTTP not a url: invalid request"),
             "{error}"
         );
     }

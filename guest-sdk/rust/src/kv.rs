@@ -5,8 +5,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Error;
-pub use crate::bindings::harness::tool::kv::Error as KvError;
 use crate::bindings::harness::tool::kv as host;
+pub use crate::bindings::harness::tool::kv::Error as KvError;
 
 /// The bytes stored under `key`, if any.
 pub fn get(key: &str) -> Result<Option<Vec<u8>>, Error> {

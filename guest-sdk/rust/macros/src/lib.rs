@@ -17,8 +17,10 @@ use wit_bindgen_core::wit_parser::{Resolve, WorldId, WorldItem};
 /// Turns an inline module of plain functions into a Harness tool: one `pub fn` per function
 /// the tool's WIT world exports, with the world's types in scope.
 ///
-/// Options: `world = "name"` (default: the only world of the tool's package) and
-/// `wit = "folder"` (default: `wit`, relative to the crate's `Cargo.toml`).
+/// Options: `world = "name"` (default: the only world of the tool's package),
+/// `wit = "folder"` (default: `wit`, relative to the crate's `Cargo.toml`), and
+/// `derive = [serde::Serialize, ...]` (extra derives on the world's generated types, e.g. to
+/// store them as JSON).
 #[proc_macro_attribute]
 pub fn tool(attr: TokenStream, item: TokenStream) -> TokenStream {
     let options = syn::parse_macro_input!(attr as Options);
@@ -33,6 +35,7 @@ pub fn tool(attr: TokenStream, item: TokenStream) -> TokenStream {
 struct Options {
     world: Option<LitStr>,
     wit: Option<LitStr>,
+    derives: Vec<syn::Path>,
 }
 
 impl Parse for Options {
@@ -41,25 +44,35 @@ impl Parse for Options {
         while !input.is_empty() {
             let key: Ident = input.parse()?;
             input.parse::<Token![=]>()?;
-            let value: LitStr = input.parse()?;
-            let slot = match key.to_string().as_str() {
-                "world" => &mut options.world,
-                "wit" => &mut options.wit,
+            match key.to_string().as_str() {
+                "world" => set_once(&mut options.world, &key, input.parse()?)?,
+                "wit" => set_once(&mut options.wit, &key, input.parse()?)?,
+                "derive" => {
+                    let paths;
+                    syn::bracketed!(paths in input);
+                    options
+                        .derives
+                        .extend(paths.parse_terminated(syn::Path::parse_mod_style, Token![,])?);
+                }
                 other => {
                     return Err(syn::Error::new(
                         key.span(),
-                        format!("unknown option `{other}`: expected `world` or `wit`"),
+                        format!("unknown option `{other}`: expected `world`, `wit` or `derive`"),
                     ));
                 }
-            };
-            if slot.replace(value).is_some() {
-                return Err(syn::Error::new(key.span(), format!("`{key}` given twice")));
             }
             if !input.is_empty() {
                 input.parse::<Token![,]>()?;
             }
         }
         Ok(options)
+    }
+}
+
+fn set_once(slot: &mut Option<LitStr>, key: &Ident, value: LitStr) -> syn::Result<()> {
+    match slot.replace(value) {
+        Some(_) => Err(syn::Error::new(key.span(), format!("`{key}` given twice"))),
+        None => Ok(()),
     }
 }
 
@@ -103,6 +116,17 @@ fn expand(options: Options, module: ItemMod) -> syn::Result<proc_macro2::TokenSt
         .collect();
     let mut forwards = Vec::new();
     for export in &world.exports {
+        if clashes_with_libc(export) {
+            return Err(syn::Error::new(
+                error_span,
+                format!(
+                    "world `{}` exports `{export}`, which is also a C library function linked \
+                     into every tool, so the component cannot link: rename it in the WIT \
+                     (e.g. `{export}-item`; names with a hyphen never clash)",
+                    world.name
+                ),
+            ));
+        }
         let rust_name = wit_bindgen_rust::to_rust_ident(export);
         let Some(function) = functions.iter().find(|f| f.sig.ident == rust_name) else {
             return Err(syn::Error::new_spanned(
@@ -121,6 +145,7 @@ fn expand(options: Options, module: ItemMod) -> syn::Result<proc_macro2::TokenSt
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>();
     let qualified = &world.qualified_name;
+    let derives = &options.derives;
     let with_keys = world.shared.iter().map(|(key, _)| key);
     let with_paths = world
         .shared
@@ -143,6 +168,7 @@ fn expand(options: Options, module: ItemMod) -> syn::Result<proc_macro2::TokenSt
                 with: { #(#with_keys: #with_paths,)* },
                 runtime_path: "::harness_guest::__private::wit_bindgen::rt",
                 bitflags_path: "::harness_guest::__private::wit_bindgen::bitflags",
+                additional_derives: [#(#derives),*],
             });
 
             #(#items)*
@@ -157,6 +183,14 @@ fn expand(options: Options, module: ItemMod) -> syn::Result<proc_macro2::TokenSt
             export!(__HarnessTool);
         }
     })
+}
+
+/// Whether a world-level export would be linked under a symbol wasi-libc already defines.
+fn clashes_with_libc(export: &str) -> bool {
+    include_str!("libc_names.txt")
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .any(|name| name == export)
 }
 
 /// `fn name(a: A, b: B) -> R { self::name(a, b) }`, with the user's signature.
@@ -244,7 +278,10 @@ impl World {
             .collect();
         World {
             name: world.name.clone(),
-            qualified_name: resolve.id_of_name(world.package.expect("a parsed world has a package"), &world.name),
+            qualified_name: resolve.id_of_name(
+                world.package.expect("a parsed world has a package"),
+                &world.name,
+            ),
             exports,
             shared,
         }

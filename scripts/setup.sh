@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs what Harness needs on a fresh Debian machine, skipping what is there:
-# clang-16 + lld-16 + wasi-libc (to build C tools to wasm). Rust comes from the machine.
+# - clang-16 + lld-16 + wasi-libc, to build C tools (and link Rust ones) to wasm;
+# - rustc-web + cargo-web + rust-web-src, Debian's Rust with the standard-library source, to
+#   build Rust tools for wasm where rustup cannot add the wasm32-wasip2 target;
+# - componentize-py in ./.venv, to build Python tools.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 need=()
-for pkg in clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32; do
+for pkg in clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32 rustc-web cargo-web rust-web-src python3-venv; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -12,4 +16,10 @@ if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+componentize_py_version=0.25.1
+if ! .venv/bin/componentize-py --version 2>/dev/null | grep -q "$componentize_py_version"; then
+  echo "setup: installing componentize-py $componentize_py_version into .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install -q "componentize-py==$componentize_py_version"
 fi

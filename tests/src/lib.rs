@@ -139,6 +139,21 @@ pub fn rust_tool(name: &'static str) -> PathBuf {
     })
 }
 
+/// A Python example tool from `tools/NAME` (its `app.py`), built with componentize-py against
+/// the WIT world in `tools/WIT_FROM/wit` (a Python twin shares its Rust tool's world).
+pub fn python_tool(name: &'static str, wit_from: &str) -> PathBuf {
+    built_once(name, || {
+        let wit = Wit::tool(repo_root().join("tools").join(wit_from).join("wit"), None)?;
+        let work = fixtures_dir().join(format!("{name}-py"));
+        harness_build::python::build_python(
+            &repo_root().join("tools").join(name),
+            "app",
+            &wit,
+            &work,
+        )
+    })
+}
+
 /// A C test fixture from `tests/fixtures/c/NAME` (same layout as a tool).
 pub fn c_fixture(name: &'static str) -> PathBuf {
     build_c_once(repo_root().join("tests/fixtures/c").join(name), name)

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use harness_e2e::http_server::{HttpServer, response};
-use harness_e2e::{PolicyFile, rust_tool};
+use harness_e2e::{PolicyFile, python_tool, rust_tool};
 use harness_host::capabilities::Capability;
 use harness_host::{CallContext, CallReport, Host, Outcome, Policy};
 use serde_json::{Value, json};
@@ -195,7 +195,58 @@ async fn weather_reaches_its_api_with_a_key_it_never_sees() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tickets_are_stored_per_caller_and_survive_a_restart() {
+async fn rust_tickets_are_stored_per_caller_and_survive_a_restart() {
+    tickets_scenario(&rust_tool("tickets")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_tickets_behave_exactly_like_the_rust_ones() {
+    tickets_scenario(&python_tool("tickets-py", "tickets")).await;
+}
+
+/// Agents see the same functions, schemas and descriptions from both twins: they come from
+/// the one WIT world, whatever language implements it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_and_rust_tickets_offer_the_same_schema() {
+    let tmp = tempfile::tempdir().unwrap();
+    let host = load(
+        tmp.path(),
+        PolicyFile::new(&tmp.path().join("cache"))
+            .tool("rust", &rust_tool("tickets"), "")
+            .tool("python", &python_tool("tickets-py", "tickets"), ""),
+    );
+    let offered = |tool: &str| {
+        let tool = host.tools().find(|t| t.policy.name == tool).unwrap();
+        tool.functions
+            .iter()
+            .map(|f| {
+                json!({"name": f.name, "description": f.description, "parameters": f.parameters_schema,
+                       "result": f.result_schema, "error": f.error_schema})
+            })
+            .collect::<Vec<_>>()
+    };
+    let python = offered("python");
+    assert_eq!(python, offered("rust"));
+    // componentize-py's own `exports.init` hook is neither offered nor callable.
+    assert!(host.function("python.exports.init").is_err());
+    let names: Vec<_> = python.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["create", "get", "list", "resolve"]);
+    assert_eq!(
+        python[0]["description"],
+        "Open a ticket on behalf of the caller and return it with its number."
+    );
+    assert_eq!(
+        python[0]["parameters"]["properties"]["priority"]["enum"],
+        json!(["low", "normal", "high", "urgent"])
+    );
+    assert_eq!(
+        python[0]["result"]["properties"]["opened-by"]["description"],
+        "The principal who opened it."
+    );
+}
+
+/// The tickets scenario, for either implementation in `component`.
+async fn tickets_scenario(component: &Path) {
     let tmp = tempfile::tempdir().unwrap();
     let policy = || {
         PolicyFile::new(&tmp.path().join("cache"))
@@ -203,11 +254,7 @@ async fn tickets_are_stored_per_caller_and_survive_a_restart() {
                 "data_dir = {:?}",
                 tmp.path().join("data").display().to_string()
             ))
-            .tool(
-                "tickets",
-                &rust_tool("tickets"),
-                r#"kv = { quota = "64 KiB" }"#,
-            )
+            .tool("tickets", component, r#"kv = { quota = "64 KiB" }"#)
     };
     let host = load(tmp.path(), policy());
     let ana = CallContext::new("ana", "run-1");

@@ -52,6 +52,16 @@ impl Wit {
         Ok(wit)
     }
 
+    /// The world's full name (`package:name/world@version`), as tools outside this crate need
+    /// it when several packages are in play.
+    pub fn qualified_world(&self) -> Result<String> {
+        let (resolve, world) = self.resolve()?;
+        let package = resolve.worlds[world]
+            .package
+            .context("the world has no package")?;
+        Ok(resolve.id_of_name(package, &resolve.worlds[world].name))
+    }
+
     fn resolve(&self) -> Result<(wit_parser::Resolve, wit_parser::WorldId)> {
         let mut resolve = wit_parser::Resolve::default();
         for dep in &self.deps {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 use wit_parser::{
-    Function, FunctionKind, Resolve, Type, TypeDefKind, WorldId, WorldItem, WorldKey,
+    Function, FunctionKind, InterfaceId, Resolve, Type, TypeDefKind, WorldId, WorldItem, WorldKey,
 };
 
 /// Longest function name OpenAI and MCP clients accept.
@@ -120,6 +120,7 @@ pub fn discover(tool: &str, decoded: &DecodedWorld) -> Result<Vec<ToolFunction>,
                 };
                 functions.push(describe(tool, &func.name, func, decoded, export)?);
             }
+            WorldItem::Interface { id, .. } if is_toolchain_hook(resolve, key, *id) => {}
             WorldItem::Interface { id, .. } => {
                 let iface_name = resolve.name_world_key(key);
                 let short = match key {
@@ -154,6 +155,19 @@ pub fn discover(tool: &str, decoded: &DecodedWorld) -> Result<Vec<ToolFunction>,
         return Err(ContractError::NoFunctions);
     }
     Ok(functions)
+}
+
+/// Whether an exported interface is a guest toolchain's own plumbing rather than tools: the
+/// pre-initialization hook componentize-py leaves in every Python component (an interface
+/// named `exports` holding only `init(app-name, symbols, stub-wasi)`). No caller may reach it.
+fn is_toolchain_hook(resolve: &Resolve, key: &WorldKey, id: InterfaceId) -> bool {
+    let functions = &resolve.interfaces[id].functions;
+    matches!(key, WorldKey::Name(name) if name == "exports")
+        && functions.len() == 1
+        && functions.get("init").is_some_and(|init| {
+            let params: Vec<&str> = init.params.iter().map(|p| p.name.as_str()).collect();
+            params == ["app-name", "symbols", "stub-wasi"]
+        })
 }
 
 fn describe(

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use harness_e2e::{PolicyFile, c_tool, hostile, sha256_file};
+use harness_e2e::{PolicyFile, hostile, rust_tool, sha256_file};
 use serde_json::Value;
 
 struct Run {
@@ -36,7 +36,7 @@ fn whitelist(dir: &Path) -> PathBuf {
         .raw("[defaults]\nfuel = 20_000_000\ntimeout = \"2s\"\nmemory = \"32 MiB\"\nmax_output = \"64 KiB\"")
         .tool("hostile", &hostile(), "")
         .tool("slow", &hostile(), "fuel = 100_000_000_000\ntimeout = \"200ms\"")
-        .tool("calc", &c_tool("calc"), "")
+        .tool("calc", &rust_tool("calc"), "")
         .write(dir)
 }
 
@@ -52,7 +52,7 @@ fn check_lists_every_tool_and_function() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stdout
-            .contains(&format!("calc  sha256:{}", sha256_file(&c_tool("calc")))),
+            .contains(&format!("calc  sha256:{}", sha256_file(&rust_tool("calc")))),
         "{}",
         run.stdout
     );
@@ -73,7 +73,7 @@ fn check_lists_every_tool_and_function() {
 fn a_broken_whitelist_exits_3_naming_the_file_and_key() {
     let tmp = tempfile::tempdir().unwrap();
     let policy = PolicyFile::new(&tmp.path().join("cache"))
-        .tool("calc", &c_tool("calc"), "memory = \"lots\"")
+        .tool("calc", &rust_tool("calc"), "memory = \"lots\"")
         .write(tmp.path());
     let run = harness(&["check", "--policy", policy.to_str().unwrap()]);
     assert_eq!(run.code, 3);
@@ -227,12 +227,16 @@ fn call_report_and_audit_records() {
     assert_eq!(fields["function"], "apply", "{record}");
     assert_eq!(fields["principal"], "alice", "{record}");
     assert_eq!(fields["outcome"], "ok", "{record}");
-    assert_eq!(fields["digest"], sha256_file(&c_tool("calc")), "{record}");
+    assert_eq!(
+        fields["digest"],
+        sha256_file(&rust_tool("calc")),
+        "{record}"
+    );
 }
 
 #[test]
 fn audit_shows_the_world_imports_functions_and_digest() {
-    let calc = c_tool("calc");
+    let calc = rust_tool("calc");
     let run = harness(&["audit", calc.to_str().unwrap(), "--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let report: Value = serde_json::from_str(&run.stdout).unwrap();
@@ -300,8 +304,8 @@ fn audit_reviews_a_component_against_its_grants() {
             &probe,
             "fs = [{ host = \"kb\", guest = \"/kb\", mode = \"ro\" }]\nenv = { LANG = \"C\" }",
         )
-        .tool("calc", &c_tool("calc"), "")
-        .tool("strict-calc", &c_tool("calc"), "strict = true")
+        .tool("calc", &rust_tool("calc"), "")
+        .tool("strict-calc", &rust_tool("calc"), "strict = true")
         .tool(
             "adder",
             &hostile(),
@@ -351,7 +355,7 @@ fn audit_reviews_a_component_against_its_grants() {
         format!("reads files under {}; sees environment LANG", kb.display())
     );
 
-    let (code, review) = audit(&c_tool("calc"), "calc");
+    let (code, review) = audit(&rust_tool("calc"), "calc");
     assert_eq!(code, 5, "{review}");
     assert_eq!(
         verdicts(&review),
@@ -359,7 +363,7 @@ fn audit_reviews_a_component_against_its_grants() {
     );
     assert_eq!(review["risk"], "pure");
 
-    let (code, review) = audit(&c_tool("calc"), "strict-calc");
+    let (code, review) = audit(&rust_tool("calc"), "strict-calc");
     assert_eq!(code, 5);
     assert_eq!(
         verdicts(&review),
@@ -498,5 +502,81 @@ fn a_secret_never_reaches_output_logs_or_audit() {
         stderr.contains("secrets.\"127.0.0.1\".value_from_env")
             && stderr.contains("`ECHO_TOKEN` is not set"),
         "{stderr}"
+    );
+}
+
+/// The target folder the Rust tools share, so a scaffolded Rust tool reuses compiled SDK crates.
+fn guest_target() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/guest")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn scaffolded_tools_build_and_pass_their_own_tests_in_every_language() {
+    let tmp = tempfile::tempdir().unwrap();
+    let parent = tmp.path().display().to_string();
+    for lang in ["rust", "python", "c"] {
+        let name = format!("hello-{lang}");
+        let run = harness(&["new", &name, "--lang", lang, "--dir", &parent]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let dir = tmp.path().join(&name).display().to_string();
+
+        let run = harness(&["test", &dir, "--target-dir", &guest_target()]);
+        assert_eq!(run.code, 0, "{lang}: {}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.stdout,
+            "  ok    greet {\"name\":\"Ada\"}\n  ok    greet {\"name\":\" \"}\n2 passed, 0 failed\n"
+        );
+
+        // `build` prints the entry that pins exactly the file it wrote.
+        let run = harness(&["build", &dir, "--target-dir", &guest_target()]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let entry: toml::Table = toml::from_str(&run.stdout).unwrap();
+        let tool = &entry["tools"][&name];
+        let component = PathBuf::from(tool["component"].as_str().unwrap());
+        assert_eq!(tool["sha256"].as_str().unwrap(), sha256_file(&component));
+        assert!(run.stderr.contains("built "), "{}", run.stderr);
+    }
+    let again = harness(&["new", "hello-c", "--lang", "c", "--dir", &parent]);
+    assert_eq!(again.code, 6);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+}
+
+#[test]
+fn a_failing_case_names_what_it_expected_and_exits_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let parent = tmp.path().display().to_string();
+    assert_eq!(
+        harness(&["new", "picky", "--lang", "c", "--dir", &parent]).code,
+        0
+    );
+    let tests = tmp.path().join("picky/tests.toml");
+    let text = std::fs::read_to_string(&tests).unwrap();
+    std::fs::write(
+        &tests,
+        text.replace("ok = \"Hello, Ada!\"", "ok = \"Hi, Ada!\""),
+    )
+    .unwrap();
+    let run = harness(&["test", &tmp.path().join("picky").display().to_string()]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(
+            "  FAIL  greet {\"name\":\"Ada\"}: expected ok \"Hi, Ada!\", got ok \"Hello, Ada!\""
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.ends_with("1 passed, 1 failed\n"));
+
+    std::fs::write(&tests, "[[case]]\nfunction = \"greet\"\n").unwrap();
+    let run = harness(&["test", &tmp.path().join("picky").display().to_string()]);
+    assert_eq!(run.code, 6);
+    assert!(
+        run.stderr
+            .contains("case 1 (greet) needs exactly one of `ok` and `error`"),
+        "{}",
+        run.stderr
     );
 }

@@ -14,8 +14,10 @@
 //! repository's `wit/`, see [`harness_wit`]) in [`Wit::deps`].
 
 pub mod c;
+pub mod project;
 pub mod python;
 pub mod rust;
+pub mod scaffold;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -91,11 +91,14 @@ pub struct RustBuild {
 }
 
 impl RustBuild {
-    /// A build with the detected toolchain into `target_dir`.
+    /// A build with the detected toolchain into `target_dir` (relative to the current folder,
+    /// not to the crate cargo runs in).
     pub fn detect(target_dir: impl Into<PathBuf>) -> Result<RustBuild> {
+        let target_dir = target_dir.into();
         Ok(RustBuild {
             toolchain: RustToolchain::detect()?,
-            target_dir: target_dir.into(),
+            target_dir: std::path::absolute(&target_dir)
+                .with_context(|| format!("resolving {}", target_dir.display()))?,
         })
     }
 

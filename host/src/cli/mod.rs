@@ -5,11 +5,12 @@
 //! | code | meaning |
 //! | --- | --- |
 //! | 0 | success |
-//! | 1 | the tool returned an error (`err` of its `result`) |
+//! | 1 | the tool returned an error (`err` of its `result`); `test`: a case failed |
 //! | 2 | bad command line |
 //! | 3 | the whitelist or a component could not be loaded |
 //! | 4 | the call was refused: unknown tool or function, invalid arguments |
 //! | 5 | `audit --deny-warnings`: the review found warnings |
+//! | 6 | `new`, `build`, `test`: the tool could not be created, built or loaded |
 //! | 10 | stopped: out of fuel |
 //! | 11 | stopped: timed out |
 //! | 12 | stopped: memory limit |
@@ -19,6 +20,7 @@
 //! | 16 | stopped: a granted capability (e.g. a directory) is unavailable |
 
 mod audit;
+mod build;
 mod call;
 mod tools;
 
@@ -85,6 +87,38 @@ enum Command {
         #[arg(long, requires = "tool")]
         deny_warnings: bool,
     },
+    /// Create a tool: WIT world, source, README and tests.toml, ready to build.
+    New {
+        /// The tool's name: lower-case words joined by hyphens.
+        name: String,
+        /// rust, python or c.
+        #[arg(long, value_parser = build::parse_language, default_value = "rust")]
+        lang: harness_build::project::Language,
+        /// The folder to create it in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build the tool in DIR into a component; print its whitelist entry with its sha256.
+    Build {
+        /// The tool's folder (with wit/ and Cargo.toml, app.py or *.c).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Where to write the component (default DIR/target/NAME.wasm).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Cargo's target folder for Rust tools (share one between tools to build faster).
+        #[arg(long)]
+        target_dir: Option<PathBuf>,
+    },
+    /// Build the tool in DIR and run the cases of its tests.toml through the sandbox.
+    Test {
+        /// The tool's folder.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Cargo's target folder for Rust tools.
+        #[arg(long)]
+        target_dir: Option<PathBuf>,
+    },
 }
 
 /// Exit code: the whitelist or a component could not be loaded.
@@ -120,7 +154,25 @@ pub fn main() -> ExitCode {
             });
             audit::run(&component, json, review_as.as_ref())
         }
+        Command::New { name, lang, dir } => report(build::new(&name, lang, &dir)),
+        Command::Build {
+            dir,
+            output,
+            target_dir,
+        } => report(build::build(&dir, output.as_deref(), target_dir.as_deref())),
+        Command::Test { dir, target_dir } => report(build::test(&dir, target_dir.as_deref())),
     }
+}
+
+/// Exit code: a tool could not be created or built.
+const EXIT_BUILD: u8 = 6;
+
+/// Prints a failed command's error chain; its exit code otherwise.
+fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
+    result.unwrap_or_else(|e| {
+        eprintln!("harness: {e:#}");
+        ExitCode::from(EXIT_BUILD)
+    })
 }
 
 /// Audit records go to stderr as JSON lines when `HARNESS_AUDIT=1`; other logs follow `RUST_LOG`.

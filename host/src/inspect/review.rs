@@ -13,7 +13,9 @@ use crate::policy::{FsMode, ToolPolicy};
 pub enum Verdict {
     /// Imported and granted.
     Granted,
-    /// Imported, not granted: linked, and every use fails inside the tool (a warning).
+    /// Imported, not granted: linked, and every use fails inside the tool. Not a warning: it is
+    /// safe by construction, and language runtimes import some interfaces (Rust's and Python's
+    /// standard libraries import `wasi:filesystem`) whether or not the tool uses them.
     DeniedAtRuntime,
     /// Imported, not granted, and the tool is strict: it will be refused at load (a warning).
     StrictRefusal,
@@ -35,7 +37,7 @@ impl std::fmt::Display for Verdict {
 impl Verdict {
     /// Whether a reviewer should look at it (`--deny-warnings` fails on these).
     pub fn is_warning(self) -> bool {
-        self != Verdict::Granted
+        matches!(self, Verdict::StrictRefusal | Verdict::OverGranted)
     }
 }
 

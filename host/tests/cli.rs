@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use harness_e2e::{PolicyFile, hostile, rust_tool, sha256_file};
+use harness_e2e::{PolicyFile, example_tool, hostile, sha256_file};
 use serde_json::Value;
 
 struct Run {
@@ -36,7 +36,7 @@ fn whitelist(dir: &Path) -> PathBuf {
         .raw("[defaults]\nfuel = 20_000_000\ntimeout = \"2s\"\nmemory = \"32 MiB\"\nmax_output = \"64 KiB\"")
         .tool("hostile", &hostile(), "")
         .tool("slow", &hostile(), "fuel = 100_000_000_000\ntimeout = \"200ms\"")
-        .tool("calc", &rust_tool("calc"), "")
+        .tool("calc", &example_tool("calc"), "")
         .write(dir)
 }
 
@@ -51,8 +51,10 @@ fn check_lists_every_tool_and_function() {
     let run = harness(&["check", "--policy", policy.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
-        run.stdout
-            .contains(&format!("calc  sha256:{}", sha256_file(&rust_tool("calc")))),
+        run.stdout.contains(&format!(
+            "calc  sha256:{}",
+            sha256_file(&example_tool("calc"))
+        )),
         "{}",
         run.stdout
     );
@@ -73,7 +75,7 @@ fn check_lists_every_tool_and_function() {
 fn a_broken_whitelist_exits_3_naming_the_file_and_key() {
     let tmp = tempfile::tempdir().unwrap();
     let policy = PolicyFile::new(&tmp.path().join("cache"))
-        .tool("calc", &rust_tool("calc"), "memory = \"lots\"")
+        .tool("calc", &example_tool("calc"), "memory = \"lots\"")
         .write(tmp.path());
     let run = harness(&["check", "--policy", policy.to_str().unwrap()]);
     assert_eq!(run.code, 3);
@@ -229,14 +231,14 @@ fn call_report_and_audit_records() {
     assert_eq!(fields["outcome"], "ok", "{record}");
     assert_eq!(
         fields["digest"],
-        sha256_file(&rust_tool("calc")),
+        sha256_file(&example_tool("calc")),
         "{record}"
     );
 }
 
 #[test]
 fn audit_shows_the_world_imports_functions_and_digest() {
-    let calc = rust_tool("calc");
+    let calc = example_tool("calc");
     let run = harness(&["audit", calc.to_str().unwrap(), "--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let report: Value = serde_json::from_str(&run.stdout).unwrap();
@@ -304,8 +306,8 @@ fn audit_reviews_a_component_against_its_grants() {
             &probe,
             "fs = [{ host = \"kb\", guest = \"/kb\", mode = \"ro\" }]\nenv = { LANG = \"C\" }",
         )
-        .tool("calc", &rust_tool("calc"), "")
-        .tool("strict-calc", &rust_tool("calc"), "strict = true")
+        .tool("calc", &example_tool("calc"), "")
+        .tool("strict-calc", &example_tool("calc"), "strict = true")
         .tool(
             "adder",
             &hostile(),
@@ -357,7 +359,7 @@ fn audit_reviews_a_component_against_its_grants() {
 
     // Imported but not granted is fail-closed, so it is no warning: Rust's std imports the
     // filesystem whether or not a tool uses it.
-    let (code, review) = audit(&rust_tool("calc"), "calc");
+    let (code, review) = audit(&example_tool("calc"), "calc");
     assert_eq!(code, 0, "{review}");
     assert_eq!(
         verdicts(&review),
@@ -365,7 +367,7 @@ fn audit_reviews_a_component_against_its_grants() {
     );
     assert_eq!(review["risk"], "pure");
 
-    let (code, review) = audit(&rust_tool("calc"), "strict-calc");
+    let (code, review) = audit(&example_tool("calc"), "strict-calc");
     assert_eq!(code, 5);
     assert_eq!(
         verdicts(&review),

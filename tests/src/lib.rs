@@ -10,7 +10,7 @@ use std::sync::{Mutex, OnceLock};
 
 use anyhow::Result;
 use harness_build::Wit;
-use harness_build::rust::RustBuild;
+use harness_build::project::Project;
 use sha2::{Digest, Sha256};
 
 /// The repository root.
@@ -26,10 +26,6 @@ pub fn fixtures_dir() -> PathBuf {
     let dir = repo_root().join("target").join("fixtures");
     std::fs::create_dir_all(&dir).expect("creating target/fixtures");
     dir
-}
-
-fn harness_wit() -> PathBuf {
-    harness_build::harness_wit()
 }
 
 fn build_once(
@@ -115,60 +111,22 @@ fn wat_component(name: &str) -> Result<Vec<u8>> {
     )
 }
 
-/// A C tool from `tools/NAME` (sources `NAME.c`, world `wit/world.wit`, world name `NAME`).
-pub fn c_tool(name: &'static str) -> PathBuf {
-    build_c_once(repo_root().join("tools").join(name), name)
+/// An example tool from `tools/NAME`, in whichever language it is written, built from source
+/// the way `harness build` builds it.
+pub fn example_tool(name: &'static str) -> PathBuf {
+    build_project(name, repo_root().join("tools").join(name))
 }
 
-/// A Rust example tool from `tools/NAME` (a crate of the `tools/` workspace using
-/// `harness-guest`), built with the machine's wasm toolchain. The first call compiles the whole
-/// workspace once; later calls only wrap the artifact.
-pub fn rust_tool(name: &'static str) -> PathBuf {
-    static BUILD: OnceLock<RustBuild> = OnceLock::new();
-    let build = BUILD.get_or_init(|| {
-        let build =
-            RustBuild::detect(repo_root().join("target/guest")).unwrap_or_else(|e| panic!("{e:#}"));
-        build
-            .compile(&repo_root().join("tools"), &[])
-            .unwrap_or_else(|e| panic!("building the Rust tools: {e:#}"));
-        build
-    });
-    built_once(name, || {
-        let wit = Wit::tool(repo_root().join("tools").join(name).join("wit"), None)?;
-        build.component(name, &wit)
-    })
-}
-
-/// A Python example tool from `tools/NAME` (its `app.py`), built with componentize-py against
-/// the WIT world in `tools/WIT_FROM/wit` (a Python twin shares its Rust tool's world).
-pub fn python_tool(name: &'static str, wit_from: &str) -> PathBuf {
-    built_once(name, || {
-        let wit = Wit::tool(repo_root().join("tools").join(wit_from).join("wit"), None)?;
-        let work = fixtures_dir().join(format!("{name}-py"));
-        harness_build::python::build_python(
-            &repo_root().join("tools").join(name),
-            "app",
-            &wit,
-            &work,
-        )
-    })
-}
-
-/// A C test fixture from `tests/fixtures/c/NAME` (same layout as a tool).
+/// A C test fixture from `tests/fixtures/c/NAME` (laid out as a tool).
 pub fn c_fixture(name: &'static str) -> PathBuf {
-    build_c_once(repo_root().join("tests/fixtures/c").join(name), name)
+    build_project(name, repo_root().join("tests/fixtures/c").join(name))
 }
 
-/// Builds the C component in `dir` once per test process.
-fn build_c_once(dir: PathBuf, name: &'static str) -> PathBuf {
+/// Builds the tool folder `dir` once per test process (Rust tools share `target/guest`).
+fn build_project(name: &'static str, dir: PathBuf) -> PathBuf {
     built_once(name, || {
-        let wit = Wit {
-            deps: vec![harness_wit()],
-            path: dir.join("wit"),
-            world: name.into(),
-        };
-        let work = fixtures_dir().join(format!("{name}-c"));
-        harness_build::c::build_c(&[dir.join(format!("{name}.c"))], &wit, &work)
+        let built = Project::open(&dir)?.build(Some(&repo_root().join("target/guest")))?;
+        Ok(built.component)
     })
 }
 

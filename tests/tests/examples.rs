@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use harness_e2e::http_server::{HttpServer, response};
-use harness_e2e::{PolicyFile, python_tool, rust_tool};
+use harness_e2e::{PolicyFile, example_tool};
 use harness_host::capabilities::Capability;
 use harness_host::{CallContext, CallReport, Host, Outcome, Policy};
 use serde_json::{Value, json};
@@ -75,7 +75,7 @@ async fn kb_searches_a_read_only_folder_and_reads_nothing_else() {
     );
     let host = load(
         tmp.path(),
-        PolicyFile::new(&tmp.path().join("cache")).tool("kb", &rust_tool("kb"), &grant),
+        PolicyFile::new(&tmp.path().join("cache")).tool("kb", &example_tool("kb"), &grant),
     );
 
     let report = call(
@@ -156,7 +156,11 @@ async fn weather_reaches_its_api_with_a_key_it_never_sees() {
     );
     let host = load(
         tmp.path(),
-        PolicyFile::new(&tmp.path().join("cache")).tool("weather", &rust_tool("weather"), &grants),
+        PolicyFile::new(&tmp.path().join("cache")).tool(
+            "weather",
+            &example_tool("weather"),
+            &grants,
+        ),
     );
 
     let report = call(&host, "weather.current", json!({"city": "São Paulo"})).await;
@@ -185,7 +189,7 @@ async fn weather_reaches_its_api_with_a_key_it_never_sees() {
     std::fs::create_dir_all(&dir).unwrap();
     let host = load(
         &dir,
-        PolicyFile::new(&dir.join("cache")).tool("weather", &rust_tool("weather"), &grants),
+        PolicyFile::new(&dir.join("cache")).tool("weather", &example_tool("weather"), &grants),
     );
     let report = call(&host, "weather.current", json!({"city": "São Paulo"})).await;
     let upstream = tool_error(&report)["upstream"].as_str().unwrap();
@@ -196,12 +200,12 @@ async fn weather_reaches_its_api_with_a_key_it_never_sees() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_tickets_are_stored_per_caller_and_survive_a_restart() {
-    tickets_scenario(&rust_tool("tickets")).await;
+    tickets_scenario(&example_tool("tickets")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_tickets_behave_exactly_like_the_rust_ones() {
-    tickets_scenario(&python_tool("tickets-py", "tickets")).await;
+    tickets_scenario(&example_tool("tickets-py")).await;
 }
 
 /// Agents see the same functions, schemas and descriptions from both twins: they come from
@@ -212,8 +216,8 @@ async fn python_and_rust_tickets_offer_the_same_schema() {
     let host = load(
         tmp.path(),
         PolicyFile::new(&tmp.path().join("cache"))
-            .tool("rust", &rust_tool("tickets"), "")
-            .tool("python", &python_tool("tickets-py", "tickets"), ""),
+            .tool("rust", &example_tool("tickets"), "")
+            .tool("python", &example_tool("tickets-py"), ""),
     );
     let offered = |tool: &str| {
         let tool = host.tools().find(|t| t.policy.name == tool).unwrap();
@@ -340,7 +344,7 @@ async fn tickets_without_storage_fail_plainly() {
     let tmp = tempfile::tempdir().unwrap();
     let host = load(
         tmp.path(),
-        PolicyFile::new(&tmp.path().join("cache")).tool("tickets", &rust_tool("tickets"), ""),
+        PolicyFile::new(&tmp.path().join("cache")).tool("tickets", &example_tool("tickets"), ""),
     );
     let report = call(
         &host,

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use harness_e2e::{PolicyFile, c_fixture, hostile, rust_tool};
+use harness_e2e::{PolicyFile, c_fixture, example_tool, hostile};
 use harness_host::{CallContext, CallReport, Host, LoadError, Outcome, Policy};
 use serde_json::{Value, json};
 
@@ -329,7 +329,7 @@ fn grants_must_match_imports() {
     assert!(err.to_string().contains("tools.adder.fs"), "{err}");
 
     // A strict tool that imports the filesystem without a grant is refused...
-    let err = load("calc", &rust_tool("calc"), "strict = true").unwrap_err();
+    let err = load("calc", &example_tool("calc"), "strict = true").unwrap_err();
     match &err {
         LoadError::StrictUngranted { imports, .. } => {
             assert!(
@@ -342,11 +342,11 @@ fn grants_must_match_imports() {
     // ...and loads once granted; without strict it loads and is denied at run time.
     load(
         "calc",
-        &rust_tool("calc"),
+        &example_tool("calc"),
         "strict = true\nfs = [{ host = \"kb\", guest = \"/kb\", mode = \"ro\" }]",
     )
     .unwrap();
-    load("calc", &rust_tool("calc"), "").unwrap();
+    load("calc", &example_tool("calc"), "").unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

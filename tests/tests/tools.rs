@@ -1,14 +1,14 @@
 //! The C example tools and the echo fixture, built from source with clang + wasi-libc +
 //! wit-bindgen-c, called through the whole boundary.
 
-use harness_e2e::{PolicyFile, c_fixture, c_tool, rust_tool};
+use harness_e2e::{PolicyFile, c_fixture, example_tool};
 use harness_host::{CallContext, Host, Outcome, Policy};
 use serde_json::{Value, json};
 
 fn host(tmp: &tempfile::TempDir) -> Host {
     let policy = PolicyFile::new(&tmp.path().join("cache"))
-        .tool("calc", &rust_tool("calc"), "")
-        .tool("text", &c_tool("text"), "")
+        .tool("calc", &example_tool("calc"), "")
+        .tool("text", &example_tool("text"), "")
         .tool("echo", &c_fixture("echo"), "")
         .write(tmp.path());
     Host::load(Policy::load(policy).unwrap()).unwrap()

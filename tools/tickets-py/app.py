@@ -1,5 +1,6 @@
 """The tickets tool in Python: the Rust tool's twin, built from the same WIT world
-(`../tickets/wit`), so agents see the same functions, schemas and descriptions."""
+(`wit` links to `../tickets/wit`), so agents see the same functions, schemas and
+descriptions."""
 
 import wit_world
 from wit_world import Priority, Status, Ticket, TicketError_Invalid, TicketError_NotAllowed

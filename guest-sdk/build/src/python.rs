@@ -33,7 +33,7 @@ pub fn componentize_py() -> PathBuf {
 pub fn build_python(app_dir: &Path, module: &str, wit: &Wit, work_dir: &Path) -> Result<Vec<u8>> {
     std::fs::create_dir_all(work_dir)
         .with_context(|| format!("creating {}", work_dir.display()))?;
-    let output = work_dir.join(format!("{module}.componentize-py.wasm"));
+    let output = work_dir.join(format!("{}.componentize-py.wasm", wit.world));
     let mut command = Command::new(componentize_py());
     for dep in &wit.deps {
         command.arg("-d").arg(dep);

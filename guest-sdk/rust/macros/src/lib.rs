@@ -305,3 +305,56 @@ fn shared_binding(
     };
     Some((resolve.id_of(id)?, path))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse_and_name_mistakes() {
+        let options: Options =
+            syn::parse_str(r#"world = "greet", derive = [serde::Serialize, Clone]"#).unwrap();
+        assert_eq!(options.world.unwrap().value(), "greet");
+        assert_eq!(options.derives.len(), 2);
+        let unknown = syn::parse_str::<Options>(r#"wrold = "greet""#)
+            .err()
+            .unwrap();
+        assert_eq!(
+            unknown.to_string(),
+            "unknown option `wrold`: expected `world`, `wit` or `derive`"
+        );
+        let twice = syn::parse_str::<Options>(r#"wit = "a", wit = "b""#)
+            .err()
+            .unwrap();
+        assert_eq!(twice.to_string(), "`wit` given twice");
+    }
+
+    #[test]
+    fn the_doc_world_shares_the_sdk_bindings() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../doc/greet");
+        let world = World::resolve(&dir, None).unwrap();
+        assert_eq!(world.qualified_name, "example:greet/greet@0.1.0");
+        assert_eq!(world.exports, ["greet"]);
+        let shared: Vec<_> = world.shared.iter().map(|(key, _)| key.as_str()).collect();
+        assert_eq!(
+            shared,
+            [
+                "harness:tool/log@0.1.0",
+                "harness:tool/caller@0.1.0",
+                "harness:tool/kv@0.1.0"
+            ]
+        );
+        assert_eq!(
+            world.shared[2].1,
+            "::harness_guest::bindings::harness::tool::kv"
+        );
+    }
+
+    #[test]
+    fn libc_names_are_caught_and_hyphenated_names_never_are() {
+        assert!(clashes_with_libc("open"));
+        assert!(clashes_with_libc("read"));
+        assert!(!clashes_with_libc("create"));
+        assert!(!clashes_with_libc("open-ticket"));
+    }
+}

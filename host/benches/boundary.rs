@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use harness_e2e::{PolicyFile, hostile, large};
+use harness_e2e::{PolicyFile, example_tool, hostile, large};
 use harness_host::{CallContext, Host, Outcome, Policy};
 use wasmtime::component::{Component, Linker};
 
@@ -133,7 +133,11 @@ fn loads(c: &mut Criterion) {
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(20));
-    for (label, component) in [("small", hostile()), ("large", large())] {
+    for (label, component) in [
+        ("small", hostile()),
+        ("large", large()),
+        ("python", example_tool("tickets-py")),
+    ] {
         let size = bytesize::ByteSize(std::fs::metadata(&component).unwrap().len());
         let id = format!("{label} ({})", size.display().iec());
         let tmp = tempfile::tempdir().unwrap();
@@ -166,5 +170,35 @@ fn loads(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, calls, loads);
+/// A call into a Python tool (componentize-py): a fresh instance of an 18 MB component with the
+/// interpreter pre-initialized, one storage read, and the result back.
+fn python_calls(c: &mut Criterion) {
+    let rt = runtime();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data").display().to_string();
+    let path = PolicyFile::new(&tmp.path().join("cache"))
+        .raw(&format!("data_dir = {data:?}"))
+        .tool(
+            "tickets",
+            &example_tool("tickets-py"),
+            r#"kv = { quota = "1 MiB" }"#,
+        )
+        .write(tmp.path());
+    let host = Host::load(Policy::load(path).expect("the whitelist parses")).expect("host loads");
+    let caller = CallContext::new("bench", "bench-run");
+    c.bench_function("call/python_tickets_list", |b| {
+        b.iter(|| {
+            let report = rt
+                .block_on(host.call("tickets.list", r#"{"status": null}"#, &caller))
+                .expect("call accepted");
+            assert!(
+                matches!(report.outcome, Outcome::Ok { .. }),
+                "{:?}",
+                report.outcome
+            );
+        })
+    });
+}
+
+criterion_group!(benches, calls, python_calls, loads);
 criterion_main!(benches);

@@ -8,6 +8,7 @@
 //! typed outcome) → [`audit`] (one record per call). [`Host`] ties them together; [`inspect`]
 //! reports on a component for security review.
 
+pub mod agent;
 pub mod audit;
 pub mod boundary;
 pub mod capabilities;
@@ -19,6 +20,7 @@ mod host;
 pub mod inspect;
 pub mod policy;
 pub mod registry;
+mod tls;
 
 pub use boundary::{CallReport, Outcome, OutputKind, Stop, Usage};
 pub use capabilities::caller::CallContext;

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -61,7 +60,7 @@ pub(super) async fn send(
         HttpScheme::Http => Box::new(tcp),
         HttpScheme::Https => {
             let name = server_name(allowed.host())?;
-            let connector = tokio_rustls::TlsConnector::from(tls_config());
+            let connector = tokio_rustls::TlsConnector::from(crate::tls::tls_config());
             let tls = tokio::time::timeout(timeouts.connect, connector.connect(name, tcp))
                 .await
                 .map_err(|_| Error::ConnectionTimeout)?
@@ -134,25 +133,6 @@ fn server_name(host: &Host<String>) -> Result<rustls::pki_types::ServerName<'sta
         Host::Ipv4(ip) => ServerName::from(std::net::IpAddr::V4(*ip)),
         Host::Ipv6(ip) => ServerName::from(std::net::IpAddr::V6(*ip)),
     })
-}
-
-/// One TLS client configuration for the process: the Mozilla roots, ring, TLS 1.2 and 1.3.
-fn tls_config() -> Arc<rustls::ClientConfig> {
-    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.into(),
-            };
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .expect("ring supports the default TLS versions")
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            Arc::new(config)
-        })
-        .clone()
 }
 
 /// Puts `request` in wire form: origin-form URI from the checked URL, the secret header for a

@@ -20,11 +20,8 @@ pub fn componentize_py() -> PathBuf {
         return path.into();
     }
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/componentize-py");
-    if venv.exists() {
-        venv
-    } else {
-        "componentize-py".into()
-    }
+    venv.canonicalize()
+        .unwrap_or_else(|_| "componentize-py".into())
 }
 
 /// Builds the Python app `module` (a `MODULE.py` in `app_dir`) against `wit`'s world into a

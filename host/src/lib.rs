@@ -20,6 +20,7 @@ mod host;
 pub mod inspect;
 pub mod policy;
 pub mod registry;
+pub mod sqlite;
 mod tls;
 
 pub use boundary::{CallReport, Outcome, OutputKind, Stop, Usage};

@@ -584,3 +584,53 @@ fn a_failing_case_names_what_it_expected_and_exits_1() {
         run.stderr
     );
 }
+
+#[test]
+fn audit_log_verify_reports_an_intact_chain_and_names_a_tampered_record() {
+    use harness_host::agent::state::StateStore;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .raw(&format!("data_dir = {:?}", data.display().to_string()))
+        .write(tmp.path());
+    let policy = policy.to_str().unwrap();
+    let store = StateStore::open(&data).unwrap();
+    for i in 0..4 {
+        store
+            .append_audit("run-1", "tool.called", &serde_json::json!({ "n": i }))
+            .unwrap();
+    }
+    let head = store.audit_head().unwrap();
+    drop(store);
+
+    let run = harness(&["audit-log", "verify", "--policy", policy]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains(&format!("4 records, chain intact; head {head}")),
+        "{}",
+        run.stdout
+    );
+    let printed = harness(&["audit-log", "head", "--policy", policy]);
+    assert_eq!(printed.stdout.trim(), head);
+
+    let db = rusqlite::Connection::open(data.join("state.sqlite3")).unwrap();
+    db.execute("DELETE FROM audit WHERE seq = 4", []).unwrap();
+    let run = harness(&["audit-log", "verify", "--policy", policy, "--head", &head]);
+    assert_eq!(run.code, 7);
+    assert!(
+        run.stdout.contains("TAMPERED: the log ends at"),
+        "{}",
+        run.stdout
+    );
+    db.execute("UPDATE audit SET kind = 'tool.refused' WHERE seq = 2", [])
+        .unwrap();
+    let run = harness(&["audit-log", "verify", "--policy", policy]);
+    assert_eq!(run.code, 7);
+    assert!(
+        run.stdout
+            .ends_with("TAMPERED: record 2 was edited: its content does not match its hash\n"),
+        "{}",
+        run.stdout
+    );
+}

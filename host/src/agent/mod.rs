@@ -1,4 +1,6 @@
 //! The agent side of the harness: models propose tool calls, the harness decides. This module
-//! holds the model layer ([`models`]); the loop and its gates build on it.
+//! holds the model layer ([`models`]) and the durable state ([`state`]: the hash-chained audit
+//! log); the loop and its gates build on them.
 
 pub mod models;
+pub mod state;

@@ -10,7 +10,8 @@
 //! | 3 | the whitelist or a component could not be loaded |
 //! | 4 | the call was refused: unknown tool or function, invalid arguments |
 //! | 5 | `audit --deny-warnings`: the review found warnings |
-//! | 6 | `new`, `build`, `test`: the tool could not be created, built or loaded |
+//! | 6 | `new`, `build`, `test`: the tool could not be created, built or loaded; `audit-log`: the state could not be read |
+//! | 7 | `audit-log verify`: the chain is broken (edited, inserted, deleted or reordered records) |
 //! | 10 | stopped: out of fuel |
 //! | 11 | stopped: timed out |
 //! | 12 | stopped: memory limit |
@@ -20,6 +21,7 @@
 //! | 16 | stopped: a granted capability (e.g. a directory) is unavailable |
 
 mod audit;
+mod audit_log;
 mod build;
 mod call;
 mod tools;
@@ -87,6 +89,11 @@ enum Command {
         #[arg(long, requires = "tool")]
         deny_warnings: bool,
     },
+    /// Check the agent's hash-chained audit log, or print its head to anchor elsewhere.
+    AuditLog {
+        #[command(subcommand)]
+        action: AuditLogAction,
+    },
     /// Create a tool: WIT world, source, README and tests.toml, ready to build.
     New {
         /// The tool's name: lower-case words joined by hyphens.
@@ -118,6 +125,24 @@ enum Command {
         /// Cargo's target folder for Rust tools.
         #[arg(long)]
         target_dir: Option<PathBuf>,
+    },
+}
+
+/// What `harness audit-log` does.
+#[derive(Subcommand)]
+enum AuditLogAction {
+    /// Walk the whole chain; exit 7 naming the first broken record.
+    Verify {
+        #[arg(long, default_value = harness_host::policy::DEFAULT_POLICY_FILE)]
+        policy: PathBuf,
+        /// The head recorded earlier (from `audit-log head`): also detects a cut-off end.
+        #[arg(long)]
+        head: Option<String>,
+    },
+    /// Print the hash of the last record.
+    Head {
+        #[arg(long, default_value = harness_host::policy::DEFAULT_POLICY_FILE)]
+        policy: PathBuf,
     },
 }
 
@@ -161,10 +186,14 @@ pub fn main() -> ExitCode {
             target_dir,
         } => report(build::build(&dir, output.as_deref(), target_dir.as_deref())),
         Command::Test { dir, target_dir } => report(build::test(&dir, target_dir.as_deref())),
+        Command::AuditLog { action } => report(match action {
+            AuditLogAction::Verify { policy, head } => audit_log::verify(&policy, head.as_deref()),
+            AuditLogAction::Head { policy } => audit_log::head(&policy),
+        }),
     }
 }
 
-/// Exit code: a tool could not be created or built.
+/// Exit code: a tool could not be created or built, or state could not be read.
 const EXIT_BUILD: u8 = 6;
 
 /// Prints a failed command's error chain; its exit code otherwise.

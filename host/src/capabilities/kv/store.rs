@@ -3,6 +3,8 @@
 //! concurrent calls and survive restarts.
 
 use std::path::{Path, PathBuf};
+
+pub use crate::sqlite::OpenError;
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -26,16 +28,6 @@ pub enum KvError {
     Sqlite(#[from] rusqlite::Error),
 }
 
-/// Why the store could not be opened.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot open key-value storage {}: {message}", path.display())]
-pub struct OpenError {
-    /// The database file.
-    pub path: PathBuf,
-    /// What went wrong.
-    pub message: String,
-}
-
 /// The key-value database of one host, shared by every tool's namespace.
 #[derive(Debug)]
 pub struct KvStore {
@@ -44,38 +36,20 @@ pub struct KvStore {
 }
 
 impl KvStore {
-    /// Opens (creating if needed) `kv.sqlite3` in `data_dir`. A new directory is private to the
-    /// host's user, and so is the database file (SQLite gives its journal files the same mode).
+    /// Opens (creating if needed) `kv.sqlite3` in `data_dir`, private to the host's user.
     pub fn open(data_dir: &Path) -> Result<Self, OpenError> {
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-        let path = data_dir.join("kv.sqlite3");
-        let fail = |message: String| OpenError {
-            path: path.clone(),
-            message,
-        };
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(data_dir)
-            .map_err(|e| fail(e.to_string()))?;
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| fail(e.to_string()))?;
-        let db = Connection::open(&path).map_err(|e| fail(e.to_string()))?;
+        let (db, path) = crate::sqlite::open_private(data_dir, "kv.sqlite3")?;
         db.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;
-             PRAGMA busy_timeout = 5000;
-             CREATE TABLE IF NOT EXISTS kv (
+            "CREATE TABLE IF NOT EXISTS kv (
                  tool TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
                  PRIMARY KEY (tool, key)) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS kv_usage (
                  tool TEXT PRIMARY KEY, bytes INTEGER NOT NULL, keys INTEGER NOT NULL);",
         )
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| OpenError {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         Ok(Self {
             db: Mutex::new(db),
             path,

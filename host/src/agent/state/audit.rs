@@ -1,0 +1,378 @@
+//! The audit log as a hash chain: each record carries the SHA-256 of the one before it, so an
+//! edited, inserted, deleted or reordered record breaks the chain at that point, and
+//! [`StateStore::verify_audit`] names it.
+//!
+//! A chain proves order and integrity, not absence of a complete rewrite by someone who can write
+//! the file: anchor the head ([`StateStore::audit_head`]) somewhere else and pass it to
+//! verification, which then also detects records removed from the end.
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{StateError, StateStore};
+
+/// The `prev_hash` of the first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    record TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_by_run ON audit (run_id, seq);";
+
+/// One record of the log.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AuditEntry {
+    /// Its position, from 1, without gaps.
+    pub seq: u64,
+    /// When it was written (RFC 3339, UTC).
+    pub at: String,
+    /// The run it belongs to.
+    pub run_id: String,
+    /// What happened: `run.started`, `gate.denied`, `tool.called`, ...
+    pub kind: String,
+    /// The details, as JSON.
+    pub record: Value,
+    /// The hash of the record before it ([`GENESIS`] for the first).
+    pub prev_hash: String,
+    /// SHA-256 over all the fields above.
+    pub hash: String,
+}
+
+/// What verification found on an intact log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Verified {
+    /// How many records it holds.
+    pub records: u64,
+    /// The hash of the last record ([`GENESIS`] when empty).
+    pub head: String,
+}
+
+/// Where and how the chain is broken.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Tampering {
+    /// A record's content no longer matches its hash.
+    #[error("record {seq} was edited: its content does not match its hash")]
+    Edited {
+        /// The record.
+        seq: u64,
+    },
+    /// A record does not follow the one before it.
+    #[error("record {seq} does not follow record {}: a record was deleted, inserted or reordered before it", .seq - 1)]
+    Unlinked {
+        /// The first record out of place.
+        seq: u64,
+    },
+    /// Sequence numbers skip.
+    #[error("records {expected} to {}: missing (the log jumps to {found})", .found - 1)]
+    Missing {
+        /// The number that should have come next.
+        expected: u64,
+        /// The number that came.
+        found: u64,
+    },
+    /// The log does not end at the head anchored elsewhere.
+    #[error(
+        "the log ends at {actual}, not at the anchored head {anchored}: records were removed from its end, or it was rewritten"
+    )]
+    HeadMismatch {
+        /// The head passed in.
+        anchored: String,
+        /// The log's own head.
+        actual: String,
+    },
+}
+
+impl StateStore {
+    /// Appends a record to the chain and returns it, hashed.
+    pub fn append_audit(
+        &self,
+        run_id: &str,
+        kind: &str,
+        record: &Value,
+    ) -> Result<AuditEntry, StateError> {
+        let mut db = self.lock();
+        let tx = db
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.sqlite(e))?;
+        let last: Option<(u64, String)> = tx
+            .query_row(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.sqlite(e))?;
+        let (seq, prev_hash) = last.map_or((1, GENESIS.to_owned()), |(seq, hash)| (seq + 1, hash));
+        let mut entry = AuditEntry {
+            seq,
+            at: humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+            run_id: run_id.to_owned(),
+            kind: kind.to_owned(),
+            record: record.clone(),
+            prev_hash,
+            hash: String::new(),
+        };
+        entry.hash = hash(&entry, &record.to_string());
+        tx.execute(
+            "INSERT INTO audit (seq, at, run_id, kind, record, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                entry.seq,
+                entry.at,
+                entry.run_id,
+                entry.kind,
+                record.to_string(),
+                entry.prev_hash,
+                entry.hash
+            ],
+        )
+        .map_err(|e| self.sqlite(e))?;
+        tx.commit().map_err(|e| self.sqlite(e))?;
+        Ok(entry)
+    }
+
+    /// The records of `run_id`, in order.
+    pub fn audit_of_run(&self, run_id: &str) -> Result<Vec<AuditEntry>, StateError> {
+        let db = self.lock();
+        let mut statement = db
+            .prepare(
+                "SELECT seq, at, run_id, kind, record, prev_hash, hash FROM audit
+                 WHERE run_id = ?1 ORDER BY seq",
+            )
+            .map_err(|e| self.sqlite(e))?;
+        let rows = statement
+            .query_map([run_id], read_row)
+            .map_err(|e| self.sqlite(e))?;
+        rows.map(|row| {
+            let (entry, _) = row.map_err(|e| self.sqlite(e))?;
+            Ok(entry)
+        })
+        .collect()
+    }
+
+    /// The hash of the last record, to anchor elsewhere.
+    pub fn audit_head(&self) -> Result<String, StateError> {
+        let db = self.lock();
+        let head: Option<String> = db
+            .query_row(
+                "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sqlite(e))?;
+        Ok(head.unwrap_or_else(|| GENESIS.to_owned()))
+    }
+
+    /// Walks the whole chain; with `anchored_head`, also checks that it ends there.
+    pub fn verify_audit(
+        &self,
+        anchored_head: Option<&str>,
+    ) -> Result<Result<Verified, Tampering>, StateError> {
+        let db = self.lock();
+        let mut statement = db
+            .prepare(
+                "SELECT seq, at, run_id, kind, record, prev_hash, hash FROM audit ORDER BY seq",
+            )
+            .map_err(|e| self.sqlite(e))?;
+        let rows = statement
+            .query_map([], read_row)
+            .map_err(|e| self.sqlite(e))?;
+        let mut expected = 1;
+        let mut head = GENESIS.to_owned();
+        for row in rows {
+            let (entry, stored_record) = row.map_err(|e| self.sqlite(e))?;
+            if entry.seq != expected {
+                return Ok(Err(Tampering::Missing {
+                    expected,
+                    found: entry.seq,
+                }));
+            }
+            if entry.prev_hash != head {
+                return Ok(Err(Tampering::Unlinked { seq: entry.seq }));
+            }
+            if hash(&entry, &stored_record) != entry.hash {
+                return Ok(Err(Tampering::Edited { seq: entry.seq }));
+            }
+            head = entry.hash;
+            expected += 1;
+        }
+        if let Some(anchored) = anchored_head
+            && anchored != head
+        {
+            return Ok(Err(Tampering::HeadMismatch {
+                anchored: anchored.to_owned(),
+                actual: head,
+            }));
+        }
+        Ok(Ok(Verified {
+            records: expected - 1,
+            head,
+        }))
+    }
+}
+
+/// An entry and its record exactly as stored (the hash covers the stored text).
+fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(AuditEntry, String)> {
+    let stored: String = row.get(4)?;
+    Ok((
+        AuditEntry {
+            seq: row.get(0)?,
+            at: row.get(1)?,
+            run_id: row.get(2)?,
+            kind: row.get(3)?,
+            record: serde_json::from_str(&stored).unwrap_or(Value::String(stored.clone())),
+            prev_hash: row.get(5)?,
+            hash: row.get(6)?,
+        },
+        stored,
+    ))
+}
+
+/// SHA-256 over every field but the hash, each on its own line (`record` as stored).
+fn hash(entry: &AuditEntry, record: &str) -> String {
+    let mut digest = Sha256::new();
+    for field in [
+        entry.seq.to_string().as_str(),
+        &entry.at,
+        &entry.run_id,
+        &entry.kind,
+        record,
+        &entry.prev_hash,
+    ] {
+        digest.update(field.len().to_string().as_bytes());
+        digest.update(b":");
+        digest.update(field.as_bytes());
+        digest.update(b"\n");
+    }
+    hex::encode(digest.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn store_with(records: usize) -> (tempfile::TempDir, StateStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path()).unwrap();
+        for i in 0..records {
+            store
+                .append_audit(&format!("run-{}", i % 2), "tool.called", &json!({"n": i}))
+                .unwrap();
+        }
+        (dir, store)
+    }
+
+    fn sql(store: &StateStore, statement: &str) {
+        store.lock().execute_batch(statement).unwrap();
+    }
+
+    fn verify(store: &StateStore) -> Result<Verified, Tampering> {
+        store.verify_audit(None).unwrap()
+    }
+
+    #[test]
+    fn an_intact_chain_verifies_and_survives_reopening() {
+        let (dir, store) = store_with(5);
+        let verified = verify(&store).unwrap();
+        assert_eq!(verified.records, 5);
+        assert_eq!(verified.head, store.audit_head().unwrap());
+        assert_eq!(store.audit_of_run("run-1").unwrap().len(), 2);
+        drop(store);
+        let store = StateStore::open(dir.path()).unwrap();
+        let next = store
+            .append_audit("run-9", "run.started", &json!({}))
+            .unwrap();
+        assert_eq!((next.seq, next.prev_hash), (6, verified.head));
+        assert_eq!(verify(&store).unwrap().records, 6);
+        let (_, empty) = store_with(0);
+        assert_eq!(
+            verify(&empty).unwrap(),
+            Verified {
+                records: 0,
+                head: GENESIS.into()
+            }
+        );
+    }
+
+    #[test]
+    fn an_edit_is_found_where_it_was_made() {
+        let (_dir, store) = store_with(5);
+        sql(
+            &store,
+            "UPDATE audit SET record = '{\"n\":99}' WHERE seq = 3",
+        );
+        assert_eq!(verify(&store), Err(Tampering::Edited { seq: 3 }));
+    }
+
+    #[test]
+    fn a_deletion_is_found_in_the_middle_and_at_the_end_with_an_anchor() {
+        let (_dir, store) = store_with(5);
+        sql(&store, "DELETE FROM audit WHERE seq = 2");
+        assert_eq!(
+            verify(&store),
+            Err(Tampering::Missing {
+                expected: 2,
+                found: 3
+            })
+        );
+
+        let (_dir, store) = store_with(5);
+        let anchored = store.audit_head().unwrap();
+        sql(&store, "DELETE FROM audit WHERE seq = 5");
+        assert!(
+            verify(&store).is_ok(),
+            "without an anchor a cut end looks whole"
+        );
+        let error = store.verify_audit(Some(&anchored)).unwrap().unwrap_err();
+        assert!(matches!(error, Tampering::HeadMismatch { .. }));
+    }
+
+    #[test]
+    fn reordering_or_renumbering_is_found() {
+        let (_dir, store) = store_with(5);
+        sql(
+            &store,
+            "UPDATE audit SET seq = 100 WHERE seq = 2; UPDATE audit SET seq = 2 WHERE seq = 4;
+             UPDATE audit SET seq = 4 WHERE seq = 100;",
+        );
+        assert_eq!(verify(&store), Err(Tampering::Unlinked { seq: 2 }));
+
+        let (_dir, store) = store_with(5);
+        sql(
+            &store,
+            "DELETE FROM audit WHERE seq = 3; UPDATE audit SET seq = seq - 1 WHERE seq > 3",
+        );
+        assert_eq!(verify(&store), Err(Tampering::Unlinked { seq: 3 }));
+    }
+
+    #[test]
+    fn an_inserted_record_is_found() {
+        let (_dir, store) = store_with(3);
+        sql(
+            &store,
+            "UPDATE audit SET seq = seq + 1000 WHERE seq >= 2;
+             UPDATE audit SET seq = seq - 999 WHERE seq >= 1000;
+             INSERT INTO audit (seq, at, run_id, kind, record, prev_hash, hash)
+             SELECT 2, at, run_id, kind, '{\"forged\":true}', hash, hash FROM audit WHERE seq = 1;",
+        );
+        let found = verify(&store).unwrap_err();
+        assert!(
+            matches!(
+                found,
+                Tampering::Edited { seq: 2 } | Tampering::Unlinked { seq: 3 }
+            ),
+            "{found}"
+        );
+    }
+}

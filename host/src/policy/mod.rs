@@ -5,6 +5,7 @@
 //! are errors that name the file, the tool and the key. Nothing half-loads: [`Policy::load`]
 //! either returns a complete policy or an error.
 
+mod agents;
 mod grants;
 mod units;
 
@@ -14,11 +15,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use agents::{AgentSettings, ModelSettings, Provider, ToolGates};
 pub use grants::{
     FsGrant, FsMode, Grants, HttpGrant, HttpLimits, HttpScheme, KvGrant, MAX_KEY_BYTES, Secret,
     SecretValue, SocketGrant, SocketUse,
 };
-pub use units::{Bytes, Timeout};
+pub use units::{Bytes, Rate, Timeout};
 
 use crate::digest::Sha256Digest;
 
@@ -34,6 +36,10 @@ pub struct Policy {
     pub host: HostSettings,
     /// The whitelisted tools, by name.
     pub tools: BTreeMap<String, ToolPolicy>,
+    /// Models agents may use, by name (`[models.NAME]`).
+    pub models: BTreeMap<String, ModelSettings>,
+    /// Agents, by name (`[agents.NAME]`).
+    pub agents: BTreeMap<String, AgentSettings>,
 }
 
 /// Settings of the host process, from the `[host]` table.
@@ -63,6 +69,8 @@ pub struct ToolPolicy {
     /// Whether importing an ungranted capability refuses the tool at load (instead of linking
     /// an implementation that denies each use).
     pub strict: bool,
+    /// Who may call it through an agent, and how often.
+    pub gates: ToolGates,
 }
 
 /// The limits of one call.
@@ -129,6 +137,10 @@ struct RawPolicy {
     defaults: RawLimits,
     #[serde(default)]
     tools: BTreeMap<String, RawTool>,
+    #[serde(default)]
+    models: BTreeMap<String, agents::RawModel>,
+    #[serde(default)]
+    agents: BTreeMap<String, agents::RawAgent>,
 }
 
 #[derive(Deserialize, Default)]
@@ -176,6 +188,8 @@ struct RawTool {
     #[serde(default)]
     secrets: BTreeMap<String, grants::RawSecret>,
     kv: Option<grants::RawKv>,
+    roles: Option<Vec<String>>,
+    rate: Option<Rate>,
 }
 
 impl RawTool {
@@ -276,6 +290,16 @@ impl Policy {
             }
             .check(base, env)
             .map_err(|(key, msg)| invalid(format!("tools.{name}.{key}"), msg))?;
+            if tool.roles.as_ref().is_some_and(Vec::is_empty) {
+                return Err(invalid(
+                    format!("tools.{name}.roles"),
+                    "an empty list lets nobody call the tool; remove the tool instead".into(),
+                ));
+            }
+            let gates = ToolGates {
+                roles: tool.roles.map(|roles| roles.into_iter().collect()),
+                rate: tool.rate,
+            };
             let component = base.join(&tool.component);
             if !component.is_file() {
                 return Err(PolicyError::MissingComponent {
@@ -293,8 +317,24 @@ impl Policy {
                     limits,
                     grants,
                     strict,
+                    gates,
                 },
             );
+        }
+        let mut models = BTreeMap::new();
+        for (name, model) in raw.models {
+            let checked = model
+                .check(&name, base)
+                .map_err(|(key, msg)| invalid(format!("models.{name}.{key}"), msg))?;
+            models.insert(name, checked);
+        }
+        let tool_names = tools.keys().map(String::as_str).collect();
+        let mut agents = BTreeMap::new();
+        for (name, agent) in raw.agents {
+            let checked = agent
+                .check(&name, &models, &tool_names)
+                .map_err(|(key, msg)| invalid(format!("agents.{name}.{key}"), msg))?;
+            agents.insert(name, checked);
         }
         Ok(Policy {
             path: path.to_owned(),
@@ -304,6 +344,8 @@ impl Policy {
                 max_concurrency,
             },
             tools,
+            models,
+            agents,
         })
     }
 }

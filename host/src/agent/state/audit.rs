@@ -98,10 +98,31 @@ impl StateStore {
         kind: &str,
         record: &Value,
     ) -> Result<AuditEntry, StateError> {
+        let appended = self.append_audit_if(run_id, kind, record, |_| {
+            Ok(None::<std::convert::Infallible>)
+        })?;
+        Ok(match appended {
+            Ok(entry) => entry,
+            Err(never) => match never {},
+        })
+    }
+
+    /// Appends a record unless `refuse`, run in the same write transaction, returns a reason
+    /// (`Err(reason)`): a check and its record are one atomic step, whatever runs concurrently.
+    pub fn append_audit_if<R>(
+        &self,
+        run_id: &str,
+        kind: &str,
+        record: &Value,
+        refuse: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<Option<R>>,
+    ) -> Result<Result<AuditEntry, R>, StateError> {
         let mut db = self.lock();
         let tx = db
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.sqlite(e))?;
+        if let Some(reason) = refuse(&tx).map_err(|e| self.sqlite(e))? {
+            return Ok(Err(reason));
+        }
         let last: Option<(u64, String)> = tx
             .query_row(
                 "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
@@ -113,7 +134,7 @@ impl StateStore {
         let (seq, prev_hash) = last.map_or((1, GENESIS.to_owned()), |(seq, hash)| (seq + 1, hash));
         let mut entry = AuditEntry {
             seq,
-            at: humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+            at: now(),
             run_id: run_id.to_owned(),
             kind: kind.to_owned(),
             record: record.clone(),
@@ -136,7 +157,7 @@ impl StateStore {
         )
         .map_err(|e| self.sqlite(e))?;
         tx.commit().map_err(|e| self.sqlite(e))?;
-        Ok(entry)
+        Ok(Ok(entry))
     }
 
     /// The records of `run_id`, in order.
@@ -218,6 +239,20 @@ impl StateStore {
             head,
         }))
     }
+}
+
+/// The current time as the log writes it: RFC 3339 in UTC with microseconds, a fixed width, so
+/// text order is time order.
+pub fn now() -> String {
+    humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
+}
+
+/// `now()` minus `ago`, in the same format.
+pub fn since(ago: std::time::Duration) -> String {
+    let then = std::time::SystemTime::now()
+        .checked_sub(ago)
+        .unwrap_or(std::time::UNIX_EPOCH);
+    humantime::format_rfc3339_micros(then).to_string()
 }
 
 /// An entry and its record exactly as stored (the hash covers the stored text).

@@ -1,9 +1,11 @@
 //! The agent's durable state, one SQLite file (`state.sqlite3`) in the data directory. Every
 //! write is its own fully synced transaction, so a crash mid-run loses no committed record.
 //!
-//! - [`audit`]: the audit log as a hash chain, and its verification.
+//! - [`audit`]: the audit log as a hash chain, and its verification;
+//! - [`switches`]: kill switches for tools and agents.
 
 pub mod audit;
+pub mod switches;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -44,10 +46,11 @@ impl StateStore {
     /// Opens (creating if needed) `state.sqlite3` in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<StateStore, OpenError> {
         let (db, path) = crate::sqlite::open_private(data_dir, "state.sqlite3")?;
-        db.execute_batch(audit::SCHEMA).map_err(|e| OpenError {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+        db.execute_batch(&format!("{}{}", audit::SCHEMA, switches::SCHEMA))
+            .map_err(|e| OpenError {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
         Ok(StateStore {
             db: Mutex::new(db),
             path,

@@ -1,0 +1,151 @@
+//! Kill switches: a tool or an agent taken out of service at run time, by another process
+//! (`harness kill`) or another thread, without a restart. Every flip is an audit record.
+
+use rusqlite::{OptionalExtension, params};
+use serde_json::json;
+
+use super::audit::now;
+use super::{StateError, StateStore};
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS switches (
+    target TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    at TEXT NOT NULL);";
+
+/// What a switch stops.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Every call of one tool, by any agent.
+    Tool(String),
+    /// Every run of one agent.
+    Agent(String),
+}
+
+impl Target {
+    /// `tool:NAME` or `agent:NAME`, as stored.
+    pub fn key(&self) -> String {
+        match self {
+            Target::Tool(name) => format!("tool:{name}"),
+            Target::Agent(name) => format!("agent:{name}"),
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Tool(name) => write!(f, "tool {name}"),
+            Target::Agent(name) => write!(f, "agent {name}"),
+        }
+    }
+}
+
+/// A switch that is off.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Killed {
+    /// `tool:NAME` or `agent:NAME`.
+    pub target: String,
+    /// Why, as given.
+    pub reason: String,
+    /// When.
+    pub at: String,
+}
+
+impl StateStore {
+    /// Takes `target` out of service for `reason`, by `who`.
+    pub fn kill(&self, target: &Target, reason: &str, who: &str) -> Result<(), StateError> {
+        self.lock()
+            .execute(
+                "INSERT INTO switches (target, reason, at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (target) DO UPDATE SET reason = excluded.reason, at = excluded.at",
+                params![target.key(), reason, now()],
+            )
+            .map_err(|e| self.sqlite(e))?;
+        self.append_audit(
+            "-",
+            "switch.killed",
+            &json!({"target": target.key(), "reason": reason, "by": who}),
+        )?;
+        Ok(())
+    }
+
+    /// Puts `target` back in service; says whether it was killed.
+    pub fn enable(&self, target: &Target, who: &str) -> Result<bool, StateError> {
+        let removed = self
+            .lock()
+            .execute("DELETE FROM switches WHERE target = ?1", [target.key()])
+            .map_err(|e| self.sqlite(e))?;
+        if removed > 0 {
+            self.append_audit(
+                "-",
+                "switch.enabled",
+                &json!({"target": target.key(), "by": who}),
+            )?;
+        }
+        Ok(removed > 0)
+    }
+
+    /// The switch of `target`, if it is off.
+    pub fn killed(&self, target: &Target) -> Result<Option<Killed>, StateError> {
+        self.lock()
+            .query_row(
+                "SELECT target, reason, at FROM switches WHERE target = ?1",
+                [target.key()],
+                |row| {
+                    Ok(Killed {
+                        target: row.get(0)?,
+                        reason: row.get(1)?,
+                        at: row.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.sqlite(e))
+    }
+
+    /// Every switch that is off.
+    pub fn switches(&self) -> Result<Vec<Killed>, StateError> {
+        let db = self.lock();
+        let mut statement = db
+            .prepare("SELECT target, reason, at FROM switches ORDER BY target")
+            .map_err(|e| self.sqlite(e))?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok(Killed {
+                    target: row.get(0)?,
+                    reason: row.get(1)?,
+                    at: row.get(2)?,
+                })
+            })
+            .map_err(|e| self.sqlite(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kill_is_seen_by_another_handle_and_audited() {
+        let dir = tempfile::tempdir().unwrap();
+        let operator = StateStore::open(dir.path()).unwrap();
+        let agent = StateStore::open(dir.path()).unwrap();
+        let tool = Target::Tool("tickets".into());
+        assert_eq!(agent.killed(&tool).unwrap(), None);
+        operator.kill(&tool, "incident 42", "ops").unwrap();
+        assert_eq!(agent.killed(&tool).unwrap().unwrap().reason, "incident 42");
+        assert_eq!(agent.switches().unwrap().len(), 1);
+        assert!(operator.enable(&tool, "ops").unwrap());
+        assert!(!operator.enable(&tool, "ops").unwrap());
+        assert_eq!(agent.killed(&tool).unwrap(), None);
+        let kinds: Vec<_> = agent
+            .audit_of_run("-")
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(kinds, ["switch.killed", "switch.enabled"]);
+    }
+}

@@ -1,0 +1,206 @@
+//! The agent side of the whitelist: `[models.NAME]` (how to reach a model), `[agents.NAME]`
+//! (which model, prompt and tools an agent uses), and the per-tool gates (`roles`, `rate`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::units::{Rate, Timeout};
+
+/// Who may call a tool and how often, checked by the agent loop before every call.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ToolGates {
+    /// The roles allowed to call it (any one suffices); `None` lets every principal call it.
+    pub roles: Option<BTreeSet<String>>,
+    /// Calls allowed per principal per window.
+    pub rate: Option<Rate>,
+}
+
+/// Which API a model speaks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Provider {
+    /// OpenAI-compatible Chat Completions.
+    OpenAi,
+    /// Anthropic Messages.
+    Anthropic,
+    /// Responses replayed from a JSON Lines file.
+    Scripted {
+        /// The script (absolute).
+        script: PathBuf,
+    },
+}
+
+/// One `[models.NAME]` table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelSettings {
+    /// The table's name.
+    pub name: String,
+    /// The API it speaks.
+    pub provider: Provider,
+    /// The model name sent to the provider.
+    pub model: String,
+    /// The API root.
+    pub base_url: String,
+    /// The environment variable holding the API key, read when an agent is started.
+    pub api_key_env: Option<String>,
+    /// How long one request may take.
+    pub timeout: Duration,
+}
+
+/// One `[agents.NAME]` table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentSettings {
+    /// The table's name.
+    pub name: String,
+    /// The model (a `[models]` name).
+    pub model: String,
+    /// Models to fall back to, in order.
+    pub fallbacks: Vec<String>,
+    /// The system prompt.
+    pub system: String,
+    /// The tools it may offer and call (whitelist names).
+    pub tools: Vec<String>,
+    /// Model turns before the run stops without an answer.
+    pub max_turns: u32,
+    /// Largest answer, in tokens.
+    pub max_output_tokens: u32,
+    /// Malformed or invalid tool arguments tolerated per run before it stops.
+    pub max_argument_errors: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawModel {
+    provider: String,
+    model: Option<String>,
+    base_url: Option<String>,
+    api_key_env: Option<String>,
+    timeout: Option<Timeout>,
+    script: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAgent {
+    model: String,
+    #[serde(default)]
+    fallbacks: Vec<String>,
+    #[serde(default)]
+    system: String,
+    tools: Option<Vec<String>>,
+    max_turns: Option<u32>,
+    max_output_tokens: Option<u32>,
+    max_argument_errors: Option<u32>,
+}
+
+/// An error as (key under the table, message).
+type Invalid = (String, String);
+
+impl RawModel {
+    pub(super) fn check(self, name: &str, base: &Path) -> Result<ModelSettings, Invalid> {
+        let (provider, default_url, default_key) = match self.provider.as_str() {
+            "openai" => (
+                Provider::OpenAi,
+                "https://api.openai.com/v1",
+                Some("OPENAI_API_KEY"),
+            ),
+            "anthropic" => (
+                Provider::Anthropic,
+                "https://api.anthropic.com",
+                Some("ANTHROPIC_API_KEY"),
+            ),
+            "scripted" => {
+                let script = self.script.as_ref().ok_or_else(|| {
+                    (
+                        "script".to_owned(),
+                        "a scripted model needs `script`, a JSON Lines file of responses"
+                            .to_owned(),
+                    )
+                })?;
+                let script = base.join(script);
+                if !script.is_file() {
+                    return Err((
+                        "script".into(),
+                        format!("`{}` does not exist", script.display()),
+                    ));
+                }
+                (Provider::Scripted { script }, "", None)
+            }
+            other => {
+                return Err((
+                    "provider".into(),
+                    format!("`{other}` is not a provider; use openai, anthropic or scripted"),
+                ));
+            }
+        };
+        if self.script.is_some() && !matches!(provider, Provider::Scripted { .. }) {
+            return Err(("script".into(), "only a scripted model has a script".into()));
+        }
+        let model = match (&provider, self.model) {
+            (_, Some(model)) => model,
+            (Provider::Scripted { .. }, None) => name.to_owned(),
+            (_, None) => {
+                return Err((
+                    "model".into(),
+                    "name the model, e.g. \"gpt-4o-mini\"".into(),
+                ));
+            }
+        };
+        Ok(ModelSettings {
+            name: name.to_owned(),
+            provider,
+            model,
+            base_url: self.base_url.unwrap_or_else(|| default_url.to_owned()),
+            api_key_env: self.api_key_env.or(default_key.map(str::to_owned)),
+            timeout: self.timeout.map_or(Duration::from_secs(60), |t| t.0),
+        })
+    }
+}
+
+impl RawAgent {
+    pub(super) fn check(
+        self,
+        name: &str,
+        models: &BTreeMap<String, ModelSettings>,
+        tools: &BTreeSet<&str>,
+    ) -> Result<AgentSettings, Invalid> {
+        for (key, model) in std::iter::once(("model", &self.model))
+            .chain(self.fallbacks.iter().map(|f| ("fallbacks", f)))
+        {
+            if !models.contains_key(model) {
+                return Err((key.into(), format!("no [models.{model}] in this whitelist")));
+            }
+        }
+        let agent_tools = match self.tools {
+            Some(list) => {
+                if let Some(unknown) = list.iter().find(|t| !tools.contains(t.as_str())) {
+                    return Err((
+                        "tools".into(),
+                        format!("`{unknown}` is not a whitelisted tool"),
+                    ));
+                }
+                list
+            }
+            None => tools.iter().map(|t| (*t).to_owned()).collect(),
+        };
+        let max_turns = self.max_turns.unwrap_or(8);
+        if !(1..=100).contains(&max_turns) {
+            return Err((
+                "max_turns".into(),
+                format!("{max_turns} is out of range; use 1 to 100"),
+            ));
+        }
+        Ok(AgentSettings {
+            name: name.to_owned(),
+            model: self.model,
+            fallbacks: self.fallbacks,
+            system: self.system,
+            tools: agent_tools,
+            max_turns,
+            max_output_tokens: self.max_output_tokens.unwrap_or(1024),
+            max_argument_errors: self.max_argument_errors.unwrap_or(2),
+        })
+    }
+}

@@ -2,5 +2,7 @@
 //! holds the model layer ([`models`]) and the durable state ([`state`]: the hash-chained audit
 //! log); the loop and its gates build on them.
 
+pub mod gates;
 pub mod models;
+pub mod run;
 pub mod state;

@@ -24,6 +24,7 @@ mod audit;
 mod audit_log;
 mod build;
 mod call;
+mod run;
 mod tools;
 
 use std::path::PathBuf;
@@ -88,6 +89,50 @@ enum Command {
         /// Exit with code 5 when the review has warnings (for CI gates).
         #[arg(long, requires = "tool")]
         deny_warnings: bool,
+    },
+    /// Run an agent on a question: the model proposes tool calls, every call passes the gates and
+    /// the sandbox; prints the conversation with each decision.
+    Run {
+        #[arg(long, default_value = harness_host::policy::DEFAULT_POLICY_FILE)]
+        policy: PathBuf,
+        /// The agent (`[agents.NAME]`); may be omitted when there is one.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Who the run acts for.
+        #[arg(long, default_value = "cli")]
+        principal: String,
+        /// A role of the principal (repeat for several).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Print the run report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The question.
+        input: String,
+    },
+    /// Switch a tool (or, with --agent, an agent) off, effective for the next call of any
+    /// running host.
+    Kill {
+        #[arg(long, default_value = harness_host::policy::DEFAULT_POLICY_FILE)]
+        policy: PathBuf,
+        /// The tool or agent name.
+        name: String,
+        /// NAME is an agent.
+        #[arg(long)]
+        agent: bool,
+        /// Why (recorded, and told to the model).
+        #[arg(long, default_value = "switched off by an operator")]
+        reason: String,
+    },
+    /// Put a switched-off tool (or agent) back in service.
+    Enable {
+        #[arg(long, default_value = harness_host::policy::DEFAULT_POLICY_FILE)]
+        policy: PathBuf,
+        /// The tool or agent name.
+        name: String,
+        /// NAME is an agent.
+        #[arg(long)]
+        agent: bool,
     },
     /// Check the agent's hash-chained audit log, or print its head to anchor elsewhere.
     AuditLog {
@@ -186,6 +231,44 @@ pub fn main() -> ExitCode {
             target_dir,
         } => report(build::build(&dir, output.as_deref(), target_dir.as_deref())),
         Command::Test { dir, target_dir } => report(build::test(&dir, target_dir.as_deref())),
+        Command::Run {
+            policy,
+            agent,
+            principal,
+            roles,
+            json,
+            input,
+        } => {
+            let args = run::RunArgs {
+                agent,
+                principal,
+                roles,
+                json,
+                input,
+            };
+            with_policy_and_host(&policy, |policy, host| {
+                report(run::run(policy, &host, &args))
+            })
+        }
+        Command::Kill {
+            policy,
+            name,
+            agent,
+            reason,
+        } => report(
+            Policy::load(&policy)
+                .map_err(anyhow::Error::from)
+                .and_then(|p| run::switch(&p, &name, agent, Some(&reason))),
+        ),
+        Command::Enable {
+            policy,
+            name,
+            agent,
+        } => report(
+            Policy::load(&policy)
+                .map_err(anyhow::Error::from)
+                .and_then(|p| run::switch(&p, &name, agent, None)),
+        ),
         Command::AuditLog { action } => report(match action {
             AuditLogAction::Verify { policy, head } => audit_log::verify(&policy, head.as_deref()),
             AuditLogAction::Head { policy } => audit_log::head(&policy),
@@ -221,9 +304,18 @@ fn init_tracing() {
 }
 
 fn with_host(policy: &std::path::Path, run: impl FnOnce(Host) -> ExitCode) -> ExitCode {
+    with_policy_and_host(policy, |_, host| run(host))
+}
+
+/// Loads the whitelist and a host over it, or exits 3 saying why.
+fn with_policy_and_host(
+    policy: &std::path::Path,
+    run: impl FnOnce(&Policy, Host) -> ExitCode,
+) -> ExitCode {
     let loaded = Policy::load(policy)
         .map_err(harness_host::LoadError::from)
         .and_then(|p| {
+            let kept = p.clone();
             Host::load_with_progress(p, &mut |event| {
                 if let LoadEvent::Compiling { tool, bytes } = event {
                     eprintln!(
@@ -232,9 +324,10 @@ fn with_host(policy: &std::path::Path, run: impl FnOnce(Host) -> ExitCode) -> Ex
                     );
                 }
             })
+            .map(|host| (kept, host))
         });
     match loaded {
-        Ok(host) => run(host),
+        Ok((policy, host)) => run(&policy, host),
         Err(e) => {
             eprintln!("harness: {e}");
             ExitCode::from(EXIT_LOAD)

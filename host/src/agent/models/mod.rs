@@ -20,6 +20,51 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// The model a `[models.NAME]` table describes, reading its API key from `env`.
+pub fn connect(
+    settings: &crate::policy::ModelSettings,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<std::sync::Arc<dyn Model>, ModelError> {
+    use crate::policy::Provider;
+    let key = || {
+        let var = settings.api_key_env.as_deref()?;
+        env(var).filter(|k| !k.is_empty())
+    };
+    let missing_key = || {
+        ModelError::Config(format!(
+            "models.{}: set {} to the API key",
+            settings.name,
+            settings.api_key_env.as_deref().unwrap_or("api_key_env")
+        ))
+    };
+    Ok(match &settings.provider {
+        Provider::OpenAi => {
+            let api_key = key();
+            // Local OpenAI-compatible servers need no key; OpenAI itself does.
+            if api_key.is_none() && settings.base_url.contains("api.openai.com") {
+                return Err(missing_key());
+            }
+            std::sync::Arc::new(openai::OpenAiModel::new(openai::OpenAiConfig {
+                base_url: settings.base_url.clone(),
+                model: settings.model.clone(),
+                api_key,
+                timeout: settings.timeout,
+            })?)
+        }
+        Provider::Anthropic => std::sync::Arc::new(anthropic::AnthropicModel::new(
+            anthropic::AnthropicConfig {
+                base_url: settings.base_url.clone(),
+                model: settings.model.clone(),
+                api_key: key().ok_or_else(missing_key)?,
+                timeout: settings.timeout,
+            },
+        )?),
+        Provider::Scripted { script } => {
+            std::sync::Arc::new(scripted::ScriptedModel::load(&settings.model, script)?)
+        }
+    })
+}
+
 /// A future returned by [`Model::complete`].
 pub type ModelFuture<'a> =
     Pin<Box<dyn Future<Output = Result<ModelResponse, ModelError>> + Send + 'a>>;

@@ -99,13 +99,11 @@ impl ScriptedModel {
         }
     }
 
-    /// Reads a JSON Lines script; errors name the file and line.
-    pub fn load(path: &Path) -> Result<ScriptedModel, ModelError> {
+    /// A model named `name` replaying the JSON Lines script at `path`; errors name the file
+    /// and line.
+    pub fn load(name: impl Into<String>, path: &Path) -> Result<ScriptedModel, ModelError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ModelError::Config(format!("reading script {}: {e}", path.display())))?;
-        let name = path
-            .file_stem()
-            .map_or_else(|| "script".into(), |s| s.to_string_lossy().into_owned());
         Ok(ScriptedModel::new(
             name,
             parse_steps(&text, &path.display().to_string())?,

@@ -1,0 +1,172 @@
+//! The gates every tool call an agent proposes passes, in order, before the sandbox runs it:
+//! kill switch → routing (is the tool this agent's?) → role → rate limit → arguments. Each
+//! refusal is an audit record and a plain message back to the model.
+
+use std::collections::BTreeSet;
+
+use rusqlite::params;
+use serde_json::{Map, Value, json};
+
+use super::models::ToolCall;
+use super::state::audit::since;
+use super::state::switches::Target;
+use super::state::{StateError, StateStore};
+use crate::Host;
+use crate::policy::{AgentSettings, Rate};
+
+/// Why a gate refused a call.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The tool is switched off.
+    #[error("the tool `{tool}` is switched off: {reason}")]
+    Killed {
+        /// The tool.
+        tool: String,
+        /// Why, as the operator said.
+        reason: String,
+    },
+    /// No whitelisted tool function has this name.
+    #[error("there is no tool named `{name}`")]
+    UnknownTool {
+        /// The name the model used.
+        name: String,
+    },
+    /// The tool exists but is not one this agent may use.
+    #[error("the tool `{tool}` is not available to this agent")]
+    NotRouted {
+        /// The tool.
+        tool: String,
+    },
+    /// The principal has none of the roles the tool needs.
+    #[error("`{tool}` needs one of the roles {}; {principal} has {}", list(needs), if has.is_empty() { "none".to_owned() } else { list(has) })]
+    Role {
+        /// The tool.
+        tool: String,
+        /// Who asked.
+        principal: String,
+        /// The roles that would do.
+        needs: BTreeSet<String>,
+        /// The roles the principal has.
+        has: BTreeSet<String>,
+    },
+    /// The principal used up the tool's rate.
+    #[error("{principal} may call `{tool}` {rate}; try again later")]
+    RateLimited {
+        /// The tool.
+        tool: String,
+        /// Who asked.
+        principal: String,
+        /// The limit.
+        rate: Rate,
+    },
+    /// The arguments are not a JSON object, or do not fit the tool's schema.
+    #[error("invalid arguments for `{tool}`: {message}")]
+    InvalidArguments {
+        /// The tool name the model used.
+        tool: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn list(roles: &BTreeSet<String>) -> String {
+    roles.iter().cloned().collect::<Vec<_>>().join(", ")
+}
+
+impl Refusal {
+    /// The gate that refused: `kill_switch`, `routing`, `role`, `rate` or `arguments`.
+    pub fn gate(&self) -> &'static str {
+        match self {
+            Refusal::Killed { .. } => "kill_switch",
+            Refusal::UnknownTool { .. } | Refusal::NotRouted { .. } => "routing",
+            Refusal::Role { .. } => "role",
+            Refusal::RateLimited { .. } => "rate",
+            Refusal::InvalidArguments { .. } => "arguments",
+        }
+    }
+}
+
+/// A call every gate let through: what to run.
+#[derive(Debug)]
+pub struct Admitted {
+    /// `tool.function`.
+    pub function: String,
+    /// The arguments object.
+    pub arguments: Map<String, Value>,
+}
+
+/// Who a run acts for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// Their name.
+    pub name: String,
+    /// Their roles.
+    pub roles: BTreeSet<String>,
+}
+
+/// Checks `call` against every gate, in order. Admission is recorded (`tool.admitted`) in the
+/// same transaction as the rate check, so concurrent runs never exceed a rate.
+pub fn check(
+    host: &Host,
+    state: &StateStore,
+    agent: &AgentSettings,
+    principal: &Principal,
+    run_id: &str,
+    call: &ToolCall,
+) -> Result<Result<Admitted, Refusal>, StateError> {
+    let Ok((tool, function)) = host.function(&call.name) else {
+        return Ok(Err(Refusal::UnknownTool {
+            name: call.name.clone(),
+        }));
+    };
+    let name = &tool.policy.name;
+    if let Some(killed) = state.killed(&Target::Tool(name.clone()))? {
+        return Ok(Err(Refusal::Killed {
+            tool: name.clone(),
+            reason: killed.reason,
+        }));
+    }
+    if !agent.tools.contains(name) {
+        return Ok(Err(Refusal::NotRouted { tool: name.clone() }));
+    }
+    if let Some(needs) = &tool.policy.gates.roles
+        && needs.is_disjoint(&principal.roles)
+    {
+        return Ok(Err(Refusal::Role {
+            tool: name.clone(),
+            principal: principal.name.clone(),
+            needs: needs.clone(),
+            has: principal.roles.clone(),
+        }));
+    }
+    let function = format!("{name}.{}", function.name);
+    let record = json!({"call_id": call.id, "tool": name, "function": function, "principal": principal.name});
+    let rate = tool.policy.gates.rate;
+    let admitted = state.append_audit_if(run_id, "tool.admitted", &record, |tx| {
+        let Some(rate) = rate else { return Ok(None) };
+        let used: u32 = tx.query_row(
+            "SELECT COUNT(*) FROM audit WHERE kind = 'tool.admitted' AND at > ?1
+             AND json_extract(record, '$.principal') = ?2 AND json_extract(record, '$.tool') = ?3",
+            params![since(rate.per), principal.name, name],
+            |row| row.get(0),
+        )?;
+        Ok((used >= rate.count).then(|| Refusal::RateLimited {
+            tool: name.clone(),
+            principal: principal.name.clone(),
+            rate,
+        }))
+    })?;
+    if let Err(refusal) = admitted {
+        return Ok(Err(refusal));
+    }
+    Ok(match call.arguments() {
+        Ok(arguments) => Ok(Admitted {
+            function,
+            arguments,
+        }),
+        Err(message) => Err(Refusal::InvalidArguments {
+            tool: call.name.clone(),
+            message,
+        }),
+    })
+}

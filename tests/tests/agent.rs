@@ -1,0 +1,428 @@
+//! The agent loop with a scripted model over real tools: an answer from two tools run in
+//! parallel, each gate alone and in order, kill switches flipped from another handle, rate limits
+//! across runs and under 200 concurrent runs, a hostile tool contained, and runs that end
+//! without an answer saying why. Every step lands in the audit hash chain.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use harness_e2e::{PolicyFile, example_tool, hostile};
+use harness_host::agent::gates::Principal;
+use harness_host::agent::models::scripted::{ScriptedModel, parse_steps};
+use harness_host::agent::run::{Agent, CallDecision, Event, RunReport, RunStatus};
+use harness_host::agent::state::StateStore;
+use harness_host::agent::state::switches::Target;
+use harness_host::{Host, Outcome, Policy, Stop};
+
+/// A host with calc, tickets (support only), a fuel-starved and a slow hostile tool, and an
+/// agent `support` that may use all but `outsider`.
+fn setup(dir: &Path, calc_rate: &str) -> (Policy, Host, StateStore) {
+    let script = dir.join("unused.jsonl");
+    std::fs::write(&script, "{\"text\": \"unused\"}\n").unwrap();
+    let policy = PolicyFile::new(&dir.join("cache"))
+        .raw(&format!("data_dir = {:?}", dir.join("data").display().to_string()))
+        .tool("calc", &example_tool("calc"), calc_rate)
+        .tool(
+            "tickets",
+            &example_tool("tickets"),
+            "kv = { quota = \"64 KiB\" }\nroles = [\"support\"]",
+        )
+        .tool("hostile", &hostile(), "fuel = 2_000_000")
+        .tool("slow", &hostile(), "fuel = 100_000_000_000\ntimeout = \"300ms\"")
+        .tool("outsider", &example_tool("calc"), "")
+        .raw(&format!(
+            "[models.scripted]\nprovider = \"scripted\"\nscript = {:?}\n\n\
+             [agents.support]\nmodel = \"scripted\"\nsystem = \"You help the support team.\"\n\
+             tools = [\"calc\", \"tickets\", \"hostile\", \"slow\"]\nmax_turns = 4\nmax_argument_errors = 2\n",
+            script.display().to_string()
+        ))
+        .write(dir);
+    let policy = Policy::load(policy).unwrap();
+    let host = Host::load(policy.clone()).unwrap();
+    let state = StateStore::open(&policy.host.data_dir).unwrap();
+    (policy, host, state)
+}
+
+fn principal(name: &str, roles: &[&str]) -> Principal {
+    Principal {
+        name: name.into(),
+        roles: roles
+            .iter()
+            .map(|r| (*r).to_owned())
+            .collect::<BTreeSet<_>>(),
+    }
+}
+
+async fn run(
+    policy: &Policy,
+    host: &Host,
+    state: &StateStore,
+    who: &Principal,
+    script: &str,
+) -> RunReport {
+    let model = Arc::new(ScriptedModel::new(
+        "script",
+        parse_steps(script, "test").unwrap(),
+    ));
+    Agent::new(host, state, &policy.agents["support"], model)
+        .run(who, "question")
+        .await
+        .unwrap()
+}
+
+/// (gate or outcome kind, reason or result) of each call, in order.
+fn decisions(report: &RunReport) -> Vec<(String, String)> {
+    report
+        .events
+        .iter()
+        .filter_map(|event| match event {
+            Event::Call {
+                decision: CallDecision::Refused { gate, reason },
+                ..
+            } => Some(((*gate).to_owned(), reason.clone())),
+            Event::Call {
+                decision: CallDecision::Ran { report, .. },
+                result,
+                ..
+            } => Some((report.outcome.kind().to_owned(), result.content.clone())),
+            Event::Model { .. } => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_from_two_tools_with_every_step_in_the_audit_chain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (policy, host, state) = setup(tmp.path(), "");
+    let report = run(
+        &policy,
+        &host,
+        &state,
+        &principal("ana", &[]),
+        r#"{"calls": [{"name": "calc__apply", "arguments": {"op": "mul", "a": 6, "b": 7}}, {"name": "calc__sum", "arguments": {"values": [1, 2, 3]}}]}
+{"text": "6 × 7 = 42, and 1 + 2 + 3 = 6."}"#,
+    )
+    .await;
+    assert_eq!(report.status, RunStatus::Answered);
+    assert_eq!(report.answer, "6 × 7 = 42, and 1 + 2 + 3 = 6.");
+    assert_eq!(report.turns, 2);
+    assert_eq!(
+        decisions(&report),
+        [("ok".into(), "42.0".into()), ("ok".into(), "6".into())]
+    );
+    assert!(report.usage.total() > 0);
+    let kinds: Vec<_> = state
+        .audit_of_run(&report.run_id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "run.started",
+            "model.responded",
+            "tool.admitted",
+            "tool.admitted",
+            "tool.called",
+            "tool.called",
+            "model.responded",
+            "run.ended"
+        ]
+    );
+    assert!(state.verify_audit(None).unwrap().is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_gate_refuses_with_a_reason_the_model_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (policy, host, state) = setup(tmp.path(), "");
+    let report = run(
+        &policy,
+        &host,
+        &state,
+        &principal("ana", &["viewer"]),
+        r#"{"calls": [{"name": "nope__x", "arguments": {}}, {"name": "outsider__apply", "arguments": {"op": "add", "a": 1, "b": 2}}, {"name": "tickets__create", "arguments": {"title": "t", "body": "", "priority": "low"}}, {"name": "calc__apply", "arguments": "{\"op\": \"mul\", "}, {"name": "calc__apply", "arguments": {"op": "pow", "a": 2, "b": 8}}]}
+{"text": "I could not do any of that."}"#,
+    )
+    .await;
+    assert_eq!(report.status, RunStatus::Answered);
+    let got = decisions(&report);
+    assert_eq!(
+        got[0],
+        ("routing".into(), "there is no tool named `nope__x`".into())
+    );
+    assert_eq!(
+        got[1],
+        (
+            "routing".into(),
+            "the tool `outsider` is not available to this agent".into()
+        )
+    );
+    assert_eq!(
+        got[2],
+        (
+            "role".into(),
+            "`tickets` needs one of the roles support; ana has viewer".into()
+        )
+    );
+    assert_eq!(got[3].0, "arguments");
+    assert!(
+        got[3]
+            .1
+            .starts_with("invalid arguments for `calc__apply`: the arguments are not valid JSON"),
+        "{}",
+        got[3].1
+    );
+    assert_eq!(got[4].0, "arguments");
+    assert!(got[4].1.contains("unknown case \"pow\""), "{}", got[4].1);
+    // What the model was told says who refused.
+    let Event::Call { result, .. } = &report.events[3] else {
+        panic!()
+    };
+    assert!(result.is_error);
+    assert!(
+        result
+            .content
+            .starts_with("refused by the harness (role): ")
+    );
+
+    // The same call with the role passes.
+    let report = run(
+        &policy,
+        &host,
+        &state,
+        &principal("sam", &["support"]),
+        r#"{"calls": [{"name": "tickets__create", "arguments": {"title": "VPN down", "body": "", "priority": "high"}}]}
+{"text": "Opened."}"#,
+    )
+    .await;
+    assert_eq!(decisions(&report)[0].0, "ok");
+    let refusals = state
+        .audit_of_run(&report.run_id)
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == "tool.refused")
+        .count();
+    assert_eq!(refusals, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_switches_act_on_the_next_call_without_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (policy, host, state) = setup(tmp.path(), "");
+    let operator = StateStore::open(&policy.host.data_dir).unwrap();
+    operator
+        .kill(
+            &Target::Tool("calc".into()),
+            "wrong results reported",
+            "ops",
+        )
+        .unwrap();
+    let call = r#"{"calls": [{"name": "calc__apply", "arguments": {"op": "add", "a": 1, "b": 2}}]}
+{"text": "calc is off"}"#;
+    let report = run(&policy, &host, &state, &principal("ana", &[]), call).await;
+    assert_eq!(
+        decisions(&report),
+        [(
+            "kill_switch".into(),
+            "the tool `calc` is switched off: wrong results reported".into()
+        )]
+    );
+    operator
+        .enable(&Target::Tool("calc".into()), "ops")
+        .unwrap();
+    let report = run(&policy, &host, &state, &principal("ana", &[]), call).await;
+    assert_eq!(decisions(&report)[0].0, "ok");
+
+    operator
+        .kill(&Target::Agent("support".into()), "maintenance", "ops")
+        .unwrap();
+    let report = run(&policy, &host, &state, &principal("ana", &[]), call).await;
+    assert_eq!(report.status, RunStatus::AgentKilled);
+    assert_eq!(
+        report.answer,
+        "The agent `support` is switched off: maintenance"
+    );
+    assert_eq!(report.turns, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_hold_per_principal_across_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (policy, host, state) = setup(tmp.path(), "rate = \"2/min\"");
+    let three = r#"{"calls": [{"name": "calc__apply", "arguments": {"op": "add", "a": 1, "b": 1}}, {"name": "calc__apply", "arguments": {"op": "add", "a": 2, "b": 2}}, {"name": "calc__apply", "arguments": {"op": "add", "a": 3, "b": 3}}]}
+{"text": "done"}"#;
+    let report = run(&policy, &host, &state, &principal("ana", &[]), three).await;
+    let gates: Vec<_> = decisions(&report).into_iter().map(|(g, _)| g).collect();
+    assert_eq!(gates, ["ok", "ok", "rate"]);
+    assert_eq!(
+        decisions(&report)[2].1,
+        "ana may call `calc` 2 per 1m; try again later"
+    );
+    let report = run(&policy, &host, &state, &principal("ana", &[]), three).await;
+    assert!(
+        decisions(&report).iter().all(|(g, _)| g == "rate"),
+        "still limited in the next run"
+    );
+    let report = run(&policy, &host, &state, &principal("bob", &[]), three).await;
+    let gates: Vec<_> = decisions(&report).into_iter().map(|(g, _)| g).collect();
+    assert_eq!(gates, ["ok", "ok", "rate"], "per principal");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_runs_never_exceed_a_rate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (policy, host, state) = setup(tmp.path(), "rate = \"50/min\"");
+    let (host, state, policy) = (Arc::new(host), Arc::new(state), Arc::new(policy));
+    let mut runs = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let (host, state, policy) = (host.clone(), state.clone(), policy.clone());
+        runs.spawn(async move {
+            let script = format!(
+                "{{\"calls\": [{{\"name\": \"calc__apply\", \"arguments\": {{\"op\": \"add\", \"a\": {i}, \"b\": 1}}}}]}}\n{{\"text\": \"ok\"}}"
+            );
+            let report = run(&policy, &host, &state, &principal("ana", &[]), &script).await;
+            decisions(&report)[0].0.clone()
+        });
+    }
+    let mut ran = 0;
+    let mut limited = 0;
+    while let Some(gate) = runs.join_next().await {
+        match gate.unwrap().as_str() {
+            "ok" => ran += 1,
+            "rate" => limited += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((ran, limited), (50, 150));
+    // Six records per run that called the tool, five per refused one (no admission).
+    assert_eq!(
+        state.verify_audit(None).unwrap().unwrap().records,
+        50 * 6 + 150 * 5
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_tool_is_stopped_and_parallel_calls_overlap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (policy, host, state) = setup(tmp.path(), "");
+    let report = run(
+        &policy,
+        &host,
+        &state,
+        &principal("ana", &[]),
+        r#"{"calls": [{"name": "hostile__spin", "arguments": {}}]}
+{"text": "That tool misbehaved; here is what I know without it."}"#,
+    )
+    .await;
+    assert_eq!(report.status, RunStatus::Answered);
+    let Event::Call {
+        decision: CallDecision::Ran { report: call, .. },
+        result,
+        ..
+    } = &report.events[1]
+    else {
+        panic!("{:?}", report.events[1]);
+    };
+    assert!(matches!(
+        call.outcome,
+        Outcome::Stopped {
+            stop: Stop::OutOfFuel { .. }
+        }
+    ));
+    assert!(
+        result
+            .content
+            .starts_with("the tool was stopped: out of fuel"),
+        "{}",
+        result.content
+    );
+
+    // Two calls that each run into a 300 ms deadline finish together, not one after the other.
+    let started = Instant::now();
+    let report = run(
+        &policy,
+        &host,
+        &state,
+        &principal("ana", &[]),
+        r#"{"calls": [{"name": "slow__spin", "arguments": {}}, {"name": "slow__spin", "arguments": {}}]}
+{"text": "both timed out"}"#,
+    )
+    .await;
+    let elapsed = started.elapsed();
+    assert_eq!(
+        decisions(&report)
+            .into_iter()
+            .map(|(g, _)| g)
+            .collect::<Vec<_>>(),
+        ["timed_out", "timed_out"]
+    );
+    assert!(
+        elapsed < Duration::from_millis(580),
+        "ran one after the other: {elapsed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_without_an_answer_say_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (policy, host, state) = setup(tmp.path(), "");
+    let bad = r#"{"calls": [{"name": "calc__apply", "arguments": "{oops"}]}"#;
+    let report = run(
+        &policy,
+        &host,
+        &state,
+        &principal("ana", &[]),
+        &format!("{bad}\n{bad}\n{bad}\n{{\"text\": \"never\"}}"),
+    )
+    .await;
+    assert_eq!(report.status, RunStatus::ArgumentErrors);
+    assert_eq!(
+        report.answer,
+        "Stopped: the model sent invalid tool arguments 3 times (the limit is 2)."
+    );
+
+    let report = run(
+        &policy,
+        &host,
+        &state,
+        &principal("ana", &[]),
+        r#"{"error": {"status": 401, "message": "invalid x-api-key"}}"#,
+    )
+    .await;
+    assert_eq!(report.status, RunStatus::ModelFailed);
+    assert_eq!(
+        report.answer,
+        "No answer: the model could not be reached (scripted answered 401: invalid x-api-key)."
+    );
+
+    let call =
+        r#"{"calls": [{"name": "calc__apply", "arguments": {"op": "add", "a": 1, "b": 1}}]}"#;
+    let report = run(
+        &policy,
+        &host,
+        &state,
+        &principal("ana", &[]),
+        &[call; 4].join("\n"),
+    )
+    .await;
+    assert_eq!(report.status, RunStatus::TurnLimit);
+    assert_eq!(
+        report.answer,
+        "Stopped after 4 model turns without a final answer."
+    );
+
+    let report = run(
+        &policy,
+        &host,
+        &state,
+        &principal("ana", &[]),
+        r#"{"text": "   "}"#,
+    )
+    .await;
+    assert_eq!(report.answer, "The model ended its turn without an answer.");
+    assert!(state.verify_audit(None).unwrap().is_ok());
+}

@@ -634,3 +634,82 @@ fn audit_log_verify_reports_an_intact_chain_and_names_a_tampered_record() {
         run.stdout
     );
 }
+
+#[test]
+fn run_prints_each_gate_decision_and_kill_acts_on_the_next_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("script.jsonl");
+    std::fs::write(
+        &script,
+        r#"{"calls": [{"name": "calc__apply", "arguments": {"op": "mul", "a": 6, "b": 7}}]}
+{"text": "6 × 7 = 42."}
+"#,
+    )
+    .unwrap();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .raw(&format!("data_dir = {:?}", tmp.path().join("data").display().to_string()))
+        .tool("calc", &example_tool("calc"), "")
+        .raw(&format!(
+            "[models.demo]\nprovider = \"scripted\"\nscript = {:?}\n[agents.helper]\nmodel = \"demo\"",
+            script.display().to_string()
+        ))
+        .write(tmp.path());
+    let policy = policy.to_str().unwrap();
+
+    let run = harness(&[
+        "run",
+        "--policy",
+        policy,
+        "--principal",
+        "ana",
+        "What is 6 × 7?",
+    ]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("· agent helper · ana []\nuser: What is 6 × 7?\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("  → calc__apply {\"op\":\"mul\",\"a\":6,\"b\":7}\n    gates passed · calc.apply ok: 42.0 · "), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("answer: 6 × 7 = 42.\n(Answered after 2 turn(s), "),
+        "{}",
+        run.stdout
+    );
+
+    let kill = harness(&[
+        "kill",
+        "--policy",
+        policy,
+        "calc",
+        "--reason",
+        "wrong results",
+    ]);
+    assert_eq!(
+        (kill.code, kill.stdout.as_str()),
+        (0, "tool calc is switched off: wrong results\n")
+    );
+    let run = harness(&["run", "--policy", policy, "What is 6 × 7?"]);
+    assert!(
+        run.stdout.contains(
+            "    refused by the kill_switch gate: the tool `calc` is switched off: wrong results\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    let enable = harness(&["enable", "--policy", policy, "calc"]);
+    assert_eq!(enable.stdout, "tool calc is back in service\n");
+    let unknown = harness(&["kill", "--policy", policy, "nope"]);
+    assert_eq!(unknown.code, 6);
+    assert!(
+        unknown.stderr.contains("no [tools.nope]"),
+        "{}",
+        unknown.stderr
+    );
+
+    let verify = harness(&["audit-log", "verify", "--policy", policy]);
+    assert_eq!(verify.code, 0, "{}", verify.stdout);
+    assert!(verify.stdout.contains("chain intact"));
+}

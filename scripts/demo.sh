@@ -1,37 +1,66 @@
 #!/usr/bin/env bash
 # The demo: builds the example tools from source with `harness build`, whitelists them by
-# digest with their grants, and calls them through the sandbox — including a tool error, a
-# refused call, a call outside a tool's grant, and a security review.
+# digest with their grants, and runs an agent session through the sandbox — an answer from two
+# tools, a call refused by role, a runaway tool stopped by its fuel budget, a kill switch flipped
+# at run time, and the audit chain verified. The model is scripted (scripts/demo/*.jsonl) unless
+# OPENAI_API_KEY is set, in which case the same runs go to a real model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo build --release -q -p harness-host
 demo=target/demo
 rm -rf "$demo" && mkdir -p "$demo"
-harness() { echo "\$ harness $*"; target/release/harness "$@" || echo "(exit code $?)"; echo; }
+say() { echo; echo "### $*"; }
+harness() { echo "\$ harness $*"; target/release/harness "$@" || echo "(exit code $?)"; }
+build() { target/release/harness build "$1" --target-dir target/guest -o "$demo/$(basename "$1").wasm" 2>/dev/null; }
 {
   echo '[host]'
   echo "data_dir = \"$PWD/$demo/data\""
   echo '[defaults]'
   echo 'fuel = 100_000_000'
   echo 'timeout = "2s"'
-  for tool in calc text kb tickets; do
-    target/release/harness build "tools/$tool" --target-dir target/guest -o "$demo/$tool.wasm" 2>/dev/null
-    case $tool in
-      kb) echo "fs = [{ host = \"$PWD/tools/kb/sample\", guest = \"/kb\", mode = \"ro\" }]" ;;
-      tickets) echo 'kv = { quota = "1 MiB" }' ;;
-    esac
-    echo
-  done
+  build tools/calc
+  build tools/kb
+  echo "fs = [{ host = \"$PWD/tools/kb/sample\", guest = \"/kb\", mode = \"ro\" }]"
+  build tools/tickets
+  echo 'kv = { quota = "1 MiB" }'
+  echo 'roles = ["support"]'
+  build scripts/demo/runaway
+  echo 'fuel = 5_000_000'
+  echo
+  if [ -n "${OPENAI_API_KEY:-}" ]; then
+    echo '[models.main]'
+    echo 'provider = "openai"'
+    echo "model = \"${OPENAI_MODEL:-gpt-4o-mini}\""
+  else
+    echo '[models.main]'
+    echo 'provider = "scripted"'
+    echo "script = \"$PWD/$demo/script.jsonl\""
+  fi
+  echo '[agents.support]'
+  echo 'model = "main"'
+  echo 'system = "You are the IT support assistant. Use the tools; say which document an answer comes from."'
 } > "$demo/harness.toml"
-echo "# $demo/harness.toml"; cat "$demo/harness.toml"; echo
-harness check --policy "$demo/harness.toml"
-harness call --policy "$demo/harness.toml" calc.apply '{"op": "mul", "a": 6, "b": 7}'
-harness call --policy "$demo/harness.toml" calc.apply '{"op": "div", "a": 1, "b": 0}'
-harness call --policy "$demo/harness.toml" calc.apply '{"op": "pow", "a": 2, "b": 8}'
-harness call --policy "$demo/harness.toml" text.stats '{"input": "Tools run sandboxed.\nEvery call is metered."}'
-harness call --policy "$demo/harness.toml" kb.search '{"query": "reset my VPN password", "limit": 2}'
-harness call --policy "$demo/harness.toml" kb.document '{"path": "/kb/../../../etc/passwd"}'
-harness call --policy "$demo/harness.toml" --principal ana tickets.create '{"title": "VPN refuses my client", "body": "version 4.9", "priority": "high"}'
-harness call --policy "$demo/harness.toml" --principal bob tickets.resolve '{"id": 1}'
-harness audit "$demo/tickets.wasm" --tool tickets --policy "$demo/harness.toml"
+cp scripts/demo/two-tools.jsonl "$demo/script.jsonl"
+echo "# $demo/harness.toml"; cat "$demo/harness.toml"
+policy=(--policy "$demo/harness.toml")
+
+say "An answer that uses two tools (run in parallel, each through the gates and the sandbox)"
+harness run "${policy[@]}" --principal ana --role support "What is 6 × 7, and how do I reset my VPN password?"
+
+say "A call refused by role: tickets needs the support role, and bob has none"
+cp scripts/demo/role.jsonl "$demo/script.jsonl"
+harness run "${policy[@]}" --principal bob "Open a ticket: the printer on floor 2 is jammed."
+
+say "A runaway tool is stopped by its fuel budget; the run goes on and says so"
+cp scripts/demo/runaway.jsonl "$demo/script.jsonl"
+harness run "${policy[@]}" --principal ana "Summarize this report for me."
+
+say "A kill switch, flipped from another process, acts on the next call without a restart"
+harness kill "${policy[@]}" kb --reason "index being rebuilt"
+cp scripts/demo/killed.jsonl "$demo/script.jsonl"
+harness run "${policy[@]}" --principal ana "Where is the printer password?"
+harness enable "${policy[@]}" kb
+
+say "Every step above is a record in a hash chain; verification walks it"
+harness audit-log verify "${policy[@]}"

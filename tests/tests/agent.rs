@@ -19,6 +19,11 @@ use harness_host::{Host, Outcome, Policy, Stop};
 /// A host with calc, tickets (support only), a fuel-starved and a slow hostile tool, and an
 /// agent `support` that may use all but `outsider`.
 fn setup(dir: &Path, calc_rate: &str) -> (Policy, Host, StateStore) {
+    setup_with(dir, calc_rate, "")
+}
+
+/// [`setup`] plus raw TOML (a `[budgets]` table) at the end of the whitelist.
+fn setup_with(dir: &Path, calc_rate: &str, extra: &str) -> (Policy, Host, StateStore) {
     let script = dir.join("unused.jsonl");
     std::fs::write(&script, "{\"text\": \"unused\"}\n").unwrap();
     let policy = PolicyFile::new(&dir.join("cache"))
@@ -35,7 +40,7 @@ fn setup(dir: &Path, calc_rate: &str) -> (Policy, Host, StateStore) {
         .raw(&format!(
             "[models.scripted]\nprovider = \"scripted\"\nscript = {:?}\n\n\
              [agents.support]\nmodel = \"scripted\"\nsystem = \"You help the support team.\"\n\
-             tools = [\"calc\", \"tickets\", \"hostile\", \"slow\"]\nmax_turns = 4\nmax_argument_errors = 2\n",
+             tools = [\"calc\", \"tickets\", \"hostile\", \"slow\"]\nmax_turns = 4\nmax_argument_errors = 2\n{extra}\n",
             script.display().to_string()
         ))
         .write(dir);
@@ -425,4 +430,97 @@ async fn runs_without_an_answer_say_why() {
     .await;
     assert_eq!(report.answer, "The model ended its turn without an answer.");
     assert!(state.verify_audit(None).unwrap().is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_budget_stops_runs_hard_per_user_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (policy, host, state) =
+        setup_with(tmp.path(), "", "[budgets]\nuser_tokens = \"60000/day\"");
+    let answer = r#"{"text": "ok", "usage": {"input_tokens": 9000, "output_tokens": 1000}}"#;
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let report = run(&policy, &host, &state, &principal("ana", &[]), answer).await;
+        statuses.push(report.status);
+        if report.status == RunStatus::BudgetExhausted {
+            assert!(
+                report.answer.starts_with("Stopped before asking the model again: the budget tokens:user:ana (60000 per 1day) has "),
+                "{}",
+                report.answer
+            );
+            assert_eq!(report.turns, 1);
+            break;
+        }
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&RunStatus::BudgetExhausted),
+        "{statuses:?}"
+    );
+    assert!(statuses.len() > 2, "some runs fit first: {statuses:?}");
+    let spent = state
+        .spent("tokens:user:ana", Duration::from_secs(86_400))
+        .unwrap();
+    assert!(spent <= 60_000, "overspent: {spent}");
+    // Another principal has a budget of their own.
+    let report = run(&policy, &host, &state, &principal("bob", &[]), answer).await;
+    assert_eq!(report.status, RunStatus::Answered);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_runs_never_overspend_a_global_budget() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (policy, host, state) =
+        setup_with(tmp.path(), "", "[budgets]\nglobal_tokens = \"200000/day\"");
+    let (host, state, policy) = (Arc::new(host), Arc::new(state), Arc::new(policy));
+    let mut runs = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let (host, state, policy) = (host.clone(), state.clone(), policy.clone());
+        runs.spawn(async move {
+            let who = principal(&format!("user-{i}"), &[]);
+            let answer = r#"{"text": "ok", "usage": {"input_tokens": 900, "output_tokens": 100}}"#;
+            run(&policy, &host, &state, &who, answer).await.status
+        });
+    }
+    let mut answered = 0;
+    while let Some(status) = runs.join_next().await {
+        match status.unwrap() {
+            RunStatus::Answered => answered += 1,
+            RunStatus::BudgetExhausted => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let spent = state
+        .spent("tokens:global", Duration::from_secs(86_400))
+        .unwrap();
+    assert!(spent <= 200_000, "overspent: {spent}");
+    assert_eq!(
+        spent,
+        answered * 1000,
+        "each answered run settled its real usage"
+    );
+    assert!(answered > 0 && answered < 200, "answered {answered}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fuel_budget_refuses_a_tool_it_cannot_cover() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (policy, host, state) =
+        setup_with(tmp.path(), "", "[budgets]\nuser_fuel = \"300000000/day\"");
+    let call = r#"{"calls": [{"name": "calc__apply", "arguments": {"op": "add", "a": 1, "b": 2}}, {"name": "calc__apply", "arguments": {"op": "add", "a": 2, "b": 2}}]}
+{"text": "done"}"#;
+    let report = run(&policy, &host, &state, &principal("ana", &[]), call).await;
+    // calc may use up to 200M fuel per call (the default limit): the first reservation fits,
+    // the second does not while the first is still reserved (admitted calls run together).
+    let gates: Vec<_> = decisions(&report).into_iter().map(|(g, _)| g).collect();
+    assert_eq!(gates, ["ok", "budget"]);
+    assert!(
+        decisions(&report)[1]
+            .1
+            .starts_with("`calc` cannot run: the budget fuel:user:ana (300000000 per 1day) has 100000000 left, and this needs 200000000")
+    );
+    let used = state
+        .spent("fuel:user:ana", Duration::from_secs(86_400))
+        .unwrap();
+    assert!(used < 1_000, "settled at the fuel really used: {used}");
 }

@@ -1,6 +1,6 @@
 //! The gates every tool call an agent proposes passes, in order, before the sandbox runs it:
-//! kill switch → routing (is the tool this agent's?) → role → rate limit → arguments. Each
-//! refusal is an audit record and a plain message back to the model.
+//! kill switch → routing (is the tool this agent's?) → role → rate limit → fuel budget →
+//! arguments. Each refusal is an audit record and a plain message back to the model.
 
 use std::collections::BTreeSet;
 
@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::models::ToolCall;
 use super::state::audit::since;
+use super::state::ledger::{Budget, Exhausted, Reservation};
 use super::state::switches::Target;
 use super::state::{StateError, StateStore};
 use crate::Host;
@@ -59,6 +60,14 @@ pub enum Refusal {
         /// The limit.
         rate: Rate,
     },
+    /// The principal's tool fuel budget cannot cover the tool's fuel limit.
+    #[error("`{tool}` cannot run: {exhausted}")]
+    Budget {
+        /// The tool.
+        tool: String,
+        /// Which budget, and what is left.
+        exhausted: Exhausted,
+    },
     /// The arguments are not a JSON object, or do not fit the tool's schema.
     #[error("invalid arguments for `{tool}`: {message}")]
     InvalidArguments {
@@ -81,6 +90,7 @@ impl Refusal {
             Refusal::UnknownTool { .. } | Refusal::NotRouted { .. } => "routing",
             Refusal::Role { .. } => "role",
             Refusal::RateLimited { .. } => "rate",
+            Refusal::Budget { .. } => "budget",
             Refusal::InvalidArguments { .. } => "arguments",
         }
     }
@@ -93,6 +103,8 @@ pub struct Admitted {
     pub function: String,
     /// The arguments object.
     pub arguments: Map<String, Value>,
+    /// The fuel reserved for it, to settle with what it used.
+    pub fuel: Option<Reservation>,
 }
 
 /// Who a run acts for.
@@ -144,7 +156,7 @@ pub fn check(
     let rate = tool.policy.gates.rate;
     let admitted = state.append_audit_if(run_id, "tool.admitted", &record, |tx| {
         let Some(rate) = rate else { return Ok(None) };
-        let used: u32 = tx.query_row(
+        let used: u64 = tx.query_row(
             "SELECT COUNT(*) FROM audit WHERE kind = 'tool.admitted' AND at > ?1
              AND json_extract(record, '$.principal') = ?2 AND json_extract(record, '$.tool') = ?3",
             params![since(rate.per), principal.name, name],
@@ -159,14 +171,38 @@ pub fn check(
     if let Err(refusal) = admitted {
         return Ok(Err(refusal));
     }
-    Ok(match call.arguments() {
-        Ok(arguments) => Ok(Admitted {
+    let fuel = match agent.budgets.user_fuel {
+        Some(limit) => {
+            let budget = Budget {
+                scope: format!("fuel:user:{}", principal.name),
+                limit,
+            };
+            match state.reserve(run_id, &[budget], tool.policy.limits.fuel)? {
+                Ok(reservation) => Some(reservation),
+                Err(exhausted) => {
+                    return Ok(Err(Refusal::Budget {
+                        tool: name.clone(),
+                        exhausted,
+                    }));
+                }
+            }
+        }
+        None => None,
+    };
+    match call.arguments() {
+        Ok(arguments) => Ok(Ok(Admitted {
             function,
             arguments,
-        }),
-        Err(message) => Err(Refusal::InvalidArguments {
-            tool: call.name.clone(),
-            message,
-        }),
-    })
+            fuel,
+        })),
+        Err(message) => {
+            if let Some(reservation) = fuel {
+                state.settle(reservation, 0)?;
+            }
+            Ok(Err(Refusal::InvalidArguments {
+                tool: call.name.clone(),
+                message,
+            }))
+        }
+    }
 }

@@ -14,6 +14,7 @@ use super::models::{
     Message, Model, ModelRequest, ModelResponse, TokenUsage, ToolCall, ToolChoice, ToolResult,
     ToolSpec,
 };
+use super::state::ledger::{Budget, Exhausted, Reservation};
 use super::state::switches::Target;
 use super::state::{StateError, StateStore};
 use crate::policy::AgentSettings;
@@ -33,6 +34,8 @@ pub enum RunStatus {
     ModelFailed,
     /// The agent is switched off.
     AgentKilled,
+    /// A token budget cannot cover the next model call.
+    BudgetExhausted,
 }
 
 /// What happened to one proposed tool call.
@@ -166,7 +169,27 @@ impl<'a> Agent<'a> {
         };
         while run.report.turns < self.settings.max_turns {
             run.report.turns += 1;
-            let response = match self.model.complete(&request).await {
+            let reservation = match self.reserve_tokens(&run_id, principal, &request)? {
+                Ok(reservation) => reservation,
+                Err(exhausted) => {
+                    self.state.append_audit(
+                        &run_id,
+                        "budget.exhausted",
+                        &json!({"budget": exhausted}),
+                    )?;
+                    return self.finish(
+                        run,
+                        RunStatus::BudgetExhausted,
+                        format!("Stopped before asking the model again: {exhausted}."),
+                    );
+                }
+            };
+            let answered = self.model.complete(&request).await;
+            if let Some(reservation) = reservation {
+                let used = answered.as_ref().map_or(0, |r| r.usage.total());
+                self.state.settle(reservation, used)?;
+            }
+            let response = match answered {
                 Ok(response) => response,
                 Err(error) => {
                     self.state.append_audit(
@@ -210,6 +233,38 @@ impl<'a> Agent<'a> {
             self.settings.max_turns
         );
         self.finish(run, RunStatus::TurnLimit, answer)
+    }
+
+    /// Reserves the most the next model call can use against the token budgets: its request
+    /// counted as one token per byte (no tokenizer yields more) plus the answer's limit.
+    fn reserve_tokens(
+        &self,
+        run_id: &str,
+        principal: &Principal,
+        request: &ModelRequest,
+    ) -> Result<Result<Option<Reservation>, Exhausted>, StateError> {
+        let budgets = &self.settings.budgets;
+        let scopes: Vec<Budget> = [
+            (
+                format!("tokens:user:{}", principal.name),
+                budgets.user_tokens,
+            ),
+            ("tokens:global".to_owned(), budgets.global_tokens),
+        ]
+        .into_iter()
+        .filter_map(|(scope, limit)| {
+            Some(Budget {
+                scope,
+                limit: limit?,
+            })
+        })
+        .collect();
+        if scopes.is_empty() {
+            return Ok(Ok(None));
+        }
+        let bytes = serde_json::to_vec(request).map_or(0, |b| b.len() as u64);
+        let most = bytes + u64::from(request.max_output_tokens);
+        Ok(self.state.reserve(run_id, &scopes, most)?.map(Some))
     }
 
     /// The functions of the agent's tools that are not switched off, as the model sees them.
@@ -290,6 +345,10 @@ impl<'a> Agent<'a> {
         });
         let reports = futures::future::join_all(runs).await;
         for ((index, ok), report) in admitted.into_iter().zip(reports) {
+            if let Some(reservation) = ok.fuel {
+                let used = report.as_ref().map_or(0, |r| r.usage.fuel);
+                self.state.settle(reservation, used)?;
+            }
             decisions[index] = Some(match report {
                 Ok(report) => CallDecision::Ran {
                     function: ok.function,

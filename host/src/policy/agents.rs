@@ -49,6 +49,18 @@ pub struct ModelSettings {
     pub timeout: Duration,
 }
 
+/// The `[budgets]` table: hard limits per period, shared by every agent's runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budgets {
+    /// Model tokens per principal (`"20000/day"`).
+    pub user_tokens: Option<Rate>,
+    /// Model tokens for everyone together.
+    pub global_tokens: Option<Rate>,
+    /// Tool fuel per principal.
+    pub user_fuel: Option<Rate>,
+}
+
 /// One `[agents.NAME]` table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentSettings {
@@ -68,6 +80,8 @@ pub struct AgentSettings {
     pub max_output_tokens: u32,
     /// Malformed or invalid tool arguments tolerated per run before it stops.
     pub max_argument_errors: u32,
+    /// The budgets its runs count toward (the whitelist's `[budgets]`).
+    pub budgets: Budgets,
 }
 
 #[derive(Deserialize)]
@@ -165,6 +179,7 @@ impl RawAgent {
         name: &str,
         models: &BTreeMap<String, ModelSettings>,
         tools: &BTreeSet<&str>,
+        budgets: &Budgets,
     ) -> Result<AgentSettings, Invalid> {
         for (key, model) in std::iter::once(("model", &self.model))
             .chain(self.fallbacks.iter().map(|f| ("fallbacks", f)))
@@ -201,6 +216,7 @@ impl RawAgent {
             max_turns,
             max_output_tokens: self.max_output_tokens.unwrap_or(1024),
             max_argument_errors: self.max_argument_errors.unwrap_or(2),
+            budgets: budgets.clone(),
         })
     }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use agents::{AgentSettings, ModelSettings, Provider, ToolGates};
+pub use agents::{AgentSettings, Budgets, ModelSettings, Provider, ToolGates};
 pub use grants::{
     FsGrant, FsMode, Grants, HttpGrant, HttpLimits, HttpScheme, KvGrant, MAX_KEY_BYTES, Secret,
     SecretValue, SocketGrant, SocketUse,
@@ -141,6 +141,8 @@ struct RawPolicy {
     models: BTreeMap<String, agents::RawModel>,
     #[serde(default)]
     agents: BTreeMap<String, agents::RawAgent>,
+    #[serde(default)]
+    budgets: Budgets,
 }
 
 #[derive(Deserialize, Default)]
@@ -332,7 +334,7 @@ impl Policy {
         let mut agents = BTreeMap::new();
         for (name, agent) in raw.agents {
             let checked = agent
-                .check(&name, &models, &tool_names)
+                .check(&name, &models, &tool_names, &raw.budgets)
                 .map_err(|(key, msg)| invalid(format!("agents.{name}.{key}"), msg))?;
             agents.insert(name, checked);
         }

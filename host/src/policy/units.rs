@@ -68,11 +68,12 @@ impl<'de> Deserialize<'de> for Timeout {
     }
 }
 
-/// A rate limit written as `"COUNT/UNIT"`: `"10/min"`, `"100/hour"`, `"2/s"`, `"500/day"`.
+/// An amount per window written as `"COUNT/UNIT"`: a rate limit (`"10/min"`, `"2/s"`) or a
+/// budget (`"20000/day"` tokens).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rate {
     /// Calls allowed per window.
-    pub count: u32,
+    pub count: u64,
     /// The window.
     pub per: Duration,
 }
@@ -98,7 +99,7 @@ impl std::str::FromStr for Rate {
             )
         };
         let (count, unit) = text.split_once('/').ok_or_else(bad)?;
-        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        let count: u64 = count.trim().parse().map_err(|_| bad())?;
         let per = match unit.trim() {
             "s" | "sec" | "second" => Duration::from_secs(1),
             "min" | "minute" => Duration::from_secs(60),

@@ -2,9 +2,11 @@
 //! write is its own fully synced transaction, so a crash mid-run loses no committed record.
 //!
 //! - [`audit`]: the audit log as a hash chain, and its verification;
-//! - [`switches`]: kill switches for tools and agents.
+//! - [`switches`]: kill switches for tools and agents;
+//! - [`ledger`]: token and fuel budgets, reserved before each call and settled after.
 
 pub mod audit;
+pub mod ledger;
 pub mod switches;
 
 use std::path::{Path, PathBuf};
@@ -46,7 +48,7 @@ impl StateStore {
     /// Opens (creating if needed) `state.sqlite3` in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<StateStore, OpenError> {
         let (db, path) = crate::sqlite::open_private(data_dir, "state.sqlite3")?;
-        db.execute_batch(&format!("{}{}", audit::SCHEMA, switches::SCHEMA))
+        db.execute_batch(&[audit::SCHEMA, switches::SCHEMA, ledger::SCHEMA].concat())
             .map_err(|e| OpenError {
                 path: path.clone(),
                 message: e.to_string(),

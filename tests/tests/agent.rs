@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use harness_e2e::{PolicyFile, example_tool, hostile};
 use harness_host::agent::gates::Principal;
+use harness_host::agent::models::Message;
 use harness_host::agent::models::scripted::{ScriptedModel, parse_steps};
 use harness_host::agent::run::{Agent, CallDecision, Event, RunReport, RunStatus};
 use harness_host::agent::state::StateStore;
@@ -92,7 +93,7 @@ fn decisions(report: &RunReport) -> Vec<(String, String)> {
                 result,
                 ..
             } => Some((report.outcome.kind().to_owned(), result.content.clone())),
-            Event::Model { .. } => None,
+            Event::Model { .. } | Event::Masked { .. } => None,
         })
         .collect()
 }
@@ -523,4 +524,104 @@ async fn a_fuel_budget_refuses_a_tool_it_cannot_cover() {
         .spent("fuel:user:ana", Duration::from_secs(86_400))
         .unwrap();
     assert!(used < 1_000, "settled at the fuel really used: {used}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_data_is_masked_before_the_model_and_blocked_where_configured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (policy, host, state) = setup_with(
+        tmp.path(),
+        "",
+        "pii = { national_id = \"block\" }\nmax_input_chars = 200",
+    );
+    let model = Arc::new(ScriptedModel::new(
+        "script",
+        parse_steps(
+            r#"{"calls": [{"name": "tickets__create", "arguments": {"title": "Refund", "body": "customer bo@shop.example, card 4111 1111 1111 1111", "priority": "low"}}]}
+{"text": "Ticket opened."}"#,
+            "test",
+        )
+        .unwrap(),
+    ));
+    let agent = Agent::new(&host, &state, &policy.agents["support"], model.clone());
+    let report = agent
+        .run(
+            &principal("sam", &["support"]),
+            "Refund ana@example.com, card 4111-1111-1111-1111, phone +44 20 7946 0958",
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.status, RunStatus::Answered);
+    // What the harness sent the model: the user's words and the tool's result (the model's own
+    // call arguments it already knows).
+    let last = model.requests().pop().unwrap();
+    let sent: Vec<String> = last
+        .messages
+        .iter()
+        .filter_map(|m| match m {
+            Message::User { text } => Some(text.clone()),
+            Message::ToolResults { results } => Some(results[0].content.clone()),
+            Message::Assistant { .. } => None,
+        })
+        .collect();
+    assert_eq!(sent[0], "Refund [email], card [card], phone [phone]");
+    assert!(
+        sent[1].contains(r#""body":"customer [email], card [card]""#),
+        "{}",
+        sent[1]
+    );
+    for leaked in ["ana@example.com", "4111", "7946", "bo@shop.example"] {
+        assert!(
+            !sent.concat().contains(leaked),
+            "{leaked} reached the model: {sent:?}"
+        );
+    }
+    let Event::Masked { place, found } = &report.events[0] else {
+        panic!("{:?}", report.events[0])
+    };
+    assert_eq!((place.as_str(), found.len()), ("input", 3));
+    let audit = serde_json::to_string(&state.audit_of_run(&report.run_id).unwrap()).unwrap();
+    assert!(
+        !audit.contains("ana@example.com"),
+        "the audit log keeps only masked input"
+    );
+
+    let ordinary = run(
+        &policy,
+        &host,
+        &state,
+        &principal("ana", &[]),
+        r#"{"text": "fine"}"#,
+    )
+    .await;
+    assert_eq!(ordinary.status, RunStatus::Answered, "ordinary input passes");
+    let report = Agent::new(
+        &host,
+        &state,
+        &policy.agents["support"],
+        Arc::new(ScriptedModel::new("s", vec![])),
+    )
+    .run(&principal("ana", &[]), "my SSN is 078-05-1120")
+    .await
+    .unwrap();
+    assert_eq!(report.status, RunStatus::InputRejected);
+    assert_eq!(
+        report.answer,
+        "Your message was not sent to the model: it contains national_id data, which this agent does not accept."
+    );
+    let report = Agent::new(
+        &host,
+        &state,
+        &policy.agents["support"],
+        Arc::new(ScriptedModel::new("s", vec![])),
+    )
+    .run(&principal("ana", &[]), &"x".repeat(201))
+    .await
+    .unwrap();
+    assert_eq!(report.status, RunStatus::InputRejected);
+    assert!(
+        report
+            .answer
+            .starts_with("Your message is 201 characters long; this agent accepts at most 200.")
+    );
 }

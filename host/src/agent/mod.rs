@@ -3,6 +3,7 @@
 //! log); the loop and its gates build on them.
 
 pub mod gates;
+pub mod guards;
 pub mod models;
 pub mod run;
 pub mod state;

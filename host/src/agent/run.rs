@@ -5,11 +5,14 @@
 
 use std::sync::Arc;
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::gates::{self, Principal, Refusal};
+use super::guards::pii::{Kind, Screened};
 use super::models::{
     Message, Model, ModelRequest, ModelResponse, TokenUsage, ToolCall, ToolChoice, ToolResult,
     ToolSpec,
@@ -36,6 +39,8 @@ pub enum RunStatus {
     AgentKilled,
     /// A token budget cannot cover the next model call.
     BudgetExhausted,
+    /// The input was too long, or held personal data the agent blocks; nothing reached the model.
+    InputRejected,
 }
 
 /// What happened to one proposed tool call.
@@ -62,6 +67,13 @@ pub enum CallDecision {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
+    /// Personal data or secrets were masked before text reached the model.
+    Masked {
+        /// `input`, or the id of the tool call whose result was masked.
+        place: String,
+        /// How many of each kind.
+        found: BTreeMap<Kind, u32>,
+    },
     /// The model's turn.
     Model {
         /// Its text.
@@ -138,12 +150,37 @@ impl<'a> Agent<'a> {
             },
             argument_errors: 0,
         };
+        // The audit log keeps the input as the model would see it, never the unmasked text.
+        let screened = self.settings.pii.apply(input);
+        let shown = match &screened {
+            Screened::Passed { text, .. } => Some(text.as_str()),
+            Screened::Blocked { .. } => None,
+        };
         self.state.append_audit(
             &run_id,
             "run.started",
             &json!({"agent": self.settings.name, "principal": principal.name,
-                    "roles": principal.roles, "model": self.model.id().to_string(), "input": input}),
+                    "roles": principal.roles, "model": self.model.id().to_string(),
+                    "input": shown, "input_sha256": hex::encode(Sha256::digest(input))}),
         )?;
+        let chars = input.chars().count();
+        if chars > self.settings.max_input_chars {
+            let answer = format!(
+                "Your message is {chars} characters long; this agent accepts at most {}. Nothing was sent to the model.",
+                self.settings.max_input_chars
+            );
+            return self.finish(run, RunStatus::InputRejected, answer);
+        }
+        let input = match self.note_screening(&mut run, "input", screened)? {
+            Ok(text) => text,
+            Err(kind) => {
+                let answer = format!(
+                    "Your message was not sent to the model: it contains {} data, which this agent does not accept.",
+                    kind.name()
+                );
+                return self.finish(run, RunStatus::InputRejected, answer);
+            }
+        };
         if let Some(killed) = self
             .state
             .killed(&Target::Agent(self.settings.name.clone()))?
@@ -159,9 +196,7 @@ impl<'a> Agent<'a> {
         }
         let mut request = ModelRequest {
             system: self.settings.system.clone(),
-            messages: vec![Message::User {
-                text: input.to_owned(),
-            }],
+            messages: vec![Message::User { text: input }],
             tools: self.offered()?,
             tool_choice: ToolChoice::Auto,
             parallel_tool_calls: true,
@@ -233,6 +268,41 @@ impl<'a> Agent<'a> {
             self.settings.max_turns
         );
         self.finish(run, RunStatus::TurnLimit, answer)
+    }
+
+    /// Records what screening found (an event and an audit record); returns the text to send,
+    /// or the kind that blocks it.
+    fn note_screening(
+        &self,
+        run: &mut Run,
+        place: &str,
+        screened: Screened,
+    ) -> Result<Result<String, Kind>, StateError> {
+        let run_id = run.report.run_id.clone();
+        match screened {
+            Screened::Passed { text, found } => {
+                if !found.is_empty() {
+                    self.state.append_audit(
+                        &run_id,
+                        "pii.masked",
+                        &json!({"place": place, "found": found}),
+                    )?;
+                    run.report.events.push(Event::Masked {
+                        place: place.to_owned(),
+                        found,
+                    });
+                }
+                Ok(Ok(text))
+            }
+            Screened::Blocked { kind, found } => {
+                self.state.append_audit(
+                    &run_id,
+                    "pii.blocked",
+                    &json!({"place": place, "kind": kind, "found": found}),
+                )?;
+                Ok(Err(kind))
+            }
+        }
     }
 
     /// Reserves the most the next model call can use against the token budgets: its request
@@ -413,6 +483,17 @@ impl<'a> Agent<'a> {
             }
         };
         self.state.append_audit(&run.report.run_id, kind, &record)?;
+        let screened = self.settings.pii.apply(&content);
+        let (content, is_error) = match self.note_screening(run, &call.id, screened)? {
+            Ok(content) => (content, is_error),
+            Err(kind) => (
+                format!(
+                    "the tool's result was withheld: it contains {} data",
+                    kind.name()
+                ),
+                true,
+            ),
+        };
         Ok(ToolResult {
             call_id: call.id.clone(),
             content,

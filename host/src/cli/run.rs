@@ -93,6 +93,16 @@ fn print_run(agent: &str, principal: &Principal, input: &str, report: &RunReport
     println!("user: {input}");
     for event in &report.events {
         match event {
+            Event::Masked { place, found } => {
+                let kinds: Vec<_> = found
+                    .iter()
+                    .map(|(k, n)| format!("{n} {}", k.name()))
+                    .collect();
+                println!(
+                    "  (masked before the model, in {place}: {})",
+                    kinds.join(", ")
+                );
+            }
             Event::Model { text, calls, usage } => {
                 let said = text.as_deref().map(|t| format!(" {t}")).unwrap_or_default();
                 let asked = if *calls > 0 {

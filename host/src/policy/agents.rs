@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::units::{Rate, Timeout};
+use crate::agent::guards::pii::PiiPolicy;
 
 /// Who may call a tool and how often, checked by the agent loop before every call.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -82,6 +83,10 @@ pub struct AgentSettings {
     pub max_argument_errors: u32,
     /// The budgets its runs count toward (the whitelist's `[budgets]`).
     pub budgets: Budgets,
+    /// What happens to personal data and secrets before text reaches the model.
+    pub pii: PiiPolicy,
+    /// The longest user input accepted, in characters.
+    pub max_input_chars: usize,
 }
 
 #[derive(Deserialize)]
@@ -107,6 +112,9 @@ pub(super) struct RawAgent {
     max_turns: Option<u32>,
     max_output_tokens: Option<u32>,
     max_argument_errors: Option<u32>,
+    #[serde(default)]
+    pii: BTreeMap<String, String>,
+    max_input_chars: Option<usize>,
 }
 
 /// An error as (key under the table, message).
@@ -217,6 +225,8 @@ impl RawAgent {
             max_output_tokens: self.max_output_tokens.unwrap_or(1024),
             max_argument_errors: self.max_argument_errors.unwrap_or(2),
             budgets: budgets.clone(),
+            pii: PiiPolicy::parse(&self.pii).map_err(|(kind, msg)| (format!("pii.{kind}"), msg))?,
+            max_input_chars: self.max_input_chars.unwrap_or(20_000),
         })
     }
 }

@@ -87,6 +87,7 @@ pub struct ScriptedModel {
     name: String,
     steps: Vec<Step>,
     next: Mutex<usize>,
+    seen: Mutex<Vec<ModelRequest>>,
 }
 
 impl ScriptedModel {
@@ -96,6 +97,7 @@ impl ScriptedModel {
             name: name.into(),
             steps,
             next: Mutex::new(0),
+            seen: Mutex::new(Vec::new()),
         }
     }
 
@@ -108,6 +110,11 @@ impl ScriptedModel {
             name,
             parse_steps(&text, &path.display().to_string())?,
         ))
+    }
+
+    /// The requests it was sent, in order: what the model saw.
+    pub fn requests(&self) -> Vec<ModelRequest> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// How many steps were replayed so far.
@@ -138,6 +145,10 @@ impl Model for ScriptedModel {
 
     fn complete<'a>(&'a self, request: &'a ModelRequest) -> ModelFuture<'a> {
         Box::pin(async move {
+            self.seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(request.clone());
             let index = {
                 let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
                 let index = *next;

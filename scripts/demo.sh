@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo: builds the example tools from source with `harness build`, whitelists them by
 # digest with their grants, and runs an agent session through the sandbox — an answer from two
-# tools, a call refused by role, a runaway tool stopped by its fuel budget, a kill switch flipped
-# at run time, and the audit chain verified. The model is scripted (scripts/demo/*.jsonl) unless
+# tools, a call refused by role, a runaway tool stopped by its fuel budget, personal data masked
+# before the model, a token budget's hard stop, a kill switch flipped at run time, and the audit
+# chain verified. The model is scripted (scripts/demo/*.jsonl) unless
 # OPENAI_API_KEY is set, in which case the same runs go to a real model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +41,8 @@ build() { target/release/harness build "$1" --target-dir target/guest -o "$demo/
   echo '[agents.support]'
   echo 'model = "main"'
   echo 'system = "You are the IT support assistant. Use the tools; say which document an answer comes from."'
+  echo '[budgets]'
+  echo 'user_tokens = "20000/day"'
 } > "$demo/harness.toml"
 cp scripts/demo/two-tools.jsonl "$demo/script.jsonl"
 echo "# $demo/harness.toml"; cat "$demo/harness.toml"
@@ -55,6 +58,14 @@ harness run "${policy[@]}" --principal bob "Open a ticket: the printer on floor 
 say "A runaway tool is stopped by its fuel budget; the run goes on and says so"
 cp scripts/demo/runaway.jsonl "$demo/script.jsonl"
 harness run "${policy[@]}" --principal ana "Summarize this report for me."
+
+say "Personal data is masked before anything reaches the model (and in the audit log)"
+cp scripts/demo/pii.jsonl "$demo/script.jsonl"
+harness run "${policy[@]}" --principal ana "My card 4111 1111 1111 1111 was charged twice; reach me at ana@example.com or +44 20 7946 0958."
+
+say "A token budget stops a run hard: dave's runs may use 20000 tokens a day"
+cp scripts/demo/budget.jsonl "$demo/script.jsonl"
+harness run "${policy[@]}" --principal dave "Tell me everything about printers."
 
 say "A kill switch, flipped from another process, acts on the next call without a restart"
 harness kill "${policy[@]}" kb --reason "index being rebuilt"

@@ -449,7 +449,7 @@ async fn a_token_budget_stops_runs_hard_per_user_and_says_so() {
                 "{}",
                 report.answer
             );
-            assert_eq!(report.turns, 1);
+            assert_eq!(report.turns, 0, "the model was not asked");
             break;
         }
     }

@@ -203,7 +203,6 @@ impl<'a> Agent<'a> {
             max_output_tokens: self.settings.max_output_tokens,
         };
         while run.report.turns < self.settings.max_turns {
-            run.report.turns += 1;
             let reservation = match self.reserve_tokens(&run_id, principal, &request)? {
                 Ok(reservation) => reservation,
                 Err(exhausted) => {
@@ -219,6 +218,7 @@ impl<'a> Agent<'a> {
                     );
                 }
             };
+            run.report.turns += 1;
             let answered = self.model.complete(&request).await;
             if let Some(reservation) = reservation {
                 let used = answered.as_ref().map_or(0, |r| r.usage.total());

@@ -713,3 +713,72 @@ fn run_prints_each_gate_decision_and_kill_acts_on_the_next_run() {
     assert_eq!(verify.code, 0, "{}", verify.stdout);
     assert!(verify.stdout.contains("chain intact"));
 }
+
+#[test]
+fn the_golden_set_covers_every_gate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let kb = root.join("tools/kb/sample").canonicalize().unwrap();
+    let unused = tmp.path().join("unused.jsonl");
+    std::fs::write(&unused, "{\"text\": \"unused\"}\n").unwrap();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .raw(&format!("data_dir = {:?}", tmp.path().join("data").display().to_string()))
+        .tool("calc", &example_tool("calc"), "rate = \"3/min\"")
+        .tool("kb", &example_tool("kb"), &format!("fs = [{{ host = {:?}, guest = \"/kb\", mode = \"ro\" }}]", kb.display().to_string()))
+        .tool("tickets", &example_tool("tickets"), "kv = { quota = \"64 KiB\" }\nroles = [\"support\"]")
+        .tool("hostile", &hostile(), "fuel = 2_000_000")
+        .tool("crunch", &example_tool("calc"), "fuel = 900_000_000_000")
+        .tool("outsider", &example_tool("calc"), "")
+        .raw(&format!(
+            "[models.main]\nprovider = \"scripted\"\nscript = {:?}\n[agents.golden]\nmodel = \"main\"\n\
+             tools = [\"calc\", \"kb\", \"tickets\", \"hostile\", \"crunch\"]\nmax_turns = 3\n\
+             [budgets]\nuser_fuel = \"10000000000/day\"",
+            unused.display().to_string()
+        ))
+        .write(tmp.path());
+    let dataset = root.join("evals/golden.jsonl");
+    let run = harness(&[
+        "eval",
+        dataset.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.ends_with(
+            "14 cases: 14 passed, 0 failed · tool selection precision 1.00, recall 1.00\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !tmp.path().join("data/state.sqlite3").exists(),
+        "eval state is scratch"
+    );
+
+    // A case whose expectation does not hold fails the run, saying what differed.
+    let wrong = tmp.path().join("wrong.jsonl");
+    std::fs::write(
+        &wrong,
+        r#"{"name": "expects a refusal that does not happen", "input": "1+1", "responses": [{"calls": [{"name": "calc__apply", "arguments": {"op": "add", "a": 1, "b": 1}}]}, {"text": "2"}], "expect": {"refused": {"calc__apply": "role"}, "calls": []}}
+"#,
+    )
+    .unwrap();
+    let run = harness(&[
+        "eval",
+        wrong.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.contains("FAIL  expects a refusal that does not happen: expected calls {}, ran {\"calc__apply\"}; expected calc__apply refused by role, it was not refused"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("precision 0.00, recall 1.00"),
+        "{}",
+        run.stdout
+    );
+}

@@ -594,7 +594,11 @@ async fn personal_data_is_masked_before_the_model_and_blocked_where_configured()
         r#"{"text": "fine"}"#,
     )
     .await;
-    assert_eq!(ordinary.status, RunStatus::Answered, "ordinary input passes");
+    assert_eq!(
+        ordinary.status,
+        RunStatus::Answered,
+        "ordinary input passes"
+    );
     let report = Agent::new(
         &host,
         &state,

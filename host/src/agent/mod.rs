@@ -2,6 +2,7 @@
 //! holds the model layer ([`models`]) and the durable state ([`state`]: the hash-chained audit
 //! log); the loop and its gates build on them.
 
+pub mod eval;
 pub mod gates;
 pub mod guards;
 pub mod models;

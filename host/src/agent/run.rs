@@ -24,7 +24,7 @@ use crate::policy::AgentSettings;
 use crate::{CallContext, CallReport, Host, Outcome};
 
 /// How a run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// The model gave its final answer.

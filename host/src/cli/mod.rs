@@ -110,6 +110,19 @@ enum Command {
         /// The question.
         input: String,
     },
+    /// Run a golden dataset (JSON Lines of cases) against an agent; exit 1 if a case fails.
+    Eval {
+        #[arg(long, default_value = harness_host::policy::DEFAULT_POLICY_FILE)]
+        policy: PathBuf,
+        /// The dataset.
+        dataset: PathBuf,
+        /// The agent (`[agents.NAME]`); may be omitted when there is one.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Switch a tool (or, with --agent, an agent) off, effective for the next call of any
     /// running host.
     Kill {
@@ -250,6 +263,16 @@ pub fn main() -> ExitCode {
                 report(run::run(policy, &host, &args))
             })
         }
+        Command::Eval {
+            policy,
+            dataset,
+            agent,
+            json,
+        } => report(
+            Policy::load(&policy)
+                .map_err(anyhow::Error::from)
+                .and_then(|p| run::eval(&p, &dataset, agent.as_deref(), json)),
+        ),
         Command::Kill {
             policy,
             name,

@@ -10,11 +10,14 @@ use harness_host::agent::models::{self, retry::Resilient, retry::RetryPolicy};
 use harness_host::agent::run::{Agent, CallDecision, Event, RunReport, RunStatus};
 use harness_host::agent::state::StateStore;
 use harness_host::agent::state::switches::Target;
+use harness_host::policy::AgentSettings;
 use harness_host::{Host, Outcome, Policy};
 
 /// Exit code: the run ended without the model's answer (turn limit, invalid arguments, no
 /// model, agent switched off).
 const EXIT_NO_ANSWER: u8 = 8;
+/// Exit code: a golden-dataset case failed.
+const EXIT_EVAL_FAILED: u8 = 1;
 
 /// What `harness run` was asked.
 pub struct RunArgs {
@@ -32,40 +35,14 @@ pub struct RunArgs {
 
 /// Runs the agent on `args.input` and prints the conversation with each gate's decision.
 pub fn run(policy: &Policy, host: &Host, args: &RunArgs) -> Result<ExitCode> {
-    let settings = match &args.agent {
-        Some(name) => policy.agents.get(name).with_context(|| {
-            format!(
-                "no [agents.{name}] in {}; it has: {}",
-                policy.path.display(),
-                names(policy.agents.keys())
-            )
-        })?,
-        None => match policy.agents.values().collect::<Vec<_>>().as_slice() {
-            [only] => only,
-            [] => bail!("{} defines no [agents.NAME]", policy.path.display()),
-            _ => bail!(
-                "choose an agent with --agent: {}",
-                names(policy.agents.keys())
-            ),
-        },
-    };
-    let env = |name: &str| std::env::var(name).ok();
-    let connect = |name: &String| models::connect(&policy.models[name], &env);
-    let model = Resilient::new(
-        connect(&settings.model)?,
-        settings
-            .fallbacks
-            .iter()
-            .map(connect)
-            .collect::<Result<_, _>>()?,
-        RetryPolicy::default(),
-    );
+    let settings = choose_agent(policy, args.agent.as_deref())?;
+    let model = connect_agent_model(policy, settings)?;
     let state = StateStore::open(&policy.host.data_dir)?;
     let principal = Principal {
         name: args.principal.clone(),
         roles: args.roles.iter().cloned().collect::<BTreeSet<_>>(),
     };
-    let agent = Agent::new(host, &state, settings, std::sync::Arc::new(model));
+    let agent = Agent::new(host, &state, settings, model);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let report = runtime.block_on(agent.run(&principal, &args.input))?;
     if args.json {
@@ -150,6 +127,60 @@ fn print_run(agent: &str, principal: &Principal, input: &str, report: &RunReport
     );
 }
 
+/// `harness eval`: runs a golden dataset against an agent, with state in a scratch folder so
+/// production audit logs, rates and budgets are untouched.
+pub fn eval(
+    policy: &Policy,
+    dataset: &std::path::Path,
+    agent: Option<&str>,
+    json: bool,
+) -> Result<ExitCode> {
+    let cases = harness_host::agent::eval::load(dataset)?;
+    let scratch = tempfile::tempdir().context("creating a scratch folder")?;
+    let mut policy = policy.clone();
+    policy.host.data_dir = scratch.path().join("data");
+    let settings = choose_agent(&policy, agent)?.clone();
+    let host = Host::load(policy.clone())?;
+    let state = StateStore::open(&policy.host.data_dir)?;
+    let model = if cases.iter().all(|c| c.responses.is_some()) {
+        None
+    } else {
+        Some(connect_agent_model(&policy, &settings)?)
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let report = runtime.block_on(harness_host::agent::eval::evaluate(
+        &host, &state, &settings, model, &cases,
+    ))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for case in &report.cases {
+            if case.failures.is_empty() {
+                println!("PASS  {}", case.name);
+            } else {
+                println!("FAIL  {}: {}", case.name, case.failures.join("; "));
+            }
+        }
+        let failed = report
+            .cases
+            .iter()
+            .filter(|c| !c.failures.is_empty())
+            .count();
+        println!(
+            "{} cases: {} passed, {failed} failed · tool selection precision {:.2}, recall {:.2}",
+            report.cases.len(),
+            report.cases.len() - failed,
+            report.precision,
+            report.recall
+        );
+    }
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_EVAL_FAILED)
+    })
+}
+
 /// `harness kill` / `harness enable`: flips the switch of a tool or an agent.
 pub fn switch(policy: &Policy, name: &str, agent: bool, kill: Option<&str>) -> Result<ExitCode> {
     let target = if agent {
@@ -174,6 +205,45 @@ pub fn switch(policy: &Policy, name: &str, agent: bool, kill: Option<&str>) -> R
         None => println!("{target} was not switched off"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The agent named `name`, or the only one.
+fn choose_agent<'p>(policy: &'p Policy, name: Option<&str>) -> Result<&'p AgentSettings> {
+    match name {
+        Some(name) => policy.agents.get(name).with_context(|| {
+            format!(
+                "no [agents.{name}] in {}; it has: {}",
+                policy.path.display(),
+                names(policy.agents.keys())
+            )
+        }),
+        None => match policy.agents.values().collect::<Vec<_>>().as_slice() {
+            [only] => Ok(only),
+            [] => bail!("{} defines no [agents.NAME]", policy.path.display()),
+            _ => bail!(
+                "choose an agent with --agent: {}",
+                names(policy.agents.keys())
+            ),
+        },
+    }
+}
+
+/// The agent's model with its fallbacks, retried on transient errors; keys from the environment.
+fn connect_agent_model(
+    policy: &Policy,
+    settings: &AgentSettings,
+) -> Result<std::sync::Arc<dyn models::Model>> {
+    let env = |name: &str| std::env::var(name).ok();
+    let connect = |name: &String| models::connect(&policy.models[name], &env);
+    Ok(std::sync::Arc::new(Resilient::new(
+        connect(&settings.model)?,
+        settings
+            .fallbacks
+            .iter()
+            .map(connect)
+            .collect::<Result<_, _>>()?,
+        RetryPolicy::default(),
+    )))
 }
 
 fn names<'a>(names: impl Iterator<Item = &'a String>) -> String {

@@ -12,6 +12,7 @@ use harness_e2e::{PolicyFile, example_tool, hostile};
 use harness_host::agent::gates::Principal;
 use harness_host::agent::models::Message;
 use harness_host::agent::models::scripted::{ScriptedModel, parse_steps};
+use harness_host::agent::replay;
 use harness_host::agent::run::{Agent, CallDecision, Event, RunReport, RunStatus};
 use harness_host::agent::state::StateStore;
 use harness_host::agent::state::switches::Target;
@@ -628,4 +629,47 @@ async fn personal_data_is_masked_before_the_model_and_blocked_where_configured()
             .answer
             .starts_with("Your message is 201 characters long; this agent accepts at most 200.")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_matches_its_run_and_names_the_first_divergence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (policy, host, state) = setup(tmp.path(), "");
+    let report = run(
+        &policy,
+        &host,
+        &state,
+        &principal("ana", &[]),
+        r#"{"calls": [{"name": "calc__apply", "arguments": {"op": "mul", "a": 6, "b": 7}}, {"name": "tickets__create", "arguments": {"title": "x", "body": "", "priority": "low"}}]}
+{"calls": [{"name": "calc__sum", "arguments": {"values": [1, 2]}}]}
+{"text": "42 and 3; no ticket for you."}"#,
+    )
+    .await;
+    let recorded = replay::recorded(&state, &report.run_id).unwrap();
+    assert_eq!(recorded.responses.len(), 3);
+    assert_eq!(recorded.decisions.len(), 3);
+    assert_eq!(recorded.decisions[1], "refused by role");
+    let agent = &policy.agents["support"];
+    let same = replay::replay(&host, &state, agent, &report.run_id, &recorded)
+        .await
+        .unwrap();
+    assert_eq!((same.divergence.as_deref(), same.compared), (None, 3));
+
+    // The world changed: calc is switched off now.
+    state
+        .kill(&Target::Tool("calc".into()), "recalled", "ops")
+        .unwrap();
+    let changed = replay::replay(&host, &state, agent, &report.run_id, &recorded)
+        .await
+        .unwrap();
+    assert_eq!(
+        changed.divergence.as_deref(),
+        Some(
+            r#"call 1: recorded ran calc.apply → {"kind":"ok","value":42.0}; replayed refused by kill_switch"#
+        )
+    );
+    assert!(matches!(
+        replay::recorded(&state, "run-nope"),
+        Err(replay::ReplayError::UnknownRun(_))
+    ));
 }

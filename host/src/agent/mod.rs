@@ -6,5 +6,6 @@ pub mod eval;
 pub mod gates;
 pub mod guards;
 pub mod models;
+pub mod replay;
 pub mod run;
 pub mod state;

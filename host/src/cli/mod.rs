@@ -12,6 +12,8 @@
 //! | 5 | `audit --deny-warnings`: the review found warnings |
 //! | 6 | `new`, `build`, `test`: the tool could not be created, built or loaded; `audit-log`: the state could not be read |
 //! | 7 | `audit-log verify`: the chain is broken (edited, inserted, deleted or reordered records) |
+//! | 8 | `run`: the run ended without the model's answer (turn limit, budget, input rejected, ...) |
+//! | 9 | `replay`: the replay diverged from the recorded run |
 //! | 10 | stopped: out of fuel |
 //! | 11 | stopped: timed out |
 //! | 12 | stopped: memory limit |
@@ -109,6 +111,14 @@ enum Command {
         json: bool,
         /// The question.
         input: String,
+    },
+    /// Re-run a recorded run with its recorded model responses and compare each tool call;
+    /// exit 9 at the first divergence.
+    Replay {
+        #[arg(long, default_value = harness_host::policy::DEFAULT_POLICY_FILE)]
+        policy: PathBuf,
+        /// The run's id (`run-…`, printed by `harness run`).
+        run_id: String,
     },
     /// Run a golden dataset (JSON Lines of cases) against an agent; exit 1 if a case fails.
     Eval {
@@ -263,6 +273,11 @@ pub fn main() -> ExitCode {
                 report(run::run(policy, &host, &args))
             })
         }
+        Command::Replay { policy, run_id } => report(
+            Policy::load(&policy)
+                .map_err(anyhow::Error::from)
+                .and_then(|p| run::replay(&p, &run_id)),
+        ),
         Command::Eval {
             policy,
             dataset,

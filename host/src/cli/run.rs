@@ -16,6 +16,8 @@ use harness_host::{Host, Outcome, Policy};
 /// Exit code: the run ended without the model's answer (turn limit, invalid arguments, no
 /// model, agent switched off).
 const EXIT_NO_ANSWER: u8 = 8;
+/// Exit code: a replay diverged from the recorded run.
+const EXIT_DIVERGED: u8 = 9;
 /// Exit code: a golden-dataset case failed.
 const EXIT_EVAL_FAILED: u8 = 1;
 
@@ -179,6 +181,46 @@ pub fn eval(
     } else {
         ExitCode::from(EXIT_EVAL_FAILED)
     })
+}
+
+/// `harness replay`: re-runs a recorded run with its recorded model responses, its tools
+/// re-executed in a host with scratch state (so replaying cannot repeat a side effect), and
+/// reports the first divergence.
+pub fn replay(policy: &Policy, run_id: &str) -> Result<ExitCode> {
+    let recorded = {
+        let state = StateStore::open(&policy.host.data_dir)?;
+        harness_host::agent::replay::recorded(&state, run_id)?
+    };
+    let settings = policy.agents.get(&recorded.agent).with_context(|| {
+        format!(
+            "run {run_id} used agent `{}`, which {} no longer defines",
+            recorded.agent,
+            policy.path.display()
+        )
+    })?;
+    let scratch = tempfile::tempdir().context("creating a scratch folder")?;
+    let mut scratch_policy = policy.clone();
+    scratch_policy.host.data_dir = scratch.path().join("data");
+    let host = Host::load(scratch_policy.clone())?;
+    let state = StateStore::open(&scratch_policy.host.data_dir)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let report = runtime.block_on(harness_host::agent::replay::replay(
+        &host, &state, settings, run_id, &recorded,
+    ))?;
+    match &report.divergence {
+        None => {
+            println!(
+                "replayed {run_id} ({} model responses, {} tool calls): matched",
+                recorded.responses.len(),
+                report.compared
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(divergence) => {
+            println!("replayed {run_id}: DIVERGED at {divergence}");
+            Ok(ExitCode::from(EXIT_DIVERGED))
+        }
+    }
 }
 
 /// `harness kill` / `harness enable`: flips the switch of a tool or an agent.

@@ -150,27 +150,30 @@ impl<'a> Agent<'a> {
             },
             argument_errors: 0,
         };
-        // The audit log keeps the input as the model would see it, never the unmasked text.
-        let screened = self.settings.pii.apply(input);
+        // The audit log keeps the input as the model would see it, never the unmasked text; an
+        // input over the length limit is not even screened.
+        let chars = input.chars().count();
+        let too_long = chars > self.settings.max_input_chars;
+        let screened = (!too_long).then(|| self.settings.pii.apply(input));
         let shown = match &screened {
-            Screened::Passed { text, .. } => Some(text.as_str()),
-            Screened::Blocked { .. } => None,
+            Some(Screened::Passed { text, .. }) => Some(text.as_str()),
+            _ => None,
         };
         self.state.append_audit(
             &run_id,
             "run.started",
             &json!({"agent": self.settings.name, "principal": principal.name,
                     "roles": principal.roles, "model": self.model.id().to_string(),
-                    "input": shown, "input_sha256": hex::encode(Sha256::digest(input))}),
+                    "input": shown, "input_chars": chars,
+                    "input_sha256": hex::encode(Sha256::digest(input))}),
         )?;
-        let chars = input.chars().count();
-        if chars > self.settings.max_input_chars {
+        let Some(screened) = screened else {
             let answer = format!(
                 "Your message is {chars} characters long; this agent accepts at most {}. Nothing was sent to the model.",
                 self.settings.max_input_chars
             );
             return self.finish(run, RunStatus::InputRejected, answer);
-        }
+        };
         let input = match self.note_screening(&mut run, "input", screened)? {
             Ok(text) => text,
             Err(kind) => {

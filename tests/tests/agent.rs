@@ -79,7 +79,7 @@ async fn run(
         .unwrap()
 }
 
-/// (gate or outcome kind, reason or result) of each call, in order.
+/// (gate or outcome kind, reason or result) of each decided call, in order.
 fn decisions(report: &RunReport) -> Vec<(String, String)> {
     report
         .events
@@ -94,7 +94,12 @@ fn decisions(report: &RunReport) -> Vec<(String, String)> {
                 result,
                 ..
             } => Some((report.outcome.kind().to_owned(), result.content.clone())),
-            Event::Model { .. } | Event::Masked { .. } => None,
+            Event::Call {
+                decision: CallDecision::AwaitingApproval { .. },
+                ..
+            }
+            | Event::Model { .. }
+            | Event::Masked { .. } => None,
         })
         .collect()
 }
@@ -672,4 +677,138 @@ async fn a_replay_matches_its_run_and_names_the_first_divergence() {
         replay::recorded(&state, "run-nope"),
         Err(replay::ReplayError::UnknownRun(_))
     ));
+}
+
+/// A host whose tickets tool needs approval per `rule`, and an agent over calc and tickets.
+fn approval_setup(dir: &Path, rule: &str) -> (Policy, Host) {
+    let script = dir.join("unused.jsonl");
+    std::fs::write(&script, "{\"text\": \"unused\"}\n").unwrap();
+    let policy = PolicyFile::new(&dir.join("cache"))
+        .raw(&format!("data_dir = {:?}", dir.join("data").display().to_string()))
+        .tool("calc", &example_tool("calc"), "")
+        .tool("tickets", &example_tool("tickets"), &format!("kv = {{ quota = \"64 KiB\" }}\napproval = {rule}"))
+        .raw(&format!(
+            "[models.scripted]\nprovider = \"scripted\"\nscript = {:?}\n[agents.support]\nmodel = \"scripted\"",
+            script.display().to_string()
+        ))
+        .write(dir);
+    let policy = Policy::load(policy).unwrap();
+    let host = Host::load(policy.clone()).unwrap();
+    (policy, host)
+}
+
+const TICKET_TURNS: &str = r#"{"calls": [{"name": "tickets__create", "arguments": {"title": "VPN down", "body": "", "priority": "urgent"}}, {"name": "calc__apply", "arguments": {"op": "add", "a": 1, "b": 1}}]}
+{"text": "Done what I could."}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_pauses_the_run_which_resumes_after_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (policy, host) = approval_setup(tmp.path(), "\"required\"");
+    let steps = parse_steps(TICKET_TURNS, "test").unwrap();
+    let run_id = {
+        let state = StateStore::open(&policy.host.data_dir).unwrap();
+        let model = Arc::new(ScriptedModel::new("s", steps.clone()));
+        let report = Agent::new(&host, &state, &policy.agents["support"], model)
+            .run(
+                &principal("ana", &[]),
+                "Open an urgent ticket and add 1 and 1.",
+            )
+            .await
+            .unwrap();
+        assert_eq!(report.status, RunStatus::Paused);
+        assert!(
+            report
+                .answer
+                .starts_with("Paused: waiting for human approval of 1 (tickets.create)."),
+            "{}",
+            report.answer
+        );
+        // The call that needs no approval ran; the other waits.
+        assert_eq!(
+            decisions(&report)
+                .into_iter()
+                .map(|(g, _)| g)
+                .collect::<Vec<_>>(),
+            ["ok"]
+        );
+        report.run_id
+    };
+
+    // A new process: nothing in memory, only the state file.
+    let state = StateStore::open(&policy.host.data_dir).unwrap();
+    let pending = state.approvals(false).unwrap();
+    assert_eq!(
+        (pending.len(), pending[0].function.as_str()),
+        (1, "tickets.create")
+    );
+    let model = Arc::new(ScriptedModel::new("s", steps).starting_at(1));
+    let agent = Agent::new(&host, &state, &policy.agents["support"], model.clone());
+    assert!(
+        agent.resume(&run_id).await.unwrap().is_none(),
+        "not decided yet"
+    );
+    state.decide(pending[0].id, true, "lee", "fine").unwrap();
+    let report = agent.resume(&run_id).await.unwrap().expect("resumes");
+    assert_eq!(report.status, RunStatus::Answered);
+    assert_eq!(report.answer, "Done what I could.");
+    assert_eq!(decisions(&report)[0].0, "ok", "the approved call ran");
+    // The model saw both results, in its call order.
+    let seen = model.requests();
+    let Message::ToolResults { results } = seen[0].messages.last().unwrap() else {
+        panic!()
+    };
+    assert!(
+        results[0].content.contains("\"title\":\"VPN down\""),
+        "{}",
+        results[0].content
+    );
+    assert_eq!(results[1].content, "2.0");
+    assert!(
+        agent.resume(&run_id).await.unwrap().is_none(),
+        "resumes once"
+    );
+    let kinds: Vec<_> = state
+        .audit_of_run(&run_id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(
+        kinds.contains(&"run.paused".to_owned()) && kinds.contains(&"approval.approved".to_owned())
+    );
+    assert_eq!(kinds.last().map(String::as_str), Some("run.ended"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denial_is_told_to_the_model_and_rules_on_arguments_pick_calls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (policy, host) = approval_setup(
+        tmp.path(),
+        "{ when = { priority = [\"urgent\", \"high\"] } }",
+    );
+    let state = StateStore::open(&policy.host.data_dir).unwrap();
+    let steps = parse_steps(TICKET_TURNS, "test").unwrap();
+    let model = Arc::new(ScriptedModel::new("s", steps.clone()));
+    let agent = Agent::new(&host, &state, &policy.agents["support"], model.clone());
+    let report = agent.run(&principal("ana", &[]), "urgent").await.unwrap();
+    assert_eq!(report.status, RunStatus::Paused);
+    let id = state.approvals(false).unwrap()[0].id;
+    state
+        .decide(id, false, "lee", "use the incident process")
+        .unwrap();
+    let report = agent.resume(&report.run_id).await.unwrap().unwrap();
+    assert_eq!(report.status, RunStatus::Answered);
+    assert_eq!(
+        decisions(&report)[0],
+        (
+            "approval".into(),
+            "denied by lee: use the incident process".into()
+        )
+    );
+
+    // A low-priority ticket needs no approval under the rule.
+    let low = TICKET_TURNS.replace("urgent", "low");
+    let report = run(&policy, &host, &state, &principal("ana", &[]), &low).await;
+    assert_eq!(report.status, RunStatus::Answered);
+    assert_eq!(decisions(&report)[0].0, "ok");
 }

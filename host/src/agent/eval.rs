@@ -61,7 +61,8 @@ fn default_principal() -> String {
 pub struct Expect {
     /// Tool names (as the model calls them) that must run in the sandbox, in any order.
     pub calls: Option<BTreeSet<String>>,
-    /// Tool names that must be refused, and by which gate (`role`, `rate`, `kill_switch`, ...).
+    /// Tool names that must be refused, and by which gate (`role`, `rate`, `kill_switch`, ...;
+    /// `awaiting_approval` for a call that paused the run).
     #[serde(default)]
     pub refused: BTreeMap<String, String>,
     /// How the run must end (`answered`, `budget_exhausted`, ...).
@@ -202,6 +203,13 @@ fn judge(case: &Case, report: &RunReport) -> CaseResult {
                 ..
             } => {
                 refused.insert(call.name.clone(), (*gate).to_owned());
+            }
+            Event::Call {
+                call,
+                decision: CallDecision::AwaitingApproval { .. },
+                ..
+            } => {
+                refused.insert(call.name.clone(), "awaiting_approval".to_owned());
             }
             Event::Masked { found, .. } => masked.extend(found.keys().map(|k| k.name().to_owned())),
             Event::Model { .. } => {}

@@ -1,6 +1,7 @@
 //! The gates every tool call an agent proposes passes, in order, before the sandbox runs it:
 //! kill switch → routing (is the tool this agent's?) → role → rate limit → fuel budget →
-//! arguments. Each refusal is an audit record and a plain message back to the model.
+//! arguments; then approval, when the tool needs a human's (the run pauses). Each refusal is an
+//! audit record and a plain message back to the model.
 
 use std::collections::BTreeSet;
 
@@ -97,7 +98,7 @@ impl Refusal {
 }
 
 /// A call every gate let through: what to run.
-#[derive(Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Admitted {
     /// `tool.function`.
     pub function: String,
@@ -105,6 +106,8 @@ pub struct Admitted {
     pub arguments: Map<String, Value>,
     /// The fuel reserved for it, to settle with what it used.
     pub fuel: Option<Reservation>,
+    /// Whether a human must approve it first (the tool's `approval` applies).
+    pub needs_approval: bool,
 }
 
 /// Who a run acts for.
@@ -191,6 +194,12 @@ pub fn check(
     };
     match call.arguments() {
         Ok(arguments) => Ok(Ok(Admitted {
+            needs_approval: tool
+                .policy
+                .gates
+                .approval
+                .as_ref()
+                .is_some_and(|rule| rule.applies(&arguments)),
             function,
             arguments,
             fuel,

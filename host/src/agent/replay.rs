@@ -101,6 +101,7 @@ pub fn recorded(state: &StateStore, run_id: &str) -> Result<Recorded, ReplayErro
             "model.responded" => responses.push(step(&entry.record)),
             "tool.called" => decisions.push(ran(&entry.record)),
             "tool.refused" => decisions.push(refused(&entry.record)),
+            "approval.requested" => decisions.push("awaiting approval".into()),
             _ => {}
         }
     }
@@ -226,6 +227,10 @@ fn decisions(report: &RunReport) -> Vec<String> {
                 decision: CallDecision::Refused { gate, .. },
                 ..
             } => Some(format!("refused by {gate}")),
+            Event::Call {
+                decision: CallDecision::AwaitingApproval { .. },
+                ..
+            } => Some("awaiting approval".into()),
             Event::Model { .. } | Event::Masked { .. } => None,
         })
         .collect()

@@ -5,18 +5,19 @@
 
 use std::sync::Arc;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::gates::{self, Principal, Refusal};
+use super::gates::{self, Admitted, Principal, Refusal};
 use super::guards::pii::{Kind, Screened};
 use super::models::{
     Message, Model, ModelRequest, ModelResponse, TokenUsage, ToolCall, ToolChoice, ToolResult,
     ToolSpec,
 };
+use super::state::approvals::ApprovalRequest;
 use super::state::ledger::{Budget, Exhausted, Reservation};
 use super::state::switches::Target;
 use super::state::{StateError, StateStore};
@@ -41,6 +42,8 @@ pub enum RunStatus {
     BudgetExhausted,
     /// The input was too long, or held personal data the agent blocks; nothing reached the model.
     InputRejected,
+    /// Waiting for human approval of tool calls; `harness approvals` resumes it.
+    Paused,
 }
 
 /// What happened to one proposed tool call.
@@ -53,6 +56,11 @@ pub enum CallDecision {
         gate: &'static str,
         /// Why, as the model was told.
         reason: String,
+    },
+    /// It waits for a human to approve it (the run is paused).
+    AwaitingApproval {
+        /// The approval's number.
+        approval: i64,
     },
     /// It ran in the sandbox.
     Ran {
@@ -197,7 +205,7 @@ impl<'a> Agent<'a> {
                 ),
             );
         }
-        let mut request = ModelRequest {
+        let request = ModelRequest {
             system: self.settings.system.clone(),
             messages: vec![Message::User { text: input }],
             tools: self.offered()?,
@@ -205,6 +213,122 @@ impl<'a> Agent<'a> {
             parallel_tool_calls: true,
             max_output_tokens: self.settings.max_output_tokens,
         };
+        self.drive(run, principal, request).await
+    }
+
+    /// Resumes run `run_id`, paused for approvals, once every one of them is decided: approved
+    /// calls run (unless their tool was switched off meanwhile), denied ones are reported to the
+    /// model as denied, and the run goes on. `None` when the run is not paused, still waits for
+    /// a decision, or another process resumed it first.
+    pub async fn resume(&self, run_id: &str) -> Result<Option<RunReport>, StateError> {
+        let Some((agent, text)) = self.state.take_paused_run(run_id)? else {
+            return Ok(None);
+        };
+        let paused: Paused = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
+            path: self.state.path().to_owned(),
+            message: format!("paused run {run_id}: {e}"),
+        })?;
+        let decided: BTreeMap<i64, ApprovalRequest> = self
+            .state
+            .approvals_of_run(run_id)?
+            .into_iter()
+            .filter(|a| a.decision.is_some())
+            .map(|a| (a.id, a))
+            .collect();
+        if paused
+            .waiting
+            .iter()
+            .any(|w| !decided.contains_key(&w.approval))
+        {
+            self.state.pause_run(run_id, &agent, &text)?;
+            return Ok(None);
+        }
+        let principal = Principal {
+            name: paused.principal,
+            roles: paused.roles,
+        };
+        let mut run = Run {
+            report: RunReport {
+                run_id: run_id.to_owned(),
+                status: RunStatus::Answered,
+                answer: String::new(),
+                turns: paused.turns,
+                usage: paused.usage,
+                events: Vec::new(),
+            },
+            argument_errors: paused.argument_errors,
+        };
+        self.state.append_audit(
+            run_id,
+            "run.resumed",
+            &json!({"approvals": decided.keys().collect::<Vec<_>>()}),
+        )?;
+        let mut decisions = Vec::new();
+        let mut approved = Vec::new();
+        for waiting in paused.waiting {
+            let approval = &decided[&waiting.approval];
+            let tool = waiting
+                .admitted
+                .function
+                .split('.')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            let killed = self.state.killed(&Target::Tool(tool.clone()))?;
+            if approval.decision.as_deref() == Some("approved") && killed.is_none() {
+                approved.push((waiting.index, waiting.admitted));
+                continue;
+            }
+            if let Some(reservation) = waiting.admitted.fuel {
+                self.state.settle(reservation, 0)?;
+            }
+            decisions.push((
+                waiting.index,
+                match killed {
+                    Some(killed) if approval.decision.as_deref() == Some("approved") => {
+                        refused(Refusal::Killed {
+                            tool,
+                            reason: killed.reason,
+                        })
+                    }
+                    _ => CallDecision::Refused {
+                        gate: "approval",
+                        reason: format!(
+                            "denied by {}: {}",
+                            approval.decided_by.as_deref().unwrap_or("a reviewer"),
+                            approval.reason.as_deref().unwrap_or("no reason given")
+                        ),
+                    },
+                },
+            ));
+        }
+        decisions.extend(
+            self.execute(&run_id_caller(&principal, run_id), &paused.calls, approved)
+                .await?,
+        );
+        let mut results = paused.results;
+        for (index, decision) in decisions {
+            results[index] = Some(self.note_call(&mut run, &paused.calls[index], decision)?);
+        }
+        let mut request = paused.request;
+        request.messages.push(Message::Assistant {
+            text: paused.text,
+            calls: paused.calls,
+        });
+        request.messages.push(Message::ToolResults {
+            results: results.into_iter().flatten().collect(),
+        });
+        self.drive(run, &principal, request).await.map(Some)
+    }
+
+    /// Turns of model and tools until the run ends or pauses.
+    async fn drive(
+        &self,
+        mut run: Run,
+        principal: &Principal,
+        mut request: ModelRequest,
+    ) -> Result<RunReport, StateError> {
+        let run_id = run.report.run_id.clone();
         while run.report.turns < self.settings.max_turns {
             let reservation = match self.reserve_tokens(&run_id, principal, &request)? {
                 Ok(reservation) => reservation,
@@ -250,14 +374,31 @@ impl<'a> Agent<'a> {
                     .unwrap_or_else(|| "The model ended its turn without an answer.".into());
                 return self.finish(run, RunStatus::Answered, answer);
             }
-            let results = self
+            let (results, waiting) = self
                 .call_tools(&mut run, principal, &response.calls)
                 .await?;
+            if !waiting.is_empty() {
+                let paused = Paused {
+                    principal: principal.name.clone(),
+                    roles: principal.roles.clone(),
+                    request,
+                    turns: run.report.turns,
+                    usage: run.report.usage,
+                    argument_errors: run.argument_errors,
+                    text: response.text,
+                    calls: response.calls,
+                    results,
+                    waiting,
+                };
+                return self.pause(run, paused);
+            }
             request.messages.push(Message::Assistant {
                 text: response.text,
                 calls: response.calls,
             });
-            request.messages.push(Message::ToolResults { results });
+            request.messages.push(Message::ToolResults {
+                results: results.into_iter().flatten().collect(),
+            });
             if run.argument_errors > self.settings.max_argument_errors {
                 let answer = format!(
                     "Stopped: the model sent invalid tool arguments {} times (the limit is {}).",
@@ -380,21 +521,19 @@ impl<'a> Agent<'a> {
         Ok(())
     }
 
-    /// Gates each call in order, runs the admitted ones concurrently, and returns one result
-    /// per call in the model's order.
+    /// Gates each call in order and runs the admitted ones concurrently. Returns, in the
+    /// model's order, each call's result — or `None` for a call that waits for a human, listed
+    /// in the second part.
     async fn call_tools(
         &self,
         run: &mut Run,
         principal: &Principal,
         calls: &[ToolCall],
-    ) -> Result<Vec<ToolResult>, StateError> {
+    ) -> Result<(Vec<Option<ToolResult>>, Vec<Waiting>), StateError> {
         let run_id = run.report.run_id.clone();
-        let caller = CallContext {
-            roles: principal.roles.iter().cloned().collect(),
-            ..CallContext::new(&principal.name, &run_id)
-        };
-        let mut decisions: Vec<Option<CallDecision>> = Vec::new();
+        let mut decisions: Vec<Option<CallDecision>> = vec![None; calls.len()];
         let mut admitted = Vec::new();
+        let mut waiting = Vec::new();
         for (index, call) in calls.iter().enumerate() {
             match gates::check(
                 self.host,
@@ -404,48 +543,120 @@ impl<'a> Agent<'a> {
                 &run_id,
                 call,
             )? {
-                Ok(ok) => {
-                    admitted.push((index, ok));
-                    decisions.push(None);
+                Ok(ok) if ok.needs_approval => {
+                    let arguments = Value::Object(ok.arguments.clone()).to_string();
+                    let approval = self.state.request_approval(
+                        &run_id,
+                        &call.id,
+                        &ok.function,
+                        &arguments,
+                        &principal.name,
+                    )?;
+                    waiting.push(Waiting {
+                        index,
+                        approval,
+                        admitted: ok,
+                    });
                 }
-                Err(refusal) => decisions.push(Some(refused(refusal))),
+                Ok(ok) => admitted.push((index, ok)),
+                Err(refusal) => decisions[index] = Some(refused(refusal)),
             }
         }
+        let caller = run_id_caller(principal, &run_id);
+        for (index, decision) in self.execute(&caller, calls, admitted).await? {
+            decisions[index] = Some(decision);
+        }
+        for w in &waiting {
+            decisions[w.index] = Some(CallDecision::AwaitingApproval {
+                approval: w.approval,
+            });
+        }
+        let mut results = Vec::new();
+        for (call, decision) in calls.iter().zip(decisions) {
+            let decision = decision.expect("every call was decided or waits");
+            let awaiting = matches!(decision, CallDecision::AwaitingApproval { .. });
+            let result = self.note_call(run, call, decision)?;
+            results.push((!awaiting).then_some(result));
+        }
+        Ok((results, waiting))
+    }
+
+    /// Runs admitted calls concurrently in the sandbox and settles their fuel.
+    async fn execute(
+        &self,
+        caller: &CallContext,
+        calls: &[ToolCall],
+        admitted: Vec<(usize, Admitted)>,
+    ) -> Result<Vec<(usize, CallDecision)>, StateError> {
         let runs = admitted.iter().map(|(_, ok)| {
             let arguments = Value::Object(ok.arguments.clone()).to_string();
-            let caller = &caller;
             async move { self.host.call(&ok.function, &arguments, caller).await }
         });
         let reports = futures::future::join_all(runs).await;
+        let mut decisions = Vec::new();
         for ((index, ok), report) in admitted.into_iter().zip(reports) {
             if let Some(reservation) = ok.fuel {
                 let used = report.as_ref().map_or(0, |r| r.usage.fuel);
                 self.state.settle(reservation, used)?;
             }
-            decisions[index] = Some(match report {
-                Ok(report) => CallDecision::Ran {
-                    function: ok.function,
-                    report: Box::new(report),
+            decisions.push((
+                index,
+                match report {
+                    Ok(report) => CallDecision::Ran {
+                        function: ok.function,
+                        report: Box::new(report),
+                    },
+                    // The host validates arguments against the schema before running anything.
+                    Err(error) => refused(Refusal::InvalidArguments {
+                        tool: calls[index].name.clone(),
+                        message: error.to_string(),
+                    }),
                 },
-                // The host validates arguments against the schema before running anything.
-                Err(error) => refused(Refusal::InvalidArguments {
-                    tool: calls[index].name.clone(),
-                    message: error.to_string(),
-                }),
-            });
+            ));
         }
-        let mut results = Vec::new();
-        for (call, decision) in calls.iter().zip(decisions) {
-            let decision = decision.expect("every call was decided");
-            let result = self.record_call(run, call, &decision)?;
-            run.report.events.push(Event::Call {
-                call: call.clone(),
-                decision,
-                result: result.clone(),
-            });
-            results.push(result);
-        }
-        Ok(results)
+        Ok(decisions)
+    }
+
+    /// Records a call's decision (audit record and event) and returns what the model is told.
+    fn note_call(
+        &self,
+        run: &mut Run,
+        call: &ToolCall,
+        decision: CallDecision,
+    ) -> Result<ToolResult, StateError> {
+        let result = self.record_call(run, call, &decision)?;
+        run.report.events.push(Event::Call {
+            call: call.clone(),
+            decision,
+            result: result.clone(),
+        });
+        Ok(result)
+    }
+
+    /// Keeps the run's state for [`Agent::resume`] and reports it as paused.
+    fn pause(&self, mut run: Run, paused: Paused) -> Result<RunReport, StateError> {
+        let run_id = run.report.run_id.clone();
+        let approvals: Vec<String> = paused
+            .waiting
+            .iter()
+            .map(|w| format!("{} ({})", w.approval, w.admitted.function))
+            .collect();
+        let state = serde_json::to_string(&paused).map_err(|e| StateError::Corrupt {
+            path: self.state.path().to_owned(),
+            message: format!("cannot keep run {run_id}: {e}"),
+        })?;
+        self.state.pause_run(&run_id, &self.settings.name, &state)?;
+        self.state.append_audit(
+            &run_id,
+            "run.paused",
+            &json!({"approvals": paused.waiting.iter().map(|w| w.approval).collect::<Vec<_>>()}),
+        )?;
+        run.report.status = RunStatus::Paused;
+        run.report.answer = format!(
+            "Paused: waiting for human approval of {}. Decide with `harness approvals approve ID` or `harness approvals deny ID --reason ...`.",
+            approvals.join(", ")
+        );
+        Ok(run.report)
     }
 
     /// Audits one call's decision and words its result for the model.
@@ -456,6 +667,14 @@ impl<'a> Agent<'a> {
         decision: &CallDecision,
     ) -> Result<ToolResult, StateError> {
         let (kind, record, content, is_error) = match decision {
+            // Its audit record is the approval request itself.
+            CallDecision::AwaitingApproval { approval } => {
+                return Ok(ToolResult {
+                    call_id: call.id.clone(),
+                    content: format!("waiting for human approval {approval}"),
+                    is_error: false,
+                });
+            }
             CallDecision::Refused { gate, reason } => {
                 if *gate == "arguments" {
                     run.argument_errors += 1;
@@ -520,6 +739,42 @@ impl<'a> Agent<'a> {
         run.report.status = status;
         run.report.answer = answer;
         Ok(run.report)
+    }
+}
+
+/// A call that waits for a human, as a paused run keeps it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Waiting {
+    /// Its position among the turn's calls.
+    index: usize,
+    /// The approval's number.
+    approval: i64,
+    /// What to run once approved.
+    admitted: Admitted,
+}
+
+/// Everything needed to resume a paused run, stored as JSON.
+#[derive(Serialize, Deserialize)]
+struct Paused {
+    principal: String,
+    roles: BTreeSet<String>,
+    /// The conversation before the paused turn.
+    request: ModelRequest,
+    turns: u32,
+    usage: TokenUsage,
+    argument_errors: u32,
+    /// The paused turn: the model's text and calls, and the results known so far.
+    text: Option<String>,
+    calls: Vec<ToolCall>,
+    results: Vec<Option<ToolResult>>,
+    waiting: Vec<Waiting>,
+}
+
+/// The context the host gives each tool call of a run.
+fn run_id_caller(principal: &Principal, run_id: &str) -> CallContext {
+    CallContext {
+        roles: principal.roles.iter().cloned().collect(),
+        ..CallContext::new(&principal.name, run_id)
     }
 }
 

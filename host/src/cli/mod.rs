@@ -14,6 +14,7 @@
 //! | 7 | `audit-log verify`: the chain is broken (edited, inserted, deleted or reordered records) |
 //! | 8 | `run`: the run ended without the model's answer (turn limit, budget, input rejected, ...) |
 //! | 9 | `replay`: the replay diverged from the recorded run |
+//! | 10 | `run`, `approvals approve/deny`: the run is paused, waiting for human approval |
 //! | 10 | stopped: out of fuel |
 //! | 11 | stopped: timed out |
 //! | 12 | stopped: memory limit |
@@ -112,6 +113,12 @@ enum Command {
         /// The question.
         input: String,
     },
+    /// List pending approvals, or approve or deny one (the last decision of a paused run resumes
+    /// it here).
+    Approvals {
+        #[command(subcommand)]
+        action: ApprovalsAction,
+    },
     /// Re-run a recorded run with its recorded model responses and compare each tool call;
     /// exit 9 at the first divergence.
     Replay {
@@ -196,6 +203,39 @@ enum Command {
     },
 }
 
+/// What `harness approvals` does.
+#[derive(Subcommand)]
+enum ApprovalsAction {
+    /// Pending approvals (with --all, decided ones too).
+    List {
+        #[arg(long, default_value = harness_host::policy::DEFAULT_POLICY_FILE)]
+        policy: PathBuf,
+        /// Include decided approvals.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Approve a call; the run resumes when nothing else is pending.
+    Approve {
+        #[arg(long, default_value = harness_host::policy::DEFAULT_POLICY_FILE)]
+        policy: PathBuf,
+        /// The approval's number.
+        id: i64,
+        /// Why (recorded).
+        #[arg(long, default_value = "approved")]
+        reason: String,
+    },
+    /// Deny a call; the model is told, and the run resumes when nothing else is pending.
+    Deny {
+        #[arg(long, default_value = harness_host::policy::DEFAULT_POLICY_FILE)]
+        policy: PathBuf,
+        /// The approval's number.
+        id: i64,
+        /// Why (recorded, and told to the model).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
 /// What `harness audit-log` does.
 #[derive(Subcommand)]
 enum AuditLogAction {
@@ -273,6 +313,23 @@ pub fn main() -> ExitCode {
                 report(run::run(policy, &host, &args))
             })
         }
+        Command::Approvals { action } => match action {
+            ApprovalsAction::List { policy, all } => report(
+                Policy::load(&policy)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|p| run::approvals_list(&p, all)),
+            ),
+            ApprovalsAction::Approve { policy, id, reason } => {
+                with_policy_and_host(&policy, |p, host| {
+                    report(run::approvals_decide(p, &host, id, true, &reason))
+                })
+            }
+            ApprovalsAction::Deny { policy, id, reason } => {
+                with_policy_and_host(&policy, |p, host| {
+                    report(run::approvals_decide(p, &host, id, false, &reason))
+                })
+            }
+        },
         Command::Replay { policy, run_id } => report(
             Policy::load(&policy)
                 .map_err(anyhow::Error::from)

@@ -16,6 +16,8 @@ use harness_host::{Host, Outcome, Policy};
 /// Exit code: the run ended without the model's answer (turn limit, invalid arguments, no
 /// model, agent switched off).
 const EXIT_NO_ANSWER: u8 = 8;
+/// Exit code: the run is paused, waiting for human approval.
+const EXIT_PAUSED: u8 = 10;
 /// Exit code: a replay diverged from the recorded run.
 const EXIT_DIVERGED: u8 = 9;
 /// Exit code: a golden-dataset case failed.
@@ -50,26 +52,131 @@ pub fn run(policy: &Policy, host: &Host, args: &RunArgs) -> Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_run(&settings.name, &principal, &args.input, &report);
+        print_run(&settings.name, &principal, Some(&args.input), &report);
     }
-    Ok(match report.status {
-        RunStatus::Answered => ExitCode::SUCCESS,
-        _ => ExitCode::from(EXIT_NO_ANSWER),
-    })
+    Ok(run_exit_code(report.status))
 }
 
-fn print_run(agent: &str, principal: &Principal, input: &str, report: &RunReport) {
+fn run_exit_code(status: RunStatus) -> ExitCode {
+    match status {
+        RunStatus::Answered => ExitCode::SUCCESS,
+        RunStatus::Paused => ExitCode::from(EXIT_PAUSED),
+        _ => ExitCode::from(EXIT_NO_ANSWER),
+    }
+}
+
+/// `harness approvals list`.
+pub fn approvals_list(policy: &Policy, all: bool) -> Result<ExitCode> {
+    let state = StateStore::open(&policy.host.data_dir)?;
+    let approvals = state.approvals(all)?;
+    if approvals.is_empty() {
+        println!("no {}approvals", if all { "" } else { "pending " });
+    }
+    for a in approvals {
+        let decided = match (&a.decision, &a.decided_by) {
+            (Some(decision), Some(by)) => {
+                format!("{decision} by {by}: {}", a.reason.as_deref().unwrap_or(""))
+            }
+            _ => "pending".into(),
+        };
+        println!(
+            "{}  {}  {} {}  for {} (run {}, asked {})",
+            a.id, decided, a.function, a.arguments, a.principal, a.run_id, a.requested_at
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `harness approvals approve|deny`: records the decision and, when it was the run's last
+/// pending one, resumes the run here and prints the rest of it.
+pub fn approvals_decide(
+    policy: &Policy,
+    host: &Host,
+    id: i64,
+    approved: bool,
+    reason: &str,
+) -> Result<ExitCode> {
+    let state = StateStore::open(&policy.host.data_dir)?;
+    let who = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+    let decided = state.decide(id, approved, &who, reason)?;
+    println!(
+        "approval {id} ({} {}) {} by {who}",
+        decided.function,
+        decided.arguments,
+        decided.decision.as_deref().unwrap_or_default()
+    );
+    let waiting: Vec<_> = state
+        .approvals_of_run(&decided.run_id)?
+        .into_iter()
+        .filter(|a| a.decision.is_none())
+        .map(|a| a.id.to_string())
+        .collect();
+    if !waiting.is_empty() {
+        println!(
+            "run {} still waits for approval {}",
+            decided.run_id,
+            waiting.join(", ")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some((agent, paused)) = state.paused_run(&decided.run_id)? else {
+        println!(
+            "run {} is not paused (it was resumed already)",
+            decided.run_id
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let settings = policy.agents.get(&agent).with_context(|| {
+        format!(
+            "run {} belongs to agent `{agent}`, which {} no longer defines",
+            decided.run_id,
+            policy.path.display()
+        )
+    })?;
+    let turns = serde_json::from_str::<serde_json::Value>(&paused)?["turns"]
+        .as_u64()
+        .unwrap_or(0);
+    let model = agent_model(policy, settings, turns as usize)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let resumed =
+        runtime.block_on(Agent::new(host, &state, settings, model).resume(&decided.run_id))?;
+    match resumed {
+        Some(report) => {
+            let principal = Principal {
+                name: decided.principal.clone(),
+                roles: BTreeSet::new(),
+            };
+            print_run(&settings.name, &principal, None, &report);
+            Ok(run_exit_code(report.status))
+        }
+        None => {
+            println!("run {} was resumed by another process", decided.run_id);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Prints a run; `input` is `None` for the rest of a resumed run.
+fn print_run(agent: &str, principal: &Principal, input: Option<&str>, report: &RunReport) {
     let roles = principal
         .roles
         .iter()
         .cloned()
         .collect::<Vec<_>>()
         .join(", ");
-    println!(
-        "{} · agent {agent} · {} [{roles}]",
-        report.run_id, principal.name
-    );
-    println!("user: {input}");
+    match input {
+        Some(input) => {
+            println!(
+                "{} · agent {agent} · {} [{roles}]",
+                report.run_id, principal.name
+            );
+            println!("user: {input}");
+        }
+        None => println!(
+            "{} resumed · agent {agent} · {}",
+            report.run_id, principal.name
+        ),
+    }
     for event in &report.events {
         match event {
             Event::Masked { place, found } => {
@@ -98,6 +205,9 @@ fn print_run(agent: &str, principal: &Principal, input: &str, report: &RunReport
             } => {
                 println!("  → {} {}", call.name, call.raw_arguments);
                 match decision {
+                    CallDecision::AwaitingApproval { approval } => {
+                        println!("    waiting for a human: approval {approval}");
+                    }
                     CallDecision::Refused { gate, reason } => {
                         println!("    refused by the {gate} gate: {reason}");
                     }
@@ -275,10 +385,27 @@ fn connect_agent_model(
     policy: &Policy,
     settings: &AgentSettings,
 ) -> Result<std::sync::Arc<dyn models::Model>> {
+    agent_model(policy, settings, 0)
+}
+
+/// [`connect_agent_model`] for a run that already took `turns` model turns: a scripted primary
+/// model continues after the responses those turns used.
+fn agent_model(
+    policy: &Policy,
+    settings: &AgentSettings,
+    turns: usize,
+) -> Result<std::sync::Arc<dyn models::Model>> {
     let env = |name: &str| std::env::var(name).ok();
     let connect = |name: &String| models::connect(&policy.models[name], &env);
+    let primary = &policy.models[&settings.model];
+    let primary: std::sync::Arc<dyn models::Model> = match &primary.provider {
+        harness_host::policy::Provider::Scripted { script } => std::sync::Arc::new(
+            models::scripted::ScriptedModel::load(&primary.model, script)?.starting_at(turns),
+        ),
+        _ => connect(&settings.model)?,
+    };
     Ok(std::sync::Arc::new(Resilient::new(
-        connect(&settings.model)?,
+        primary,
         settings
             .fallbacks
             .iter()

@@ -17,6 +17,55 @@ pub struct ToolGates {
     pub roles: Option<BTreeSet<String>>,
     /// Calls allowed per principal per window.
     pub rate: Option<Rate>,
+    /// When a human must approve a call before it runs.
+    pub approval: Option<Approval>,
+}
+
+/// When a tool's calls wait for a human: `approval = "required"` (every call), or
+/// `approval = { when = { priority = ["high", "urgent"] } }` (calls whose argument has one of
+/// the listed values).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Approval {
+    /// Every call.
+    Always,
+    /// Calls where some argument (by name) equals one of its listed JSON values.
+    When(BTreeMap<String, Vec<serde_json::Value>>),
+}
+
+impl Approval {
+    /// Whether a call with `arguments` needs approval.
+    pub fn applies(&self, arguments: &serde_json::Map<String, serde_json::Value>) -> bool {
+        match self {
+            Approval::Always => true,
+            Approval::When(rules) => rules
+                .iter()
+                .any(|(name, values)| arguments.get(name).is_some_and(|v| values.contains(v))),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawApproval {
+    Word(String),
+    Rules {
+        when: BTreeMap<String, Vec<serde_json::Value>>,
+    },
+}
+
+impl RawApproval {
+    pub(super) fn check(self) -> Result<Approval, String> {
+        match self {
+            RawApproval::Word(word) if word == "required" => Ok(Approval::Always),
+            RawApproval::Word(other) => Err(format!(
+                "`{other}` is not an approval; write \"required\" or {{ when = {{ ARGUMENT = [VALUES] }} }}"
+            )),
+            RawApproval::Rules { when } if when.is_empty() || when.values().any(Vec::is_empty) => {
+                Err("`when` needs at least one argument with at least one value".into())
+            }
+            RawApproval::Rules { when } => Ok(Approval::When(when)),
+        }
+    }
 }
 
 /// Which API a model speaks.

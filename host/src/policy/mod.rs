@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use agents::{AgentSettings, Budgets, ModelSettings, Provider, ToolGates};
+pub use agents::{AgentSettings, Approval, Budgets, ModelSettings, Provider, ToolGates};
 pub use grants::{
     FsGrant, FsMode, Grants, HttpGrant, HttpLimits, HttpScheme, KvGrant, MAX_KEY_BYTES, Secret,
     SecretValue, SocketGrant, SocketUse,
@@ -192,6 +192,7 @@ struct RawTool {
     kv: Option<grants::RawKv>,
     roles: Option<Vec<String>>,
     rate: Option<Rate>,
+    approval: Option<agents::RawApproval>,
 }
 
 impl RawTool {
@@ -298,9 +299,15 @@ impl Policy {
                     "an empty list lets nobody call the tool; remove the tool instead".into(),
                 ));
             }
+            let approval = tool
+                .approval
+                .map(agents::RawApproval::check)
+                .transpose()
+                .map_err(|msg| invalid(format!("tools.{name}.approval"), msg))?;
             let gates = ToolGates {
                 roles: tool.roles.map(|roles| roles.into_iter().collect()),
                 rate: tool.rate,
+                approval,
             };
             let component = base.join(&tool.component);
             if !component.is_file() {

@@ -112,6 +112,13 @@ impl ScriptedModel {
         ))
     }
 
+    /// The same script, with its first `used` steps already replayed (a run resumed after a
+    /// pause continues where it stopped).
+    pub fn starting_at(self, used: usize) -> ScriptedModel {
+        *self.next.lock().unwrap_or_else(|p| p.into_inner()) = used;
+        self
+    }
+
     /// The requests it was sent, in order: what the model saw.
     pub fn requests(&self) -> Vec<ModelRequest> {
         self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()

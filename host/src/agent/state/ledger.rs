@@ -47,7 +47,7 @@ pub struct Exhausted {
 }
 
 /// A reservation to settle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Reservation(i64);
 
 impl StateStore {

@@ -3,8 +3,10 @@
 //!
 //! - [`audit`]: the audit log as a hash chain, and its verification;
 //! - [`switches`]: kill switches for tools and agents;
-//! - [`ledger`]: token and fuel budgets, reserved before each call and settled after.
+//! - [`ledger`]: token and fuel budgets, reserved before each call and settled after;
+//! - [`approvals`]: pending human approvals and the paused runs waiting for them.
 
+pub mod approvals;
 pub mod audit;
 pub mod ledger;
 pub mod switches;
@@ -48,11 +50,19 @@ impl StateStore {
     /// Opens (creating if needed) `state.sqlite3` in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<StateStore, OpenError> {
         let (db, path) = crate::sqlite::open_private(data_dir, "state.sqlite3")?;
-        db.execute_batch(&[audit::SCHEMA, switches::SCHEMA, ledger::SCHEMA].concat())
-            .map_err(|e| OpenError {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+        db.execute_batch(
+            &[
+                audit::SCHEMA,
+                switches::SCHEMA,
+                ledger::SCHEMA,
+                approvals::SCHEMA,
+            ]
+            .concat(),
+        )
+        .map_err(|e| OpenError {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         Ok(StateStore {
             db: Mutex::new(db),
             path,

@@ -1,0 +1,285 @@
+//! Human approval: a call that needs it becomes a pending approval, and its run is paused with
+//! everything needed to resume it — in this process or another, before or after a restart.
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+use serde_json::json;
+
+use super::audit::now;
+use super::{StateError, StateStore};
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS approvals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    call_id TEXT NOT NULL,
+    function TEXT NOT NULL,
+    arguments TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    decision TEXT,
+    decided_by TEXT,
+    reason TEXT,
+    decided_at TEXT);
+CREATE TABLE IF NOT EXISTS paused_runs (
+    run_id TEXT PRIMARY KEY,
+    agent TEXT NOT NULL,
+    state TEXT NOT NULL,
+    paused_at TEXT NOT NULL);";
+
+/// One approval, pending or decided.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ApprovalRequest {
+    /// Its number, for `harness approvals approve N`.
+    pub id: i64,
+    /// The paused run.
+    pub run_id: String,
+    /// The model's id for the call.
+    pub call_id: String,
+    /// `tool.function`.
+    pub function: String,
+    /// The arguments, as JSON text.
+    pub arguments: String,
+    /// Who the run acts for.
+    pub principal: String,
+    /// When it was asked for.
+    pub requested_at: String,
+    /// `approved` or `denied`, once decided.
+    pub decision: Option<String>,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// Why, as the reviewer said.
+    pub reason: Option<String>,
+}
+
+/// Why a decision was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    /// The state failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// No approval has this number.
+    #[error("there is no approval {0}")]
+    Unknown(i64),
+    /// It was decided already.
+    #[error("approval {id} was already {decision} by {by}")]
+    Decided {
+        /// The approval.
+        id: i64,
+        /// The earlier decision.
+        decision: String,
+        /// Who made it.
+        by: String,
+    },
+}
+
+const COLUMNS: &str = "id, run_id, call_id, function, arguments, principal, requested_at, decision, decided_by, reason";
+
+fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRequest> {
+    Ok(ApprovalRequest {
+        id: row.get(0)?,
+        run_id: row.get(1)?,
+        call_id: row.get(2)?,
+        function: row.get(3)?,
+        arguments: row.get(4)?,
+        principal: row.get(5)?,
+        requested_at: row.get(6)?,
+        decision: row.get(7)?,
+        decided_by: row.get(8)?,
+        reason: row.get(9)?,
+    })
+}
+
+impl StateStore {
+    /// Records that a call waits for a human, and returns its number.
+    pub fn request_approval(
+        &self,
+        run_id: &str,
+        call_id: &str,
+        function: &str,
+        arguments: &str,
+        principal: &str,
+    ) -> Result<i64, StateError> {
+        let id = {
+            let db = self.lock();
+            db.execute(
+                "INSERT INTO approvals (run_id, call_id, function, arguments, principal, requested_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![run_id, call_id, function, arguments, principal, now()],
+            )
+            .map_err(|e| self.sqlite(e))?;
+            db.last_insert_rowid()
+        };
+        self.append_audit(
+            run_id,
+            "approval.requested",
+            &json!({"approval": id, "call_id": call_id, "function": function}),
+        )?;
+        Ok(id)
+    }
+
+    /// Approvals not decided yet, oldest first; with `all`, every approval.
+    pub fn approvals(&self, all: bool) -> Result<Vec<ApprovalRequest>, StateError> {
+        let db = self.lock();
+        let filter = if all { "" } else { "WHERE decision IS NULL" };
+        let mut statement = db
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM approvals {filter} ORDER BY id"
+            ))
+            .map_err(|e| self.sqlite(e))?;
+        let rows = statement.query_map([], read).map_err(|e| self.sqlite(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
+    }
+
+    /// The approvals of one run, in order.
+    pub fn approvals_of_run(&self, run_id: &str) -> Result<Vec<ApprovalRequest>, StateError> {
+        let db = self.lock();
+        let mut statement = db
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM approvals WHERE run_id = ?1 ORDER BY id"
+            ))
+            .map_err(|e| self.sqlite(e))?;
+        let rows = statement
+            .query_map([run_id], read)
+            .map_err(|e| self.sqlite(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
+    }
+
+    /// Approves or denies approval `id`, once.
+    pub fn decide(
+        &self,
+        id: i64,
+        approved: bool,
+        by: &str,
+        reason: &str,
+    ) -> Result<ApprovalRequest, DecideError> {
+        let decision = if approved { "approved" } else { "denied" };
+        let decided = {
+            let mut db = self.lock();
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| self.sqlite(e))?;
+            let current = tx
+                .query_row(
+                    &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
+                    [id],
+                    read,
+                )
+                .optional()
+                .map_err(|e| self.sqlite(e))?
+                .ok_or(DecideError::Unknown(id))?;
+            if let Some(earlier) = current.decision {
+                return Err(DecideError::Decided {
+                    id,
+                    decision: earlier,
+                    by: current.decided_by.unwrap_or_default(),
+                });
+            }
+            tx.execute(
+                "UPDATE approvals SET decision = ?2, decided_by = ?3, reason = ?4, decided_at = ?5 WHERE id = ?1",
+                params![id, decision, by, reason, now()],
+            )
+            .map_err(|e| self.sqlite(e))?;
+            tx.commit().map_err(|e| self.sqlite(e))?;
+            ApprovalRequest {
+                decision: Some(decision.into()),
+                decided_by: Some(by.into()),
+                reason: Some(reason.into()),
+                ..current
+            }
+        };
+        self.append_audit(
+            &decided.run_id,
+            &format!("approval.{decision}"),
+            &json!({"approval": id, "by": by, "reason": reason}),
+        )?;
+        Ok(decided)
+    }
+
+    /// Keeps a paused run's state until it resumes.
+    pub fn pause_run(&self, run_id: &str, agent: &str, state: &str) -> Result<(), StateError> {
+        self.lock()
+            .execute(
+                "INSERT INTO paused_runs (run_id, agent, state, paused_at) VALUES (?1, ?2, ?3, ?4)",
+                params![run_id, agent, state, now()],
+            )
+            .map_err(|e| self.sqlite(e))?;
+        Ok(())
+    }
+
+    /// The agent and state of paused run `run_id`, left in place.
+    pub fn paused_run(&self, run_id: &str) -> Result<Option<(String, String)>, StateError> {
+        self.lock()
+            .query_row(
+                "SELECT agent, state FROM paused_runs WHERE run_id = ?1",
+                [run_id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.sqlite(e))
+    }
+
+    /// The agent and state of paused run `run_id`, removed so that only one resumer gets it.
+    pub fn take_paused_run(&self, run_id: &str) -> Result<Option<(String, String)>, StateError> {
+        let mut db = self.lock();
+        let tx = db
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.sqlite(e))?;
+        let paused = tx
+            .query_row(
+                "SELECT agent, state FROM paused_runs WHERE run_id = ?1",
+                [run_id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.sqlite(e))?;
+        tx.execute("DELETE FROM paused_runs WHERE run_id = ?1", [run_id])
+            .map_err(|e| self.sqlite(e))?;
+        tx.commit().map_err(|e| self.sqlite(e))?;
+        Ok(paused)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_approval_is_decided_once_and_a_paused_run_resumed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path()).unwrap();
+        let id = store
+            .request_approval("run-1", "call_1", "tickets.create", "{}", "ana")
+            .unwrap();
+        store
+            .pause_run("run-1", "support", "{\"turns\": 1}")
+            .unwrap();
+        let reopened = StateStore::open(dir.path()).unwrap();
+        assert_eq!(reopened.approvals(false).unwrap()[0].id, id);
+        let decided = reopened.decide(id, true, "lee", "looks fine").unwrap();
+        assert_eq!(decided.decision.as_deref(), Some("approved"));
+        let again = reopened.decide(id, false, "kim", "no").unwrap_err();
+        assert_eq!(
+            again.to_string(),
+            format!("approval {id} was already approved by lee")
+        );
+        assert!(matches!(
+            reopened.decide(99, true, "lee", ""),
+            Err(DecideError::Unknown(99))
+        ));
+        assert!(reopened.approvals(false).unwrap().is_empty());
+        assert_eq!(reopened.approvals(true).unwrap().len(), 1);
+        assert_eq!(
+            reopened.take_paused_run("run-1").unwrap(),
+            Some(("support".into(), "{\"turns\": 1}".into()))
+        );
+        assert_eq!(store.take_paused_run("run-1").unwrap(), None);
+        let kinds: Vec<_> = store
+            .audit_of_run("run-1")
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(kinds, ["approval.requested", "approval.approved"]);
+    }
+}

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The demo: builds the example tools from source with `harness build`, whitelists them by
 # digest with their grants, and runs an agent session through the sandbox — an answer from two
-# tools, a call refused by role, a runaway tool stopped by its fuel budget, personal data masked
-# before the model, a token budget's hard stop, a kill switch flipped at run time, and the audit
-# chain verified. The model is scripted (scripts/demo/*.jsonl) unless
+# tools, a call refused by role, a call paused for human approval and then approved, a runaway
+# tool stopped by its fuel budget, personal data masked before the model, a token budget's hard
+# stop, a kill switch flipped at run time, and the audit chain verified. The model is scripted (scripts/demo/*.jsonl) unless
 # OPENAI_API_KEY is set, in which case the same runs go to a real model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +26,7 @@ build() { target/release/harness build "$1" --target-dir target/guest -o "$demo/
   build tools/tickets
   echo 'kv = { quota = "1 MiB" }'
   echo 'roles = ["support"]'
+  echo 'approval = "required"'
   build scripts/demo/runaway
   echo 'fuel = 5_000_000'
   echo
@@ -54,6 +55,12 @@ harness run "${policy[@]}" --principal ana --role support "What is 6 × 7, and h
 say "A call refused by role: tickets needs the support role, and bob has none"
 cp scripts/demo/role.jsonl "$demo/script.jsonl"
 harness run "${policy[@]}" --principal bob "Open a ticket: the printer on floor 2 is jammed."
+
+say "A call paused for human approval (persisted), then approved from another process: the run resumes"
+cp scripts/demo/approval.jsonl "$demo/script.jsonl"
+harness run "${policy[@]}" --principal sam --role support "Open a ticket: the VPN refuses my 4.9 client."
+harness approvals list "${policy[@]}"
+harness approvals approve "${policy[@]}" 1 --reason "known issue, go ahead"
 
 say "A runaway tool is stopped by its fuel budget; the run goes on and says so"
 cp scripts/demo/runaway.jsonl "$demo/script.jsonl"

@@ -725,7 +725,11 @@ fn the_golden_set_covers_every_gate() {
         .raw(&format!("data_dir = {:?}", tmp.path().join("data").display().to_string()))
         .tool("calc", &example_tool("calc"), "rate = \"3/min\"")
         .tool("kb", &example_tool("kb"), &format!("fs = [{{ host = {:?}, guest = \"/kb\", mode = \"ro\" }}]", kb.display().to_string()))
-        .tool("tickets", &example_tool("tickets"), "kv = { quota = \"64 KiB\" }\nroles = [\"support\"]")
+        .tool(
+            "tickets",
+            &example_tool("tickets"),
+            "kv = { quota = \"64 KiB\" }\nroles = [\"support\"]\napproval = { when = { priority = [\"urgent\"] } }",
+        )
         .tool("hostile", &hostile(), "fuel = 2_000_000")
         .tool("crunch", &example_tool("calc"), "fuel = 900_000_000_000")
         .tool("outsider", &example_tool("calc"), "")
@@ -746,7 +750,7 @@ fn the_golden_set_covers_every_gate() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(
         run.stdout.ends_with(
-            "14 cases: 14 passed, 0 failed · tool selection precision 1.00, recall 1.00\n"
+            "15 cases: 15 passed, 0 failed · tool selection precision 1.00, recall 1.00\n"
         ),
         "{}",
         run.stdout
@@ -780,5 +784,103 @@ fn the_golden_set_covers_every_gate() {
         run.stdout.contains("precision 0.00, recall 1.00"),
         "{}",
         run.stdout
+    );
+}
+
+#[test]
+fn a_paused_run_is_approved_from_another_process_and_finishes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("script.jsonl");
+    std::fs::write(
+        &script,
+        r#"{"calls": [{"name": "tickets__create", "arguments": {"title": "VPN down", "body": "", "priority": "high"}}]}
+{"text": "Ticket 1 is open."}
+"#,
+    )
+    .unwrap();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .raw(&format!("data_dir = {:?}", tmp.path().join("data").display().to_string()))
+        .tool("tickets", &example_tool("tickets"), "kv = { quota = \"64 KiB\" }\napproval = \"required\"")
+        .raw(&format!(
+            "[models.demo]\nprovider = \"scripted\"\nscript = {:?}\n[agents.helper]\nmodel = \"demo\"",
+            script.display().to_string()
+        ))
+        .write(tmp.path());
+    let policy = policy.to_str().unwrap();
+
+    let run = harness(&[
+        "run",
+        "--policy",
+        policy,
+        "--principal",
+        "ana",
+        "Open a ticket: VPN down.",
+    ]);
+    assert_eq!(run.code, 10, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("    waiting for a human: approval 1\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("answer: Paused: waiting for human approval of 1 (tickets.create)."),
+        "{}",
+        run.stdout
+    );
+
+    let list = harness(&["approvals", "list", "--policy", policy]);
+    assert!(list.stdout.starts_with("1  pending  tickets.create {\"title\":\"VPN down\",\"body\":\"\",\"priority\":\"high\"}  for ana"), "{}", list.stdout);
+
+    let approve = harness(&[
+        "approvals",
+        "approve",
+        "--policy",
+        policy,
+        "1",
+        "--reason",
+        "on call",
+    ]);
+    assert_eq!(approve.code, 0, "{}{}", approve.stdout, approve.stderr);
+    assert!(
+        approve.stdout.contains(" resumed · agent helper · ana\n"),
+        "{}",
+        approve.stdout
+    );
+    assert!(
+        approve
+            .stdout
+            .contains("    gates passed · tickets.create ok: {\"id\":1,"),
+        "{}",
+        approve.stdout
+    );
+    assert!(
+        approve.stdout.contains("answer: Ticket 1 is open.\n"),
+        "{}",
+        approve.stdout
+    );
+
+    let again = harness(&[
+        "approvals",
+        "deny",
+        "--policy",
+        policy,
+        "1",
+        "--reason",
+        "too late",
+    ]);
+    assert_eq!(again.code, 6);
+    assert!(
+        again.stderr.contains("approval 1 was already approved by"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        harness(&["approvals", "list", "--policy", policy]).stdout,
+        "no pending approvals\n"
+    );
+    assert_eq!(
+        harness(&["audit-log", "verify", "--policy", policy]).code,
+        0
     );
 }

@@ -812,3 +812,67 @@ async fn a_denial_is_told_to_the_model_and_rules_on_arguments_pick_calls() {
     assert_eq!(report.status, RunStatus::Answered);
     assert_eq!(decisions(&report)[0].0, "ok");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_prompt_reaches_its_share_of_principals_stickily_and_is_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("v2.md"),
+        "You help the support team. Cite the document.",
+    )
+    .unwrap();
+    let (policy, host, state) = setup_with(
+        tmp.path(),
+        "",
+        "canary = { prompt = \"v2.md\", percent = 30 }",
+    );
+    let agent = &policy.agents["support"];
+    let stable = agent.prompt.version.clone();
+    let canary = agent.canary.as_ref().unwrap().prompt.version.clone();
+    assert_ne!(stable, canary);
+    let picked: Vec<bool> = (0..1000)
+        .map(|i| agent.prompt_for(&format!("user-{i}")).1)
+        .collect();
+    let share = picked.iter().filter(|c| **c).count();
+    assert!(
+        (250..=350).contains(&share),
+        "{share} of 1000 got the canary"
+    );
+    assert_eq!(
+        agent.prompt_for("user-7").1,
+        picked[7],
+        "sticky per principal"
+    );
+
+    // Runs record their version, and the model gets that version's words.
+    let mut versions = std::collections::BTreeMap::new();
+    for i in 0..20 {
+        let who = principal(&format!("user-{i}"), &[]);
+        let model = Arc::new(ScriptedModel::new(
+            "s",
+            parse_steps(r#"{"text": "ok"}"#, "t").unwrap(),
+        ));
+        let report = Agent::new(&host, &state, agent, model.clone())
+            .run(&who, "hi")
+            .await
+            .unwrap();
+        let expected = if picked[i] { &canary } else { &stable };
+        assert_eq!(&report.prompt_version, expected);
+        let system = &model.requests()[0].system;
+        assert_eq!(system.contains("Cite the document."), picked[i]);
+        *versions.entry(report.prompt_version).or_insert(0u64) += 1;
+    }
+    let metrics = state.metrics(Duration::from_secs(3600)).unwrap();
+    let counted: std::collections::BTreeMap<_, _> = metrics
+        .prompts
+        .iter()
+        .map(|p| (p.version.clone(), p.runs))
+        .collect();
+    assert_eq!(counted, versions);
+    assert!(
+        metrics
+            .prompts
+            .iter()
+            .all(|p| p.answered == p.runs && p.tokens > 0)
+    );
+}

@@ -115,6 +115,8 @@ pub struct RunReport {
     pub turns: u32,
     /// Tokens used across turns.
     pub usage: TokenUsage,
+    /// The version of the system prompt it ran with.
+    pub prompt_version: String,
     /// Every step.
     pub events: Vec<Event>,
 }
@@ -154,10 +156,13 @@ impl<'a> Agent<'a> {
                 answer: String::new(),
                 turns: 0,
                 usage: TokenUsage::default(),
+                prompt_version: String::new(),
                 events: Vec::new(),
             },
             argument_errors: 0,
         };
+        let (prompt, canary) = self.settings.prompt_for(&principal.name);
+        run.report.prompt_version = prompt.version.clone();
         // The audit log keeps the input as the model would see it, never the unmasked text; an
         // input over the length limit is not even screened.
         let chars = input.chars().count();
@@ -172,6 +177,7 @@ impl<'a> Agent<'a> {
             "run.started",
             &json!({"agent": self.settings.name, "principal": principal.name,
                     "roles": principal.roles, "model": self.model.id().to_string(),
+                    "prompt": {"version": prompt.version, "source": prompt.source, "canary": canary},
                     "input": shown, "input_chars": chars,
                     "input_sha256": hex::encode(Sha256::digest(input))}),
         )?;
@@ -206,7 +212,7 @@ impl<'a> Agent<'a> {
             );
         }
         let request = ModelRequest {
-            system: self.settings.system.clone(),
+            system: prompt.text.clone(),
             messages: vec![Message::User { text: input }],
             tools: self.offered()?,
             tool_choice: ToolChoice::Auto,
@@ -254,6 +260,7 @@ impl<'a> Agent<'a> {
                 answer: String::new(),
                 turns: paused.turns,
                 usage: paused.usage,
+                prompt_version: paused.prompt_version.clone(),
                 events: Vec::new(),
             },
             argument_errors: paused.argument_errors,
@@ -380,6 +387,7 @@ impl<'a> Agent<'a> {
             if !waiting.is_empty() {
                 let paused = Paused {
                     principal: principal.name.clone(),
+                    prompt_version: run.report.prompt_version.clone(),
                     roles: principal.roles.clone(),
                     request,
                     turns: run.report.turns,
@@ -733,6 +741,7 @@ impl<'a> Agent<'a> {
             &run.report.run_id,
             "run.ended",
             &json!({"status": status, "answer": answer, "turns": run.report.turns,
+                    "prompt_version": run.report.prompt_version,
                     "gen_ai.usage.input_tokens": run.report.usage.input_tokens,
                     "gen_ai.usage.output_tokens": run.report.usage.output_tokens}),
         )?;
@@ -757,6 +766,7 @@ struct Waiting {
 #[derive(Serialize, Deserialize)]
 struct Paused {
     principal: String,
+    prompt_version: String,
     roles: BTreeSet<String>,
     /// The conversation before the paused turn.
     request: ModelRequest,

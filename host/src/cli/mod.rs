@@ -119,6 +119,22 @@ enum Command {
         #[command(subcommand)]
         action: ApprovalsAction,
     },
+    /// Runs per prompt version, calls and errors per tool, refusals per gate, from the audit log.
+    Metrics {
+        #[arg(long, default_value = harness_host::policy::DEFAULT_POLICY_FILE)]
+        policy: PathBuf,
+        /// How far back, e.g. `1h`, `7days`.
+        #[arg(long, default_value = "1day", value_parser = humantime::parse_duration)]
+        since: std::time::Duration,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What each budget has spent in its current window.
+    Budget {
+        #[command(subcommand)]
+        action: BudgetAction,
+    },
     /// Re-run a recorded run with its recorded model responses and compare each tool call;
     /// exit 9 at the first divergence.
     Replay {
@@ -200,6 +216,16 @@ enum Command {
         /// Cargo's target folder for Rust tools.
         #[arg(long)]
         target_dir: Option<PathBuf>,
+    },
+}
+
+/// What `harness budget` does.
+#[derive(Subcommand)]
+enum BudgetAction {
+    /// Spending per budget scope against its limit.
+    Show {
+        #[arg(long, default_value = harness_host::policy::DEFAULT_POLICY_FILE)]
+        policy: PathBuf,
     },
 }
 
@@ -330,6 +356,22 @@ pub fn main() -> ExitCode {
                 })
             }
         },
+        Command::Metrics {
+            policy,
+            since,
+            json,
+        } => report(
+            Policy::load(&policy)
+                .map_err(anyhow::Error::from)
+                .and_then(|p| run::metrics(&p, since, json)),
+        ),
+        Command::Budget {
+            action: BudgetAction::Show { policy },
+        } => report(
+            Policy::load(&policy)
+                .map_err(anyhow::Error::from)
+                .and_then(|p| run::budget_show(&p)),
+        ),
         Command::Replay { policy, run_id } => report(
             Policy::load(&policy)
                 .map_err(anyhow::Error::from)

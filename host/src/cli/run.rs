@@ -333,6 +333,67 @@ pub fn replay(policy: &Policy, run_id: &str) -> Result<ExitCode> {
     }
 }
 
+/// `harness metrics`: runs per prompt version, calls and errors per tool, refusals per gate.
+pub fn metrics(policy: &Policy, window: std::time::Duration, json: bool) -> Result<ExitCode> {
+    let state = StateStore::open(&policy.host.data_dir)?;
+    let metrics = state.metrics(window)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&metrics)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("over the last {}:", humantime::format_duration(window));
+    for p in &metrics.prompts {
+        println!(
+            "prompt {}: {} runs, {} answered, {} tokens",
+            p.version, p.runs, p.answered, p.tokens
+        );
+    }
+    for t in &metrics.tools {
+        println!(
+            "tool {}: {} calls, {} errors, {} fuel",
+            t.function, t.calls, t.errors, t.fuel
+        );
+    }
+    for (gate, count) in &metrics.refusals {
+        println!("refused by {gate}: {count}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `harness budget show`: what each budget has spent in its current window, against its limit.
+pub fn budget_show(policy: &Policy) -> Result<ExitCode> {
+    let state = StateStore::open(&policy.host.data_dir)?;
+    let Some(budgets) = policy.agents.values().next().map(|a| &a.budgets) else {
+        bail!(
+            "{} defines no agents, so no budgets apply",
+            policy.path.display()
+        );
+    };
+    let limits = [
+        ("tokens:global", budgets.global_tokens),
+        ("tokens:user:", budgets.user_tokens),
+        ("fuel:user:", budgets.user_fuel),
+    ];
+    let mut shown = false;
+    for (prefix, limit) in limits {
+        let Some(limit) = limit else { continue };
+        for (scope, spent) in state.spending(limit.per)? {
+            if scope.starts_with(prefix) {
+                println!(
+                    "{scope}: {spent} of {} per {}",
+                    limit.count,
+                    humantime::format_duration(limit.per)
+                );
+                shown = true;
+            }
+        }
+    }
+    if !shown {
+        println!("nothing spent against a budget in its current window");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `harness kill` / `harness enable`: flips the switch of a tool or an agent.
 pub fn switch(policy: &Policy, name: &str, agent: bool, kill: Option<&str>) -> Result<ExitCode> {
     let target = if agent {

@@ -111,6 +111,60 @@ pub struct Budgets {
     pub user_fuel: Option<Rate>,
 }
 
+/// One version of a system prompt: an inline `system` string or a `prompt` file, identified by
+/// the hash of its text so every run records exactly which words the model was given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prompt {
+    /// The text.
+    pub text: String,
+    /// The first 12 hex digits of the text's SHA-256.
+    pub version: String,
+    /// The file it came from, or `inline`.
+    pub source: String,
+}
+
+impl Prompt {
+    fn new(text: String, source: String) -> Prompt {
+        use sha2::Digest as _;
+        let version = hex::encode(sha2::Sha256::digest(text.as_bytes()))[..12].to_owned();
+        Prompt {
+            text,
+            version,
+            source,
+        }
+    }
+}
+
+/// A prompt version served to `percent` of principals, chosen by a hash of the agent and the
+/// principal: the same principal always gets the same version. Removing the table (or a
+/// percent of 0) rolls back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Canary {
+    /// The new version.
+    pub prompt: Prompt,
+    /// The share of principals that get it, 0 to 100.
+    pub percent: u8,
+}
+
+impl AgentSettings {
+    /// The prompt `principal` gets, and whether it is the canary.
+    pub fn prompt_for(&self, principal: &str) -> (&Prompt, bool) {
+        use sha2::Digest as _;
+        match &self.canary {
+            Some(canary) => {
+                let digest = sha2::Sha256::digest(format!("{}\n{principal}", self.name));
+                let bucket = u16::from_be_bytes([digest[0], digest[1]]) % 100;
+                if bucket < u16::from(canary.percent) {
+                    (&canary.prompt, true)
+                } else {
+                    (&self.prompt, false)
+                }
+            }
+            None => (&self.prompt, false),
+        }
+    }
+}
+
 /// One `[agents.NAME]` table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentSettings {
@@ -120,8 +174,10 @@ pub struct AgentSettings {
     pub model: String,
     /// Models to fall back to, in order.
     pub fallbacks: Vec<String>,
-    /// The system prompt.
-    pub system: String,
+    /// The system prompt most principals get.
+    pub prompt: Prompt,
+    /// A new prompt version rolled out to a share of principals.
+    pub canary: Option<Canary>,
     /// The tools it may offer and call (whitelist names).
     pub tools: Vec<String>,
     /// Model turns before the run stops without an answer.
@@ -155,8 +211,9 @@ pub(super) struct RawAgent {
     model: String,
     #[serde(default)]
     fallbacks: Vec<String>,
-    #[serde(default)]
-    system: String,
+    system: Option<String>,
+    prompt: Option<PathBuf>,
+    canary: Option<RawCanary>,
     tools: Option<Vec<String>>,
     max_turns: Option<u32>,
     max_output_tokens: Option<u32>,
@@ -164,6 +221,25 @@ pub(super) struct RawAgent {
     #[serde(default)]
     pii: BTreeMap<String, String>,
     max_input_chars: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCanary {
+    prompt: PathBuf,
+    percent: u8,
+}
+
+/// Reads a prompt file (relative to the whitelist); errors name it.
+fn prompt_file(base: &Path, file: &Path, key: &str) -> Result<Prompt, Invalid> {
+    let path = base.join(file);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        (
+            key.to_owned(),
+            format!("cannot read `{}`: {e}", path.display()),
+        )
+    })?;
+    Ok(Prompt::new(text, path.display().to_string()))
 }
 
 /// An error as (key under the table, message).
@@ -237,7 +313,29 @@ impl RawAgent {
         models: &BTreeMap<String, ModelSettings>,
         tools: &BTreeSet<&str>,
         budgets: &Budgets,
+        base: &Path,
     ) -> Result<AgentSettings, Invalid> {
+        let prompt = match (self.system, &self.prompt) {
+            (Some(_), Some(_)) => {
+                return Err((
+                    "prompt".into(),
+                    "give `system` (inline) or `prompt` (a file), not both".into(),
+                ));
+            }
+            (Some(text), None) => Prompt::new(text, "inline".into()),
+            (None, Some(file)) => prompt_file(base, file, "prompt")?,
+            (None, None) => Prompt::new(String::new(), "inline".into()),
+        };
+        let canary = match self.canary {
+            Some(RawCanary { percent, .. }) if percent > 100 => {
+                return Err(("canary.percent".into(), format!("{percent} is over 100")));
+            }
+            Some(raw) => Some(Canary {
+                prompt: prompt_file(base, &raw.prompt, "canary.prompt")?,
+                percent: raw.percent,
+            }),
+            None => None,
+        };
         for (key, model) in std::iter::once(("model", &self.model))
             .chain(self.fallbacks.iter().map(|f| ("fallbacks", f)))
         {
@@ -268,7 +366,8 @@ impl RawAgent {
             name: name.to_owned(),
             model: self.model,
             fallbacks: self.fallbacks,
-            system: self.system,
+            prompt,
+            canary,
             tools: agent_tools,
             max_turns,
             max_output_tokens: self.max_output_tokens.unwrap_or(1024),

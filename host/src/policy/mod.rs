@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use agents::{AgentSettings, Approval, Budgets, ModelSettings, Provider, ToolGates};
+pub use agents::{
+    AgentSettings, Approval, Budgets, Canary, ModelSettings, Prompt, Provider, ToolGates,
+};
 pub use grants::{
     FsGrant, FsMode, Grants, HttpGrant, HttpLimits, HttpScheme, KvGrant, MAX_KEY_BYTES, Secret,
     SecretValue, SocketGrant, SocketUse,
@@ -40,6 +42,8 @@ pub struct Policy {
     pub models: BTreeMap<String, ModelSettings>,
     /// Agents, by name (`[agents.NAME]`).
     pub agents: BTreeMap<String, AgentSettings>,
+    /// The hard limits every agent's runs count toward (`[budgets]`).
+    pub budgets: Budgets,
 }
 
 /// Settings of the host process, from the `[host]` table.
@@ -341,7 +345,7 @@ impl Policy {
         let mut agents = BTreeMap::new();
         for (name, agent) in raw.agents {
             let checked = agent
-                .check(&name, &models, &tool_names, &raw.budgets)
+                .check(&name, &models, &tool_names, &raw.budgets, base)
                 .map_err(|(key, msg)| invalid(format!("agents.{name}.{key}"), msg))?;
             agents.insert(name, checked);
         }
@@ -355,6 +359,7 @@ impl Policy {
             tools,
             models,
             agents,
+            budgets: raw.budgets,
         })
     }
 }

@@ -112,6 +112,21 @@ impl StateStore {
         Ok(())
     }
 
+    /// Every scope with spending in the last `window`, and what it spent.
+    pub fn spending(&self, window: std::time::Duration) -> Result<Vec<(String, u64)>, StateError> {
+        let db = self.lock();
+        let mut statement = db
+            .prepare(
+                "SELECT scope, SUM(COALESCE(used, reserved)) FROM ledger WHERE at > ?1
+                 GROUP BY scope ORDER BY scope",
+            )
+            .map_err(|e| self.sqlite(e))?;
+        statement
+            .query_map(params![since(window)], |row| Ok((row.get(0)?, row.get(1)?)))
+            .and_then(Iterator::collect)
+            .map_err(|e| self.sqlite(e))
+    }
+
     /// What `scope` has spent in the last `window` (unsettled reservations included).
     pub fn spent(&self, scope: &str, window: std::time::Duration) -> Result<u64, StateError> {
         self.lock()

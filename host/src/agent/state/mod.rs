@@ -4,11 +4,13 @@
 //! - [`audit`]: the audit log as a hash chain, and its verification;
 //! - [`switches`]: kill switches for tools and agents;
 //! - [`ledger`]: token and fuel budgets, reserved before each call and settled after;
-//! - [`approvals`]: pending human approvals and the paused runs waiting for them.
+//! - [`approvals`]: pending human approvals and the paused runs waiting for them;
+//! - [`metrics`]: counters per prompt version, tool and gate, read from the audit log.
 
 pub mod approvals;
 pub mod audit;
 pub mod ledger;
+pub mod metrics;
 pub mod switches;
 
 use std::path::{Path, PathBuf};

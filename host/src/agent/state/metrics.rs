@@ -1,0 +1,105 @@
+//! Counters read back from the audit log: runs and their endings per prompt version, calls and
+//! errors per tool function, refusals per gate — the numbers to compare a canary against the
+//! stable prompt, or to spot a failing tool.
+
+use std::time::Duration;
+
+use rusqlite::params;
+use serde::Serialize;
+
+use super::audit::since;
+use super::{StateError, StateStore};
+
+/// Runs that ended with one prompt version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PromptStats {
+    /// The prompt version.
+    pub version: String,
+    /// Runs that ended.
+    pub runs: u64,
+    /// Of those, runs the model answered.
+    pub answered: u64,
+    /// Tokens they used (`gen_ai.usage.input_tokens` + `output_tokens`).
+    pub tokens: u64,
+}
+
+/// Calls of one tool function.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ToolStats {
+    /// `tool.function`.
+    pub function: String,
+    /// Calls that ran.
+    pub calls: u64,
+    /// Of those, calls that did not end `ok` (tool errors and stops).
+    pub errors: u64,
+    /// Fuel they used.
+    pub fuel: u64,
+}
+
+/// Everything [`StateStore::metrics`] counts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Metrics {
+    /// Per prompt version.
+    pub prompts: Vec<PromptStats>,
+    /// Per tool function.
+    pub tools: Vec<ToolStats>,
+    /// Refusals per gate.
+    pub refusals: Vec<(String, u64)>,
+}
+
+impl StateStore {
+    /// The counters over the last `window`.
+    pub fn metrics(&self, window: Duration) -> Result<Metrics, StateError> {
+        let db = self.lock();
+        let after = since(window);
+        let query = |sql: &str| db.prepare(sql).map_err(|e| self.sqlite(e));
+        let mut prompts = query(
+            "SELECT json_extract(record, '$.prompt_version'), COUNT(*),
+                    SUM(json_extract(record, '$.status') = 'answered'),
+                    SUM(json_extract(record, '$.\"gen_ai.usage.input_tokens\"')
+                        + json_extract(record, '$.\"gen_ai.usage.output_tokens\"'))
+             FROM audit WHERE kind = 'run.ended' AND at > ?1 GROUP BY 1 ORDER BY 1",
+        )?;
+        let prompts = prompts
+            .query_map(params![after], |row| {
+                Ok(PromptStats {
+                    version: row.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                    runs: row.get(1)?,
+                    answered: row.get(2)?,
+                    tokens: row.get::<_, Option<u64>>(3)?.unwrap_or(0),
+                })
+            })
+            .and_then(Iterator::collect)
+            .map_err(|e| self.sqlite(e))?;
+        let mut tools = query(
+            "SELECT json_extract(record, '$.function'), COUNT(*),
+                    SUM(json_extract(record, '$.outcome.kind') != 'ok'),
+                    SUM(json_extract(record, '$.fuel'))
+             FROM audit WHERE kind = 'tool.called' AND at > ?1 GROUP BY 1 ORDER BY 1",
+        )?;
+        let tools = tools
+            .query_map(params![after], |row| {
+                Ok(ToolStats {
+                    function: row.get(0)?,
+                    calls: row.get(1)?,
+                    errors: row.get(2)?,
+                    fuel: row.get::<_, Option<u64>>(3)?.unwrap_or(0),
+                })
+            })
+            .and_then(Iterator::collect)
+            .map_err(|e| self.sqlite(e))?;
+        let mut refusals = query(
+            "SELECT json_extract(record, '$.gate'), COUNT(*) FROM audit
+             WHERE kind = 'tool.refused' AND at > ?1 GROUP BY 1 ORDER BY 1",
+        )?;
+        let refusals = refusals
+            .query_map(params![after], |row| Ok((row.get(0)?, row.get(1)?)))
+            .and_then(Iterator::collect)
+            .map_err(|e| self.sqlite(e))?;
+        Ok(Metrics {
+            prompts,
+            tools,
+            refusals,
+        })
+    }
+}

@@ -715,11 +715,28 @@ fn run_prints_each_gate_decision_and_kill_acts_on_the_next_run() {
 
     let metrics = harness(&["metrics", "--policy", policy, "--since", "1h"]);
     assert_eq!(metrics.code, 0, "{}", metrics.stderr);
-    assert!(metrics.stdout.contains("tool calc.apply: 1 calls, 0 errors, "), "{}", metrics.stdout);
-    assert!(metrics.stdout.contains("refused by kill_switch: 1\n"), "{}", metrics.stdout);
-    assert!(metrics.stdout.contains(" 2 runs, 2 answered, "), "{}", metrics.stdout);
+    assert!(
+        metrics
+            .stdout
+            .contains("tool calc.apply: 1 calls, 0 errors, "),
+        "{}",
+        metrics.stdout
+    );
+    assert!(
+        metrics.stdout.contains("refused by kill_switch: 1\n"),
+        "{}",
+        metrics.stdout
+    );
+    assert!(
+        metrics.stdout.contains(" 2 runs, 2 answered, "),
+        "{}",
+        metrics.stdout
+    );
     let budget = harness(&["budget", "show", "--policy", policy]);
-    assert_eq!(budget.stdout, "nothing spent against a budget in its current window\n");
+    assert_eq!(
+        budget.stdout,
+        "nothing spent against a budget in its current window\n"
+    );
 }
 
 #[test]

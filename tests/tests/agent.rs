@@ -846,7 +846,7 @@ async fn a_canary_prompt_reaches_its_share_of_principals_stickily_and_is_counted
 
     // Runs record their version, and the model gets that version's words.
     let mut versions = std::collections::BTreeMap::new();
-    for i in 0..20 {
+    for (i, got_canary) in picked.iter().copied().enumerate().take(20) {
         let who = principal(&format!("user-{i}"), &[]);
         let model = Arc::new(ScriptedModel::new(
             "s",
@@ -856,10 +856,10 @@ async fn a_canary_prompt_reaches_its_share_of_principals_stickily_and_is_counted
             .run(&who, "hi")
             .await
             .unwrap();
-        let expected = if picked[i] { &canary } else { &stable };
+        let expected = if got_canary { &canary } else { &stable };
         assert_eq!(&report.prompt_version, expected);
         let system = &model.requests()[0].system;
-        assert_eq!(system.contains("Cite the document."), picked[i]);
+        assert_eq!(system.contains("Cite the document."), got_canary);
         *versions.entry(report.prompt_version).or_insert(0u64) += 1;
     }
     let metrics = state.metrics(Duration::from_secs(3600)).unwrap();

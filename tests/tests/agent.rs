@@ -876,3 +876,70 @@ async fn a_canary_prompt_reaches_its_share_of_principals_stickily_and_is_counted
             .all(|p| p.answered == p.runs && p.tokens > 0)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_final_answer_must_match_the_output_schema_with_bounded_retries() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("answer.schema.json"),
+        r#"{"type": "object", "properties": {"answer": {"type": "string"}, "sources": {"type": "array", "items": {"type": "string"}}}, "required": ["answer", "sources"], "additionalProperties": false}"#,
+    )
+    .unwrap();
+    let (policy, host, state) = setup_with(
+        tmp.path(),
+        "",
+        "output_schema = \"answer.schema.json\"\nmax_output_retries = 1",
+    );
+    let agent = &policy.agents["support"];
+    let model = Arc::new(ScriptedModel::new(
+        "s",
+        parse_steps(
+            r#"{"text": "42, from vpn.md"}
+{"text": "{\"answer\": \"42\", \"sources\": [\"vpn.md\"]}"}"#,
+            "t",
+        )
+        .unwrap(),
+    ));
+    let report = Agent::new(&host, &state, agent, model.clone())
+        .run(&principal("ana", &[]), "q")
+        .await
+        .unwrap();
+    assert_eq!(report.status, RunStatus::Answered);
+    assert_eq!(report.answer, r#"{"answer": "42", "sources": ["vpn.md"]}"#);
+    let Message::User { text } = model.requests()[1].messages.last().unwrap().clone() else {
+        panic!()
+    };
+    assert!(
+        text.starts_with("Your answer must be only JSON matching this JSON Schema: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("It does not: the answer is not JSON"),
+        "{text}"
+    );
+
+    let wrong = r#"{"text": "{\"answer\": 42}"}"#;
+    let report = run(
+        &policy,
+        &host,
+        &state,
+        &principal("ana", &[]),
+        &format!("{wrong}\n{wrong}\n{wrong}"),
+    )
+    .await;
+    assert_eq!(report.status, RunStatus::OutputInvalid);
+    assert!(
+        report.answer.starts_with(
+            "Stopped: the model's answer did not match the required format after 2 tries ("
+        ),
+        "{}",
+        report.answer
+    );
+    assert!(
+        report
+            .answer
+            .contains("/answer: 42 is not of type \"string\""),
+        "{}",
+        report.answer
+    );
+}

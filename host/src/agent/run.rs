@@ -44,6 +44,8 @@ pub enum RunStatus {
     InputRejected,
     /// Waiting for human approval of tool calls; `harness approvals` resumes it.
     Paused,
+    /// The final answer kept missing the agent's output schema.
+    OutputInvalid,
 }
 
 /// What happened to one proposed tool call.
@@ -160,6 +162,7 @@ impl<'a> Agent<'a> {
                 events: Vec::new(),
             },
             argument_errors: 0,
+            output_errors: 0,
         };
         let (prompt, canary) = self.settings.prompt_for(&principal.name);
         run.report.prompt_version = prompt.version.clone();
@@ -264,6 +267,7 @@ impl<'a> Agent<'a> {
                 events: Vec::new(),
             },
             argument_errors: paused.argument_errors,
+            output_errors: 0,
         };
         self.state.append_audit(
             run_id,
@@ -375,11 +379,39 @@ impl<'a> Agent<'a> {
             };
             self.record_response(&mut run, &response)?;
             if response.calls.is_empty() {
-                let answer = response
-                    .text
-                    .filter(|t| !t.trim().is_empty())
-                    .unwrap_or_else(|| "The model ended its turn without an answer.".into());
-                return self.finish(run, RunStatus::Answered, answer);
+                let Some(answer) = response.text.filter(|t| !t.trim().is_empty()) else {
+                    let answer = "The model ended its turn without an answer.".to_owned();
+                    return self.finish(run, RunStatus::Answered, answer);
+                };
+                let Some(problem) = self
+                    .settings
+                    .output_schema
+                    .as_ref()
+                    .and_then(|s| s.problem(&answer))
+                else {
+                    return self.finish(run, RunStatus::Answered, answer);
+                };
+                run.output_errors += 1;
+                self.state
+                    .append_audit(&run_id, "answer.invalid", &json!({"problem": problem}))?;
+                if run.output_errors > self.settings.max_output_retries {
+                    let answer = format!(
+                        "Stopped: the model's answer did not match the required format after {} tries ({problem}).",
+                        run.output_errors
+                    );
+                    return self.finish(run, RunStatus::OutputInvalid, answer);
+                }
+                request.messages.push(Message::Assistant {
+                    text: Some(answer),
+                    calls: Vec::new(),
+                });
+                request.messages.push(Message::User {
+                    text: format!(
+                        "Your answer must be only JSON matching this JSON Schema: {}. It does not: {problem}. Answer again.",
+                        self.settings.output_schema.as_ref().map(|s| s.schema.to_string()).unwrap_or_default()
+                    ),
+                });
+                continue;
             }
             let (results, waiting) = self
                 .call_tools(&mut run, principal, &response.calls)
@@ -792,6 +824,7 @@ fn run_id_caller(principal: &Principal, run_id: &str) -> CallContext {
 struct Run {
     report: RunReport,
     argument_errors: u32,
+    output_errors: u32,
 }
 
 fn refused(refusal: Refusal) -> CallDecision {

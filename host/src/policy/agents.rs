@@ -192,6 +192,48 @@ pub struct AgentSettings {
     pub pii: PiiPolicy,
     /// The longest user input accepted, in characters.
     pub max_input_chars: usize,
+    /// A JSON Schema the final answer must match (the answer is then JSON).
+    pub output_schema: Option<OutputSchema>,
+    /// Answers that miss the schema tolerated per run; each is sent back with the reason.
+    pub max_output_retries: u32,
+}
+
+/// The JSON Schema of an agent's final answer, from `output_schema = "FILE"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputSchema {
+    /// The schema.
+    pub schema: serde_json::Value,
+    /// The file it came from.
+    pub source: String,
+}
+
+impl OutputSchema {
+    /// Why `answer` does not match, or `None` when it does.
+    pub fn problem(&self, answer: &str) -> Option<String> {
+        let value: serde_json::Value = match serde_json::from_str(answer.trim()) {
+            Ok(value) => value,
+            Err(e) => return Some(format!("the answer is not JSON: {e}")),
+        };
+        let validator = match jsonschema::validator_for(&self.schema) {
+            Ok(validator) => validator,
+            Err(e) => return Some(format!("the schema {} is invalid: {e}", self.source)),
+        };
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                format!(
+                    "{}: {e}",
+                    if at.is_empty() {
+                        "the answer"
+                    } else {
+                        at.as_str()
+                    }
+                )
+            })
+            .collect();
+        (!errors.is_empty()).then(|| errors.join("; "))
+    }
 }
 
 #[derive(Deserialize)]
@@ -221,6 +263,8 @@ pub(super) struct RawAgent {
     #[serde(default)]
     pii: BTreeMap<String, String>,
     max_input_chars: Option<usize>,
+    output_schema: Option<PathBuf>,
+    max_output_retries: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -240,6 +284,26 @@ fn prompt_file(base: &Path, file: &Path, key: &str) -> Result<Prompt, Invalid> {
         )
     })?;
     Ok(Prompt::new(text, path.display().to_string()))
+}
+
+/// Reads and compiles a JSON Schema file; errors name it.
+fn output_schema(base: &Path, file: &Path) -> Result<OutputSchema, Invalid> {
+    let path = base.join(file);
+    let invalid = |message: String| ("output_schema".to_owned(), message);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| invalid(format!("cannot read `{}`: {e}", path.display())))?;
+    let schema: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| invalid(format!("`{}` is not JSON: {e}", path.display())))?;
+    jsonschema::validator_for(&schema).map_err(|e| {
+        invalid(format!(
+            "`{}` is not a valid JSON Schema: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(OutputSchema {
+        schema,
+        source: path.display().to_string(),
+    })
 }
 
 /// An error as (key under the table, message).
@@ -375,6 +439,11 @@ impl RawAgent {
             budgets: budgets.clone(),
             pii: PiiPolicy::parse(&self.pii).map_err(|(kind, msg)| (format!("pii.{kind}"), msg))?,
             max_input_chars: self.max_input_chars.unwrap_or(20_000),
+            output_schema: self
+                .output_schema
+                .map(|file| output_schema(base, &file))
+                .transpose()?,
+            max_output_retries: self.max_output_retries.unwrap_or(2),
         })
     }
 }

@@ -13,6 +13,7 @@ use harness_host::agent::gates::Principal;
 use harness_host::agent::models::Message;
 use harness_host::agent::models::scripted::{ScriptedModel, parse_steps};
 use harness_host::agent::replay;
+use harness_host::agent::routing::{Route, Router};
 use harness_host::agent::run::{Agent, CallDecision, Event, RunReport, RunStatus};
 use harness_host::agent::state::StateStore;
 use harness_host::agent::state::switches::Target;
@@ -135,6 +136,7 @@ async fn an_answer_from_two_tools_with_every_step_in_the_audit_chain() {
         kinds,
         [
             "run.started",
+            "run.routed",
             "model.responded",
             "tool.admitted",
             "tool.admitted",
@@ -170,7 +172,8 @@ async fn each_gate_refuses_with_a_reason_the_model_reads() {
         got[1],
         (
             "routing".into(),
-            "the tool `outsider` is not available to this agent".into()
+            "the tool `outsider` is not available here (the request was routed to `default`)"
+                .into()
         )
     );
     assert_eq!(
@@ -310,10 +313,10 @@ async fn two_hundred_concurrent_runs_never_exceed_a_rate() {
         }
     }
     assert_eq!((ran, limited), (50, 150));
-    // Six records per run that called the tool, five per refused one (no admission).
+    // Seven records per run that called the tool, six per refused one (no admission).
     assert_eq!(
         state.verify_audit(None).unwrap().unwrap().records,
-        50 * 6 + 150 * 5
+        50 * 7 + 150 * 6
     );
 }
 
@@ -942,4 +945,69 @@ async fn a_final_answer_must_match_the_output_schema_with_bounded_retries() {
         "{}",
         report.answer
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intent_routes_limit_what_is_offered_and_callable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (policy, host, state) = setup_with(
+        tmp.path(),
+        "",
+        "[[agents.support.routes]]\nname = \"math\"\nwhen = [\"Add\", \"times\"]\ntools = [\"calc\"]",
+    );
+    let agent = &policy.agents["support"];
+    let script = r#"{"calls": [{"name": "calc__apply", "arguments": {"op": "add", "a": 1, "b": 1}}, {"name": "tickets__list", "arguments": {"status": null}}]}
+{"text": "2"}"#;
+    let model = Arc::new(ScriptedModel::new("s", parse_steps(script, "t").unwrap()));
+    let report = Agent::new(&host, &state, agent, model.clone())
+        .run(&principal("sam", &["support"]), "Please add 1 and 1")
+        .await
+        .unwrap();
+    let offered: Vec<_> = model.requests()[0]
+        .tools
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    assert_eq!(offered, ["calc__apply", "calc__sum", "calc__range"]);
+    assert_eq!(decisions(&report)[0].0, "ok");
+    assert_eq!(
+        decisions(&report)[1],
+        (
+            "routing".into(),
+            "the tool `tickets` is not available here (the request was routed to `math`)".into()
+        )
+    );
+    let routed = state.audit_of_run(&report.run_id).unwrap();
+    assert_eq!(routed[1].kind, "run.routed");
+    assert_eq!(routed[1].record["route"]["name"], "math");
+
+    // No route matches: every tool of the agent.
+    let model = Arc::new(ScriptedModel::new(
+        "s",
+        parse_steps(r#"{"text": "hi"}"#, "t").unwrap(),
+    ));
+    Agent::new(&host, &state, agent, model.clone())
+        .run(&principal("sam", &[]), "Hello there")
+        .await
+        .unwrap();
+    assert!(model.requests()[0].tools.len() > 3);
+
+    // A router of one's own.
+    struct Nothing;
+    impl Router for Nothing {
+        fn route(&self, _: &str) -> Route {
+            Route {
+                name: "lockdown".into(),
+                tools: vec![],
+            }
+        }
+    }
+    let model = Arc::new(ScriptedModel::new("s", parse_steps(script, "t").unwrap()));
+    let report = Agent::new(&host, &state, agent, model.clone())
+        .with_router(Arc::new(Nothing))
+        .run(&principal("sam", &["support"]), "add 1 and 1")
+        .await
+        .unwrap();
+    assert!(model.requests()[0].tools.is_empty());
+    assert!(decisions(&report).iter().all(|(g, _)| g == "routing"));
 }

@@ -1,5 +1,5 @@
 //! The gates every tool call an agent proposes passes, in order, before the sandbox runs it:
-//! kill switch → routing (is the tool this agent's?) → role → rate limit → fuel budget →
+//! kill switch → routing (is the tool in the request's route?) → role → rate limit → fuel budget →
 //! arguments; then approval, when the tool needs a human's (the run pauses). Each refusal is an
 //! audit record and a plain message back to the model.
 
@@ -9,6 +9,7 @@ use rusqlite::params;
 use serde_json::{Map, Value, json};
 
 use super::models::ToolCall;
+use super::routing::Route;
 use super::state::audit::since;
 use super::state::ledger::{Budget, Exhausted, Reservation};
 use super::state::switches::Target;
@@ -33,11 +34,13 @@ pub enum Refusal {
         /// The name the model used.
         name: String,
     },
-    /// The tool exists but is not one this agent may use.
-    #[error("the tool `{tool}` is not available to this agent")]
+    /// The tool exists but the request's route does not include it.
+    #[error("the tool `{tool}` is not available here (the request was routed to `{route}`)")]
     NotRouted {
         /// The tool.
         tool: String,
+        /// The route.
+        route: String,
     },
     /// The principal has none of the roles the tool needs.
     #[error("`{tool}` needs one of the roles {}; {principal} has {}", list(needs), if has.is_empty() { "none".to_owned() } else { list(has) })]
@@ -125,6 +128,7 @@ pub fn check(
     host: &Host,
     state: &StateStore,
     agent: &AgentSettings,
+    route: &Route,
     principal: &Principal,
     run_id: &str,
     call: &ToolCall,
@@ -141,8 +145,11 @@ pub fn check(
             reason: killed.reason,
         }));
     }
-    if !agent.tools.contains(name) {
-        return Ok(Err(Refusal::NotRouted { tool: name.clone() }));
+    if !route.tools.contains(name) {
+        return Ok(Err(Refusal::NotRouted {
+            tool: name.clone(),
+            route: route.name.clone(),
+        }));
     }
     if let Some(needs) = &tool.policy.gates.roles
         && needs.is_disjoint(&principal.roles)

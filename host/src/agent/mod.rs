@@ -7,5 +7,6 @@ pub mod gates;
 pub mod guards;
 pub mod models;
 pub mod replay;
+pub mod routing;
 pub mod run;
 pub mod state;

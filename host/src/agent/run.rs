@@ -17,6 +17,7 @@ use super::models::{
     Message, Model, ModelRequest, ModelResponse, TokenUsage, ToolCall, ToolChoice, ToolResult,
     ToolSpec,
 };
+use super::routing::{KeywordRouter, Route, Router};
 use super::state::approvals::ApprovalRequest;
 use super::state::ledger::{Budget, Exhausted, Reservation};
 use super::state::switches::Target;
@@ -130,6 +131,7 @@ pub struct Agent<'a> {
     state: &'a StateStore,
     settings: &'a AgentSettings,
     model: Arc<dyn Model>,
+    router: Arc<dyn Router>,
 }
 
 impl<'a> Agent<'a> {
@@ -145,7 +147,13 @@ impl<'a> Agent<'a> {
             state,
             settings,
             model,
+            router: Arc::new(KeywordRouter::new(settings)),
         }
+    }
+
+    /// The same agent with another intent router than its `routes`.
+    pub fn with_router(self, router: Arc<dyn Router>) -> Agent<'a> {
+        Agent { router, ..self }
     }
 
     /// Runs `input` for `principal` to its end.
@@ -160,6 +168,10 @@ impl<'a> Agent<'a> {
                 usage: TokenUsage::default(),
                 prompt_version: String::new(),
                 events: Vec::new(),
+            },
+            route: Route {
+                name: "default".into(),
+                tools: Vec::new(),
             },
             argument_errors: 0,
             output_errors: 0,
@@ -214,10 +226,13 @@ impl<'a> Agent<'a> {
                 ),
             );
         }
+        run.route = self.router.route(&input);
+        self.state
+            .append_audit(&run_id, "run.routed", &json!({"route": run.route}))?;
         let request = ModelRequest {
             system: prompt.text.clone(),
             messages: vec![Message::User { text: input }],
-            tools: self.offered()?,
+            tools: self.offered(&run.route)?,
             tool_choice: ToolChoice::Auto,
             parallel_tool_calls: true,
             max_output_tokens: self.settings.max_output_tokens,
@@ -266,6 +281,7 @@ impl<'a> Agent<'a> {
                 prompt_version: paused.prompt_version.clone(),
                 events: Vec::new(),
             },
+            route: paused.route,
             argument_errors: paused.argument_errors,
             output_errors: 0,
         };
@@ -420,6 +436,7 @@ impl<'a> Agent<'a> {
                 let paused = Paused {
                     principal: principal.name.clone(),
                     prompt_version: run.report.prompt_version.clone(),
+                    route: run.route.clone(),
                     roles: principal.roles.clone(),
                     request,
                     turns: run.report.turns,
@@ -521,12 +538,12 @@ impl<'a> Agent<'a> {
         Ok(self.state.reserve(run_id, &scopes, most)?.map(Some))
     }
 
-    /// The functions of the agent's tools that are not switched off, as the model sees them.
-    fn offered(&self) -> Result<Vec<ToolSpec>, StateError> {
+    /// The functions of the route's tools that are not switched off, as the model sees them.
+    fn offered(&self, route: &Route) -> Result<Vec<ToolSpec>, StateError> {
         let mut offered = Vec::new();
         for tool in self.host.tools() {
             let name = &tool.policy.name;
-            if !self.settings.tools.contains(name)
+            if !route.tools.contains(name)
                 || self.state.killed(&Target::Tool(name.clone()))?.is_some()
             {
                 continue;
@@ -579,6 +596,7 @@ impl<'a> Agent<'a> {
                 self.host,
                 self.state,
                 self.settings,
+                &run.route,
                 principal,
                 &run_id,
                 call,
@@ -799,6 +817,7 @@ struct Waiting {
 struct Paused {
     principal: String,
     prompt_version: String,
+    route: Route,
     roles: BTreeSet<String>,
     /// The conversation before the paused turn.
     request: ModelRequest,
@@ -823,6 +842,7 @@ fn run_id_caller(principal: &Principal, run_id: &str) -> CallContext {
 /// A run in progress.
 struct Run {
     report: RunReport,
+    route: Route,
     argument_errors: u32,
     output_errors: u32,
 }

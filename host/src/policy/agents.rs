@@ -192,10 +192,25 @@ pub struct AgentSettings {
     pub pii: PiiPolicy,
     /// The longest user input accepted, in characters.
     pub max_input_chars: usize,
+    /// Intent routes, tried in order (`[[agents.NAME.routes]]`).
+    pub routes: Vec<RouteRule>,
     /// A JSON Schema the final answer must match (the answer is then JSON).
     pub output_schema: Option<OutputSchema>,
     /// Answers that miss the schema tolerated per run; each is sent back with the reason.
     pub max_output_retries: u32,
+}
+
+/// One intent route: requests containing one of `when` (whole words, any case) may use only
+/// `tools`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRule {
+    /// Its name, recorded with each run.
+    pub name: String,
+    /// Words that select it.
+    pub when: Vec<String>,
+    /// The tools it allows (a subset of the agent's).
+    pub tools: Vec<String>,
 }
 
 /// The JSON Schema of an agent's final answer, from `output_schema = "FILE"`.
@@ -265,6 +280,8 @@ pub(super) struct RawAgent {
     max_input_chars: Option<usize>,
     output_schema: Option<PathBuf>,
     max_output_retries: Option<u32>,
+    #[serde(default)]
+    routes: Vec<RouteRule>,
 }
 
 #[derive(Deserialize)]
@@ -419,6 +436,25 @@ impl RawAgent {
             }
             None => tools.iter().map(|t| (*t).to_owned()).collect(),
         };
+        for (i, route) in self.routes.iter().enumerate() {
+            if let Some(unknown) = route.tools.iter().find(|t| !agent_tools.contains(t)) {
+                return Err((
+                    format!("routes[{i}].tools"),
+                    format!("`{unknown}` is not one of this agent's tools"),
+                ));
+            }
+            if route.when.is_empty() {
+                return Err((format!("routes[{i}].when"), "give at least one word".into()));
+            }
+        }
+        let routes = self
+            .routes
+            .into_iter()
+            .map(|r| RouteRule {
+                when: r.when.iter().map(|w| w.to_lowercase()).collect(),
+                ..r
+            })
+            .collect();
         let max_turns = self.max_turns.unwrap_or(8);
         if !(1..=100).contains(&max_turns) {
             return Err((
@@ -444,6 +480,7 @@ impl RawAgent {
                 .map(|file| output_schema(base, &file))
                 .transpose()?,
             max_output_retries: self.max_output_retries.unwrap_or(2),
+            routes,
         })
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use agents::{
-    AgentSettings, Approval, Budgets, Canary, ModelSettings, Prompt, Provider, ToolGates,
+    AgentSettings, Approval, Budgets, Canary, ModelSettings, Prompt, Provider, RouteRule, ToolGates,
 };
 pub use grants::{
     FsGrant, FsMode, Grants, HttpGrant, HttpLimits, HttpScheme, KvGrant, MAX_KEY_BYTES, Secret,

@@ -1011,3 +1011,43 @@ async fn intent_routes_limit_what_is_offered_and_callable() {
     assert!(model.requests()[0].tools.is_empty());
     assert!(decisions(&report).iter().all(|(g, _)| g == "routing"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_are_raised_on_tool_error_rates_and_costly_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (policy, host, state) = setup_with(
+        tmp.path(),
+        "",
+        "[alerts]\nrun_tokens = 100000\ntool_error_rate = { threshold = 0.5, min_calls = 2, window = \"1h\" }",
+    );
+    let boom = r#"{"calls": [{"name": "hostile__boom", "arguments": {}}]}
+{"text": "that tool is broken", "usage": {"input_tokens": 150000, "output_tokens": 10}}"#;
+    let alerts = |report: &RunReport| -> Vec<(String, String)> {
+        state
+            .audit_of_run(&report.run_id)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "alert.raised")
+            .map(|e| {
+                (
+                    e.record["alert"].as_str().unwrap().to_owned(),
+                    e.record["subject"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let first = run(&policy, &host, &state, &principal("ana", &[]), boom).await;
+    assert_eq!(
+        alerts(&first),
+        [("run_tokens".to_owned(), first.run_id.clone())],
+        "one failing call is not a rate yet"
+    );
+    let second = run(&policy, &host, &state, &principal("ana", &[]), boom).await;
+    assert_eq!(
+        alerts(&second),
+        [
+            ("tool_error_rate".to_owned(), "hostile.boom".to_owned()),
+            ("run_tokens".to_owned(), second.run_id.clone())
+        ]
+    );
+}

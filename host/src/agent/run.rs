@@ -173,6 +173,8 @@ impl<'a> Agent<'a> {
                 name: "default".into(),
                 tools: Vec::new(),
             },
+            alerted_tokens: false,
+            alerted_tools: BTreeSet::new(),
             argument_errors: 0,
             output_errors: 0,
         };
@@ -282,6 +284,8 @@ impl<'a> Agent<'a> {
                 events: Vec::new(),
             },
             route: paused.route,
+            alerted_tokens: false,
+            alerted_tools: BTreeSet::new(),
             argument_errors: paused.argument_errors,
             output_errors: 0,
         };
@@ -373,7 +377,9 @@ impl<'a> Agent<'a> {
                 }
             };
             run.report.turns += 1;
+            let started = std::time::Instant::now();
             let answered = self.model.complete(&request).await;
+            let latency = started.elapsed();
             if let Some(reservation) = reservation {
                 let used = answered.as_ref().map_or(0, |r| r.usage.total());
                 self.state.settle(reservation, used)?;
@@ -393,7 +399,7 @@ impl<'a> Agent<'a> {
                     );
                 }
             };
-            self.record_response(&mut run, &response)?;
+            self.record_response(&mut run, &response, latency)?;
             if response.calls.is_empty() {
                 let Some(answer) = response.text.filter(|t| !t.trim().is_empty()) else {
                     let answer = "The model ended its turn without an answer.".to_owned();
@@ -506,6 +512,51 @@ impl<'a> Agent<'a> {
         }
     }
 
+    /// Raises the tool-error-rate alert for `function` when its recent calls fail too often
+    /// (once per run and function).
+    fn check_error_rate(&self, run: &mut Run, function: &str) -> Result<(), StateError> {
+        let Some(rule) = &self.settings.alerts.tool_error_rate else {
+            return Ok(());
+        };
+        if run.alerted_tools.contains(function) {
+            return Ok(());
+        }
+        let metrics = self.state.metrics(rule.window)?;
+        let Some(stats) = metrics.tools.iter().find(|t| t.function == function) else {
+            return Ok(());
+        };
+        let rate = stats.errors as f64 / stats.calls as f64;
+        if stats.calls >= rule.min_calls && rate >= rule.threshold {
+            run.alerted_tools.insert(function.to_owned());
+            self.raise_alert(
+                &run.report.run_id,
+                "tool_error_rate",
+                function,
+                rate,
+                rule.threshold,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// An alert: an audit record (`alert.raised`) and a warning on the `harness::alert` target.
+    fn raise_alert(
+        &self,
+        run_id: &str,
+        kind: &str,
+        subject: &str,
+        value: f64,
+        threshold: f64,
+    ) -> Result<(), StateError> {
+        tracing::warn!(target: "harness::alert", alert = kind, subject, value, threshold, run_id, "alert raised");
+        self.state.append_audit(
+            run_id,
+            "alert.raised",
+            &json!({"alert": kind, "subject": subject, "value": value, "threshold": threshold}),
+        )?;
+        Ok(())
+    }
+
     /// Reserves the most the next model call can use against the token budgets: its request
     /// counted as one token per byte (no tokenizer yields more) plus the answer's limit.
     fn reserve_tokens(
@@ -557,19 +608,54 @@ impl<'a> Agent<'a> {
         Ok(offered)
     }
 
-    fn record_response(&self, run: &mut Run, response: &ModelResponse) -> Result<(), StateError> {
+    fn record_response(
+        &self,
+        run: &mut Run,
+        response: &ModelResponse,
+        latency: std::time::Duration,
+    ) -> Result<(), StateError> {
         let usage = &mut run.report.usage;
         usage.input_tokens += response.usage.input_tokens;
         usage.output_tokens += response.usage.output_tokens;
         usage.cache_read_tokens += response.usage.cache_read_tokens;
+        let id = self.model.id();
+        let latency_ms = latency.as_secs_f64() * 1000.0;
+        tracing::info!(
+            target: "harness::genai",
+            latency_ms,
+            "gen_ai.operation.name" = "chat",
+            "gen_ai.provider.name" = %id.provider,
+            "gen_ai.request.model" = %id.model,
+            "gen_ai.response.model" = %response.model,
+            "gen_ai.usage.input_tokens" = response.usage.input_tokens,
+            "gen_ai.usage.output_tokens" = response.usage.output_tokens,
+            "gen_ai.conversation.id" = %run.report.run_id,
+            "prompt.version" = %run.report.prompt_version,
+            "model call"
+        );
         self.state.append_audit(
             &run.report.run_id,
             "model.responded",
             &json!({"model": response.model, "response_id": response.response_id,
                     "finish": response.finish, "text": response.text, "calls": response.calls,
+                    "gen_ai.provider.name": id.provider, "gen_ai.request.model": id.model,
                     "gen_ai.usage.input_tokens": response.usage.input_tokens,
-                    "gen_ai.usage.output_tokens": response.usage.output_tokens}),
+                    "gen_ai.usage.output_tokens": response.usage.output_tokens,
+                    "latency_ms": latency_ms}),
         )?;
+        if let Some(limit) = self.settings.alerts.run_tokens
+            && run.report.usage.total() > limit
+            && !run.alerted_tokens
+        {
+            run.alerted_tokens = true;
+            self.raise_alert(
+                &run.report.run_id,
+                "run_tokens",
+                &run.report.run_id,
+                run.report.usage.total() as f64,
+                limit as f64,
+            )?;
+        }
         run.report.events.push(Event::Model {
             text: response.text.clone(),
             calls: response.calls.len(),
@@ -745,6 +831,17 @@ impl<'a> Agent<'a> {
                 )
             }
             CallDecision::Ran { function, report } => {
+                tracing::info!(
+                    target: "harness::genai",
+                    fuel = report.usage.fuel,
+                    "gen_ai.operation.name" = "execute_tool",
+                    "gen_ai.tool.name" = %function,
+                    "gen_ai.tool.call.id" = %call.id,
+                    "gen_ai.conversation.id" = %run.report.run_id,
+                    outcome = report.outcome.kind(),
+                    latency_ms = report.usage.wall.as_secs_f64() * 1000.0,
+                    "tool call"
+                );
                 let (content, is_error) = match &report.outcome {
                     Outcome::Ok { value } => (value.to_string(), false),
                     Outcome::ToolError { error } => {
@@ -763,6 +860,9 @@ impl<'a> Agent<'a> {
             }
         };
         self.state.append_audit(&run.report.run_id, kind, &record)?;
+        if let CallDecision::Ran { function, .. } = decision {
+            self.check_error_rate(run, function)?;
+        }
         let screened = self.settings.pii.apply(&content);
         let (content, is_error) = match self.note_screening(run, &call.id, screened)? {
             Ok(content) => (content, is_error),
@@ -843,6 +943,9 @@ fn run_id_caller(principal: &Principal, run_id: &str) -> CallContext {
 struct Run {
     report: RunReport,
     route: Route,
+    /// Whether the run-token alert was raised, and for which tools the error-rate one was.
+    alerted_tokens: bool,
+    alerted_tools: BTreeSet<String>,
     argument_errors: u32,
     output_errors: u32,
 }

@@ -165,6 +165,52 @@ impl AgentSettings {
     }
 }
 
+/// The `[alerts]` table: thresholds that raise an `alert.raised` audit record and a warning on
+/// the `harness::alert` log target.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alerts {
+    /// A run that uses more tokens than this.
+    pub run_tokens: Option<u64>,
+    /// A tool function whose recent calls fail this often.
+    pub tool_error_rate: Option<ErrorRate>,
+}
+
+impl Eq for Alerts {}
+
+/// When a tool's error rate raises an alert.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorRate {
+    /// The share of failed calls, 0 to 1.
+    pub threshold: f64,
+    /// Calls needed in the window before the rate counts.
+    #[serde(default = "default_min_calls")]
+    pub min_calls: u64,
+    /// The window.
+    #[serde(default = "default_window", with = "humantime_serde_window")]
+    pub window: Duration,
+}
+
+fn default_min_calls() -> u64 {
+    5
+}
+
+fn default_window() -> Duration {
+    Duration::from_secs(3600)
+}
+
+/// `window = "10m"` in the whitelist.
+mod humantime_serde_window {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(crate::policy::Timeout::deserialize(d)?.0)
+    }
+}
+
 /// One `[agents.NAME]` table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentSettings {
@@ -192,6 +238,8 @@ pub struct AgentSettings {
     pub pii: PiiPolicy,
     /// The longest user input accepted, in characters.
     pub max_input_chars: usize,
+    /// Thresholds that raise alerts (the whitelist's `[alerts]`).
+    pub alerts: Alerts,
     /// Intent routes, tried in order (`[[agents.NAME.routes]]`).
     pub routes: Vec<RouteRule>,
     /// A JSON Schema the final answer must match (the answer is then JSON).
@@ -394,6 +442,7 @@ impl RawAgent {
         models: &BTreeMap<String, ModelSettings>,
         tools: &BTreeSet<&str>,
         budgets: &Budgets,
+        alerts: &Alerts,
         base: &Path,
     ) -> Result<AgentSettings, Invalid> {
         let prompt = match (self.system, &self.prompt) {
@@ -480,6 +529,7 @@ impl RawAgent {
                 .map(|file| output_schema(base, &file))
                 .transpose()?,
             max_output_retries: self.max_output_retries.unwrap_or(2),
+            alerts: alerts.clone(),
             routes,
         })
     }

@@ -147,6 +147,8 @@ struct RawPolicy {
     agents: BTreeMap<String, agents::RawAgent>,
     #[serde(default)]
     budgets: Budgets,
+    #[serde(default)]
+    alerts: agents::Alerts,
 }
 
 #[derive(Deserialize, Default)]
@@ -345,7 +347,7 @@ impl Policy {
         let mut agents = BTreeMap::new();
         for (name, agent) in raw.agents {
             let checked = agent
-                .check(&name, &models, &tool_names, &raw.budgets, base)
+                .check(&name, &models, &tool_names, &raw.budgets, &raw.alerts, base)
                 .map_err(|(key, msg)| invalid(format!("agents.{name}.{key}"), msg))?;
             agents.insert(name, checked);
         }

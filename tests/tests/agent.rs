@@ -1051,3 +1051,95 @@ async fn alerts_are_raised_on_tool_error_rates_and_costly_runs() {
         ]
     );
 }
+
+/// A provider on loopback that asks for `calc__apply` first and answers with the tool's result
+/// second, in OpenAI's or Anthropic's wire format.
+fn provider(anthropic: bool) -> harness_e2e::http_server::HttpServer {
+    use harness_e2e::http_server::{HttpServer, response};
+    let turn = std::sync::atomic::AtomicUsize::new(0);
+    HttpServer::start(move |request| {
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+        let first = turn.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        let reply = match (anthropic, first) {
+            (false, true) => {
+                serde_json::json!({"id": "c1", "model": "gpt-test", "choices": [{"finish_reason": "tool_calls",
+                "message": {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+                "function": {"name": "calc__apply", "arguments": "{\"op\": \"mul\", \"a\": 6, \"b\": 7}"}}]}}],
+                "usage": {"prompt_tokens": 50, "completion_tokens": 10}})
+            }
+            (false, false) => {
+                let result = &body["messages"].as_array().unwrap().last().unwrap()["content"];
+                serde_json::json!({"id": "c2", "model": "gpt-test", "choices": [{"finish_reason": "stop",
+                    "message": {"role": "assistant", "content": format!("The tool said {}", result.as_str().unwrap())}}],
+                    "usage": {"prompt_tokens": 80, "completion_tokens": 8}})
+            }
+            (true, true) => {
+                serde_json::json!({"id": "m1", "model": "claude-test", "stop_reason": "tool_use",
+                "content": [{"type": "tool_use", "id": "toolu_1", "name": "calc__apply", "input": {"op": "mul", "a": 6, "b": 7}}],
+                "usage": {"input_tokens": 50, "output_tokens": 10}})
+            }
+            (true, false) => {
+                let turns = body["messages"].as_array().unwrap();
+                let result = &turns.last().unwrap()["content"][0]["content"];
+                serde_json::json!({"id": "m2", "model": "claude-test", "stop_reason": "end_turn",
+                    "content": [{"type": "text", "text": format!("The tool said {}", result.as_str().unwrap())}],
+                    "usage": {"input_tokens": 80, "output_tokens": 8}})
+            }
+        };
+        response(
+            200,
+            &[("content-type", "application/json")],
+            reply.to_string().as_bytes(),
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_end_to_end_against_openai_and_anthropic_wire_formats() {
+    use harness_host::agent::models::anthropic::{AnthropicConfig, AnthropicModel};
+    use harness_host::agent::models::openai::{OpenAiConfig, OpenAiModel};
+    let tmp = tempfile::tempdir().unwrap();
+    let (policy, host, state) = setup(tmp.path(), "");
+    let agent = &policy.agents["support"];
+    let openai = provider(false);
+    let model = Arc::new(
+        OpenAiModel::new(OpenAiConfig {
+            base_url: format!("http://{}/v1", openai.addr()),
+            model: "gpt-test".into(),
+            api_key: Some("sk-test".into()),
+            timeout: Duration::from_secs(5),
+        })
+        .unwrap(),
+    );
+    let report = Agent::new(&host, &state, agent, model)
+        .run(&principal("ana", &[]), "6 x 7?")
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.status, report.answer.as_str()),
+        (RunStatus::Answered, "The tool said 42.0")
+    );
+    assert_eq!(report.usage.total(), 148);
+    assert_eq!(openai.requests().len(), 2);
+
+    let anthropic = provider(true);
+    let model = Arc::new(
+        AnthropicModel::new(AnthropicConfig {
+            base_url: format!("http://{}", anthropic.addr()),
+            model: "claude-test".into(),
+            api_key: "ant-test".into(),
+            timeout: Duration::from_secs(5),
+        })
+        .unwrap(),
+    );
+    let report = Agent::new(&host, &state, agent, model)
+        .run(&principal("ana", &[]), "6 x 7?")
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.status, report.answer.as_str()),
+        (RunStatus::Answered, "The tool said 42.0")
+    );
+    assert_eq!(anthropic.requests().len(), 2);
+    assert!(state.verify_audit(None).unwrap().is_ok());
+}

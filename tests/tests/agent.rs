@@ -14,7 +14,7 @@ use harness_host::agent::models::Message;
 use harness_host::agent::models::scripted::{ScriptedModel, parse_steps};
 use harness_host::agent::replay;
 use harness_host::agent::routing::{Route, Router};
-use harness_host::agent::run::{Agent, CallDecision, Event, RunReport, RunStatus};
+use harness_host::agent::run::{Agent, CallDecision, Cancel, Event, RunReport, RunStatus};
 use harness_host::agent::state::StateStore;
 use harness_host::agent::state::switches::Target;
 use harness_host::{Host, Outcome, Policy, Stop};
@@ -1142,4 +1142,48 @@ async fn runs_end_to_end_against_openai_and_anthropic_wire_formats() {
     );
     assert_eq!(anthropic.requests().len(), 2);
     assert!(state.verify_audit(None).unwrap().is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_run_stops_mid_call_and_is_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (policy, host, state) = setup(tmp.path(), "");
+    let agent = &policy.agents["support"];
+    let script = r#"{"calls": [{"name": "slow__spin", "arguments": {}}]}
+{"text": "never"}"#;
+    let cancel = Cancel::new();
+    let model = Arc::new(ScriptedModel::new("s", parse_steps(script, "t").unwrap()));
+    let runner = Agent::new(&host, &state, agent, model.clone()).with_cancel(cancel.clone());
+    let ana = principal("ana", &[]);
+    let started = Instant::now();
+    let (report, ()) = tokio::join!(runner.run(&ana, "spin"), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        cancel.cancel();
+    });
+    let report = report.unwrap();
+    assert_eq!(report.status, RunStatus::Cancelled);
+    assert_eq!(report.answer, "Cancelled before the run finished.");
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "waited for the tool: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(model.used(), 1, "the model was not asked again");
+    let last = state.audit_of_run(&report.run_id).unwrap().pop().unwrap();
+    assert_eq!(
+        (last.kind.as_str(), last.record["status"].as_str()),
+        ("run.ended", Some("cancelled"))
+    );
+
+    // A handle cancelled before the run starts stops it before the model is asked.
+    let model = Arc::new(ScriptedModel::new("s", parse_steps(script, "t").unwrap()));
+    let report = Agent::new(&host, &state, agent, model.clone())
+        .with_cancel(cancel)
+        .run(&principal("ana", &[]), "spin")
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.status, report.turns, model.used()),
+        (RunStatus::Cancelled, 0, 0)
+    );
 }

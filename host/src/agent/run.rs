@@ -47,6 +47,50 @@ pub enum RunStatus {
     Paused,
     /// The final answer kept missing the agent's output schema.
     OutputInvalid,
+    /// Cancelled through its [`Cancel`] handle.
+    Cancelled,
+}
+
+/// Cancels a run: checked between steps, and it interrupts a model call or a batch of tool calls
+/// in flight (their sandboxes are dropped). Clones share the same state.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(Arc<CancelState>);
+
+#[derive(Debug, Default)]
+struct CancelState {
+    cancelled: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Cancel {
+    /// A handle that has not been used.
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Cancels every run holding this handle.
+    pub fn cancel(&self) {
+        self.0
+            .cancelled
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.0.notify.notify_waiters();
+    }
+
+    /// Whether [`Cancel::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.cancelled.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Completes once cancelled.
+    async fn cancelled(&self) {
+        loop {
+            let notified = self.0.notify.notified();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 /// What happened to one proposed tool call.
@@ -132,6 +176,7 @@ pub struct Agent<'a> {
     settings: &'a AgentSettings,
     model: Arc<dyn Model>,
     router: Arc<dyn Router>,
+    cancel: Cancel,
 }
 
 impl<'a> Agent<'a> {
@@ -148,7 +193,13 @@ impl<'a> Agent<'a> {
             settings,
             model,
             router: Arc::new(KeywordRouter::new(settings)),
+            cancel: Cancel::new(),
         }
+    }
+
+    /// The same agent, whose runs `cancel` can stop.
+    pub fn with_cancel(self, cancel: Cancel) -> Agent<'a> {
+        Agent { cancel, ..self }
     }
 
     /// The same agent with another intent router than its `routes`.
@@ -361,6 +412,9 @@ impl<'a> Agent<'a> {
     ) -> Result<RunReport, StateError> {
         let run_id = run.report.run_id.clone();
         while run.report.turns < self.settings.max_turns {
+            if self.cancel.is_cancelled() {
+                return self.cancelled(run);
+            }
             let reservation = match self.reserve_tokens(&run_id, principal, &request)? {
                 Ok(reservation) => reservation,
                 Err(exhausted) => {
@@ -378,7 +432,13 @@ impl<'a> Agent<'a> {
             };
             run.report.turns += 1;
             let started = std::time::Instant::now();
-            let answered = self.model.complete(&request).await;
+            let answered = tokio::select! {
+                answered = self.model.complete(&request) => Some(answered),
+                () = self.cancel.cancelled() => None,
+            };
+            let Some(answered) = answered else {
+                return self.cancelled(run);
+            };
             let latency = started.elapsed();
             if let Some(reservation) = reservation {
                 let used = answered.as_ref().map_or(0, |r| r.usage.total());
@@ -435,9 +495,14 @@ impl<'a> Agent<'a> {
                 });
                 continue;
             }
-            let (results, waiting) = self
-                .call_tools(&mut run, principal, &response.calls)
-                .await?;
+            let called = tokio::select! {
+                called = self.call_tools(&mut run, principal, &response.calls) => Some(called),
+                () = self.cancel.cancelled() => None,
+            };
+            let Some(called) = called else {
+                return self.cancelled(run);
+            };
+            let (results, waiting) = called?;
             if !waiting.is_empty() {
                 let paused = Paused {
                     principal: principal.name.clone(),
@@ -775,6 +840,12 @@ impl<'a> Agent<'a> {
             result: result.clone(),
         });
         Ok(result)
+    }
+
+    /// Ends a cancelled run. Budget reservations of interrupted calls stay as reserved.
+    fn cancelled(&self, run: Run) -> Result<RunReport, StateError> {
+        let answer = "Cancelled before the run finished.".to_owned();
+        self.finish(run, RunStatus::Cancelled, answer)
     }
 
     /// Keeps the run's state for [`Agent::resume`] and reports it as paused.

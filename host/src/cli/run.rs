@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use harness_host::agent::gates::Principal;
 use harness_host::agent::models::{self, retry::Resilient, retry::RetryPolicy};
-use harness_host::agent::run::{Agent, CallDecision, Event, RunReport, RunStatus};
+use harness_host::agent::run::{Agent, CallDecision, Cancel, Event, RunReport, RunStatus};
 use harness_host::agent::state::StateStore;
 use harness_host::agent::state::switches::Target;
 use harness_host::policy::AgentSettings;
@@ -46,9 +46,18 @@ pub fn run(policy: &Policy, host: &Host, args: &RunArgs) -> Result<ExitCode> {
         name: args.principal.clone(),
         roles: args.roles.iter().cloned().collect::<BTreeSet<_>>(),
     };
-    let agent = Agent::new(host, &state, settings, model);
+    let cancel = Cancel::new();
+    let agent = Agent::new(host, &state, settings, model).with_cancel(cancel.clone());
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let report = runtime.block_on(agent.run(&principal, &args.input))?;
+    let report = runtime.block_on(async {
+        // Ctrl-C cancels the run cleanly: it ends recorded as cancelled.
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        });
+        agent.run(&principal, &args.input).await
+    })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

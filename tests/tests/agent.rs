@@ -252,6 +252,21 @@ async fn kill_switches_act_on_the_next_call_without_a_restart() {
     let report = run(&policy, &host, &state, &principal("ana", &[]), call).await;
     assert_eq!(decisions(&report)[0].0, "ok");
 
+    // Gates apply in order: a call failing several is refused by the first (the kill switch
+    // before the role gate, the role gate before arguments).
+    operator
+        .kill(&Target::Tool("tickets".into()), "migrating", "ops")
+        .unwrap();
+    let both = r#"{"calls": [{"name": "tickets__create", "arguments": "{oops"}]}
+{"text": "no"}"#;
+    let report = run(&policy, &host, &state, &principal("bob", &[]), both).await;
+    assert_eq!(decisions(&report)[0].0, "kill_switch");
+    operator
+        .enable(&Target::Tool("tickets".into()), "ops")
+        .unwrap();
+    let report = run(&policy, &host, &state, &principal("bob", &[]), both).await;
+    assert_eq!(decisions(&report)[0].0, "role");
+
     operator
         .kill(&Target::Agent("support".into()), "maintenance", "ops")
         .unwrap();

@@ -210,25 +210,7 @@ impl<'a> Agent<'a> {
     /// Runs `input` for `principal` to its end.
     pub async fn run(&self, principal: &Principal, input: &str) -> Result<RunReport, StateError> {
         let run_id = new_run_id(&self.settings.name, &principal.name);
-        let mut run = Run {
-            report: RunReport {
-                run_id: run_id.clone(),
-                status: RunStatus::Answered,
-                answer: String::new(),
-                turns: 0,
-                usage: TokenUsage::default(),
-                prompt_version: String::new(),
-                events: Vec::new(),
-            },
-            route: Route {
-                name: "default".into(),
-                tools: Vec::new(),
-            },
-            alerted_tokens: false,
-            alerted_tools: BTreeSet::new(),
-            argument_errors: 0,
-            output_errors: 0,
-        };
+        let mut run = Run::new(run_id.clone(), 0, TokenUsage::default(), 0);
         let (prompt, canary) = self.settings.prompt_for(&principal.name);
         run.report.prompt_version = prompt.version.clone();
         // The audit log keeps the input as the model would see it, never the unmasked text; an
@@ -324,22 +306,14 @@ impl<'a> Agent<'a> {
             name: paused.principal,
             roles: paused.roles,
         };
-        let mut run = Run {
-            report: RunReport {
-                run_id: run_id.to_owned(),
-                status: RunStatus::Answered,
-                answer: String::new(),
-                turns: paused.turns,
-                usage: paused.usage,
-                prompt_version: paused.prompt_version.clone(),
-                events: Vec::new(),
-            },
-            route: paused.route,
-            alerted_tokens: false,
-            alerted_tools: BTreeSet::new(),
-            argument_errors: paused.argument_errors,
-            output_errors: 0,
-        };
+        let mut run = Run::new(
+            run_id.to_owned(),
+            paused.turns,
+            paused.usage,
+            paused.argument_errors,
+        );
+        run.report.prompt_version = paused.prompt_version.clone();
+        run.route = paused.route;
         self.state.append_audit(
             run_id,
             "run.resumed",
@@ -385,7 +359,7 @@ impl<'a> Agent<'a> {
             ));
         }
         decisions.extend(
-            self.execute(&run_id_caller(&principal, run_id), &paused.calls, approved)
+            self.execute(&caller_context(&principal, run_id), &paused.calls, approved)
                 .await?,
         );
         let mut results = paused.results;
@@ -771,7 +745,7 @@ impl<'a> Agent<'a> {
                 Err(refusal) => decisions[index] = Some(refused(refusal)),
             }
         }
-        let caller = run_id_caller(principal, &run_id);
+        let caller = caller_context(principal, &run_id);
         for (index, decision) in self.execute(&caller, calls, admitted).await? {
             decisions[index] = Some(decision);
         }
@@ -1002,8 +976,33 @@ struct Paused {
     waiting: Vec<Waiting>,
 }
 
+impl Run {
+    /// A run with no events yet (its route and prompt version are set once known).
+    fn new(run_id: String, turns: u32, usage: TokenUsage, argument_errors: u32) -> Run {
+        Run {
+            report: RunReport {
+                run_id,
+                status: RunStatus::Answered,
+                answer: String::new(),
+                turns,
+                usage,
+                prompt_version: String::new(),
+                events: Vec::new(),
+            },
+            route: Route {
+                name: "default".into(),
+                tools: Vec::new(),
+            },
+            alerted_tokens: false,
+            alerted_tools: BTreeSet::new(),
+            argument_errors,
+            output_errors: 0,
+        }
+    }
+}
+
 /// The context the host gives each tool call of a run.
-fn run_id_caller(principal: &Principal, run_id: &str) -> CallContext {
+fn caller_context(principal: &Principal, run_id: &str) -> CallContext {
     CallContext {
         roles: principal.roles.iter().cloned().collect(),
         ..CallContext::new(&principal.name, run_id)

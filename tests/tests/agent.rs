@@ -1113,6 +1113,7 @@ fn provider(anthropic: bool) -> harness_e2e::http_server::HttpServer {
 async fn runs_end_to_end_against_openai_and_anthropic_wire_formats() {
     use harness_host::agent::models::anthropic::{AnthropicConfig, AnthropicModel};
     use harness_host::agent::models::openai::{OpenAiConfig, OpenAiModel};
+    use harness_host::policy::SecretValue;
     let tmp = tempfile::tempdir().unwrap();
     let (policy, host, state) = setup(tmp.path(), "");
     let agent = &policy.agents["support"];
@@ -1121,7 +1122,7 @@ async fn runs_end_to_end_against_openai_and_anthropic_wire_formats() {
         OpenAiModel::new(OpenAiConfig {
             base_url: format!("http://{}/v1", openai.addr()),
             model: "gpt-test".into(),
-            api_key: Some("sk-test".into()),
+            api_key: Some(SecretValue::new("sk-test").unwrap()),
             timeout: Duration::from_secs(5),
         })
         .unwrap(),
@@ -1142,7 +1143,7 @@ async fn runs_end_to_end_against_openai_and_anthropic_wire_formats() {
         AnthropicModel::new(AnthropicConfig {
             base_url: format!("http://{}", anthropic.addr()),
             model: "claude-test".into(),
-            api_key: "ant-test".into(),
+            api_key: SecretValue::new("ant-test").unwrap(),
             timeout: Duration::from_secs(5),
         })
         .unwrap(),

@@ -13,6 +13,7 @@ use harness_host::agent::models::retry::{Resilient, RetryPolicy};
 use harness_host::agent::models::{
     Finish, Message, Model, ModelError, ModelRequest, TokenUsage, ToolChoice, ToolResult, ToolSpec,
 };
+use harness_host::policy::SecretValue;
 use serde_json::{Value, json};
 
 fn request() -> ModelRequest {
@@ -48,7 +49,7 @@ fn openai(server: &HttpServer, timeout: Duration) -> OpenAiModel {
     OpenAiModel::new(OpenAiConfig {
         base_url: format!("http://{}/v1", server.addr()),
         model: "gpt-test".into(),
-        api_key: Some("sk-test-key".into()),
+        api_key: Some(SecretValue::new("sk-test-key").unwrap()),
         timeout,
     })
     .unwrap()
@@ -58,7 +59,7 @@ fn anthropic(server: &HttpServer) -> AnthropicModel {
     AnthropicModel::new(AnthropicConfig {
         base_url: format!("http://{}", server.addr()),
         model: "claude-test".into(),
-        api_key: "ant-test-key".into(),
+        api_key: SecretValue::new("ant-test-key").unwrap(),
         timeout: Duration::from_secs(5),
     })
     .unwrap()

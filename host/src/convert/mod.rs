@@ -8,3 +8,17 @@ mod to_wit;
 
 pub use to_json::to_json;
 pub use to_wit::{ArgumentError, Problem, args_to_wit};
+
+/// The kind of a JSON value in words (`an object`, `a string`, ...), for messages that say what
+/// was found instead of what was expected.
+pub(crate) fn json_kind(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

@@ -6,6 +6,8 @@ use serde_json::{Map, Value};
 use wasmtime::component::Val;
 use wit_parser::{Resolve, Type, TypeDefKind};
 
+use super::json_kind;
+
 /// Why a JSON argument does not fit its WIT type.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("argument `{path}`: {problem}")]
@@ -91,7 +93,7 @@ pub fn args_to_wit(
         other => {
             return Err(ArgumentError {
                 path: "$".into(),
-                problem: Problem::NotAnObject(kind(other)),
+                problem: Problem::NotAnObject(json_kind(other)),
             });
         }
     };
@@ -136,21 +138,10 @@ impl fmt::Display for Path<'_> {
     }
 }
 
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 fn wrong(path: &Path<'_>, expected: impl Into<String>, found: &Value) -> ArgumentError {
     path.error(Problem::WrongType {
         expected: expected.into(),
-        found: kind(found),
+        found: json_kind(found),
     })
 }
 

@@ -11,32 +11,22 @@ use super::{
     Finish, Message, Model, ModelError, ModelFuture, ModelId, ModelRequest, ModelResponse,
     TokenUsage, ToolCall, ToolChoice,
 };
+use crate::policy::SecretValue;
 
 /// The API version this client speaks.
 const API_VERSION: &str = "2023-06-01";
 
 /// How to reach Anthropic's API.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct AnthropicConfig {
     /// The API root, e.g. `https://api.anthropic.com`.
     pub base_url: String,
     /// The model name.
     pub model: String,
-    /// The API key (`x-api-key`).
-    pub api_key: String,
+    /// The API key (`x-api-key`; prints as `[redacted]`).
+    pub api_key: SecretValue,
     /// How long one request may take.
     pub timeout: Duration,
-}
-
-impl std::fmt::Debug for AnthropicConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AnthropicConfig")
-            .field("base_url", &self.base_url)
-            .field("model", &self.model)
-            .field("api_key", &"[redacted]")
-            .field("timeout", &self.timeout)
-            .finish()
-    }
 }
 
 /// A Messages API client.
@@ -206,11 +196,7 @@ impl Model for AnthropicModel {
     fn complete<'a>(&'a self, request: &'a ModelRequest) -> ModelFuture<'a> {
         Box::pin(async move {
             let mut headers = HeaderMap::new();
-            let mut key = HeaderValue::from_str(&self.config.api_key).map_err(|_| {
-                ModelError::Config("the Anthropic API key is not a valid header value".into())
-            })?;
-            key.set_sensitive(true);
-            headers.insert("x-api-key", key);
+            headers.insert("x-api-key", self.config.api_key.header_value());
             headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
             let url = format!("{}/v1/messages", self.config.base_url.trim_end_matches('/'));
             let body = self

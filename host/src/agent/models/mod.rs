@@ -25,10 +25,23 @@ pub fn connect(
     settings: &crate::policy::ModelSettings,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<std::sync::Arc<dyn Model>, ModelError> {
-    use crate::policy::Provider;
-    let key = || {
-        let var = settings.api_key_env.as_deref()?;
-        env(var).filter(|k| !k.is_empty())
+    use crate::policy::{Provider, SecretValue};
+    // The key is checked as a header value here, once, and is never printed.
+    let key = || -> Result<Option<SecretValue>, ModelError> {
+        let Some(var) = settings.api_key_env.as_deref() else {
+            return Ok(None);
+        };
+        env(var)
+            .filter(|k| !k.is_empty())
+            .map(|k| {
+                SecretValue::new(&k).map_err(|_| {
+                    ModelError::Config(format!(
+                        "models.{}: {var} is not a valid header value",
+                        settings.name
+                    ))
+                })
+            })
+            .transpose()
     };
     let missing_key = || {
         ModelError::Config(format!(
@@ -39,7 +52,7 @@ pub fn connect(
     };
     Ok(match &settings.provider {
         Provider::OpenAi => {
-            let api_key = key();
+            let api_key = key()?;
             // Local OpenAI-compatible servers need no key; OpenAI itself does.
             if api_key.is_none() && settings.base_url.contains("api.openai.com") {
                 return Err(missing_key());
@@ -55,7 +68,7 @@ pub fn connect(
             anthropic::AnthropicConfig {
                 base_url: settings.base_url.clone(),
                 model: settings.model.clone(),
-                api_key: key().ok_or_else(missing_key)?,
+                api_key: key()?.ok_or_else(missing_key)?,
                 timeout: settings.timeout,
             },
         )?),
@@ -179,21 +192,10 @@ impl ToolCall {
             Ok(Value::Object(map)) => Ok(map),
             Ok(other) => Err(format!(
                 "the arguments must be a JSON object, not {}",
-                json_kind(&other)
+                crate::convert::json_kind(&other)
             )),
             Err(e) => Err(format!("the arguments are not valid JSON: {e}")),
         }
-    }
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -11,29 +11,19 @@ use super::{
     Finish, Message, Model, ModelError, ModelFuture, ModelId, ModelRequest, ModelResponse,
     TokenUsage, ToolCall, ToolChoice,
 };
+use crate::policy::SecretValue;
 
 /// How to reach an OpenAI-compatible server.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct OpenAiConfig {
     /// The API root, e.g. `https://api.openai.com/v1` or `http://localhost:11434/v1`.
     pub base_url: String,
     /// The model name.
     pub model: String,
-    /// The bearer token, if the server wants one.
-    pub api_key: Option<String>,
+    /// The bearer token, if the server wants one (prints as `[redacted]`).
+    pub api_key: Option<SecretValue>,
     /// How long one request may take.
     pub timeout: Duration,
-}
-
-impl std::fmt::Debug for OpenAiConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenAiConfig")
-            .field("base_url", &self.base_url)
-            .field("model", &self.model)
-            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
-            .field("timeout", &self.timeout)
-            .finish()
-    }
 }
 
 /// A Chat Completions client.
@@ -177,9 +167,11 @@ impl Model for OpenAiModel {
         Box::pin(async move {
             let mut headers = HeaderMap::new();
             if let Some(key) = &self.config.api_key {
-                let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
-                    ModelError::Config("the OpenAI API key is not a valid header value".into())
-                })?;
+                // A valid header value stays valid behind "Bearer ".
+                let mut value = HeaderValue::from_bytes(&[b"Bearer ", key.bytes()].concat())
+                    .map_err(|_| {
+                        ModelError::Config("the OpenAI API key is not a valid header value".into())
+                    })?;
                 value.set_sensitive(true);
                 headers.insert(AUTHORIZATION, value);
             }

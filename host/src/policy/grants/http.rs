@@ -117,6 +117,13 @@ impl fmt::Debug for Secret {
 pub struct SecretValue(http::HeaderValue);
 
 impl SecretValue {
+    /// A secret from its text (an API key, say); fails when it cannot be sent as a header value.
+    pub fn new(text: &str) -> Result<SecretValue, http::header::InvalidHeaderValue> {
+        let mut value = http::HeaderValue::from_str(text)?;
+        value.set_sensitive(true);
+        Ok(SecretValue(value))
+    }
+
     /// The value to send, marked sensitive so HTTP libraries do not log it.
     pub(crate) fn header_value(&self) -> http::HeaderValue {
         self.0.clone()

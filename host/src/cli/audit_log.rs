@@ -1,6 +1,5 @@
 //! `harness audit-log verify|head`: check the agent's hash-chained audit log.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -10,13 +9,12 @@ use harness_host::agent::state::StateStore;
 /// Exit code: the audit log's chain is broken.
 const EXIT_TAMPERED: u8 = 7;
 
-fn open(policy: &Path) -> Result<StateStore> {
-    let policy = Policy::load(policy)?;
+fn open(policy: &Policy) -> Result<StateStore> {
     Ok(StateStore::open(&policy.host.data_dir)?)
 }
 
 /// Walks the whole chain (and checks it ends at `head`, if given).
-pub fn verify(policy: &Path, head: Option<&str>) -> Result<ExitCode> {
+pub fn verify(policy: &Policy, head: Option<&str>) -> Result<ExitCode> {
     let store = open(policy)?;
     let found = store
         .verify_audit(head)
@@ -42,7 +40,7 @@ pub fn verify(policy: &Path, head: Option<&str>) -> Result<ExitCode> {
 }
 
 /// Prints the hash of the last record, to anchor outside the host.
-pub fn head(policy: &Path) -> Result<ExitCode> {
+pub fn head(policy: &Policy) -> Result<ExitCode> {
     println!("{}", open(policy)?.audit_head()?);
     Ok(ExitCode::SUCCESS)
 }

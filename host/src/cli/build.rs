@@ -147,7 +147,7 @@ pub fn test(dir: &Path, target_dir: Option<&Path>) -> Result<ExitCode> {
             tests_path.display()
         )
     })?;
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let runtime = super::runtime()?;
     let mut failed = 0;
     for case in &tests.cases {
         let arguments = serde_json::to_value(&case.arguments)?;

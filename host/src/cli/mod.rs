@@ -340,11 +340,9 @@ pub fn main() -> ExitCode {
             })
         }
         Command::Approvals { action } => match action {
-            ApprovalsAction::List { policy, all } => report(
-                Policy::load(&policy)
-                    .map_err(anyhow::Error::from)
-                    .and_then(|p| run::approvals_list(&p, all)),
-            ),
+            ApprovalsAction::List { policy, all } => {
+                with_policy(&policy, |p| run::approvals_list(p, all))
+            }
             ApprovalsAction::Approve { policy, id, reason } => {
                 with_policy_and_host(&policy, |p, host| {
                     report(run::approvals_decide(p, &host, id, true, &reason))
@@ -360,61 +358,57 @@ pub fn main() -> ExitCode {
             policy,
             since,
             json,
-        } => report(
-            Policy::load(&policy)
-                .map_err(anyhow::Error::from)
-                .and_then(|p| run::metrics(&p, since, json)),
-        ),
+        } => with_policy(&policy, |p| run::metrics(p, since, json)),
         Command::Budget {
             action: BudgetAction::Show { policy },
-        } => report(
-            Policy::load(&policy)
-                .map_err(anyhow::Error::from)
-                .and_then(|p| run::budget_show(&p)),
-        ),
-        Command::Replay { policy, run_id } => report(
-            Policy::load(&policy)
-                .map_err(anyhow::Error::from)
-                .and_then(|p| run::replay(&p, &run_id)),
-        ),
+        } => with_policy(&policy, run::budget_show),
+        Command::Replay { policy, run_id } => with_policy(&policy, |p| run::replay(p, &run_id)),
         Command::Eval {
             policy,
             dataset,
             agent,
             json,
-        } => report(
-            Policy::load(&policy)
-                .map_err(anyhow::Error::from)
-                .and_then(|p| run::eval(&p, &dataset, agent.as_deref(), json)),
-        ),
+        } => with_policy(&policy, |p| run::eval(p, &dataset, agent.as_deref(), json)),
         Command::Kill {
             policy,
             name,
             agent,
             reason,
-        } => report(
-            Policy::load(&policy)
-                .map_err(anyhow::Error::from)
-                .and_then(|p| run::switch(&p, &name, agent, Some(&reason))),
-        ),
+        } => with_policy(&policy, |p| run::switch(p, &name, agent, Some(&reason))),
         Command::Enable {
             policy,
             name,
             agent,
-        } => report(
-            Policy::load(&policy)
-                .map_err(anyhow::Error::from)
-                .and_then(|p| run::switch(&p, &name, agent, None)),
-        ),
-        Command::AuditLog { action } => report(match action {
-            AuditLogAction::Verify { policy, head } => audit_log::verify(&policy, head.as_deref()),
-            AuditLogAction::Head { policy } => audit_log::head(&policy),
-        }),
+        } => with_policy(&policy, |p| run::switch(p, &name, agent, None)),
+        Command::AuditLog { action } => match action {
+            AuditLogAction::Verify { policy, head } => {
+                with_policy(&policy, |p| audit_log::verify(p, head.as_deref()))
+            }
+            AuditLogAction::Head { policy } => with_policy(&policy, audit_log::head),
+        },
     }
 }
 
 /// Exit code: a tool could not be created or built, or state could not be read.
 const EXIT_BUILD: u8 = 6;
+
+/// Loads the whitelist and runs `command` on it, reporting either's error.
+fn with_policy(
+    path: &std::path::Path,
+    command: impl FnOnce(&Policy) -> anyhow::Result<ExitCode>,
+) -> ExitCode {
+    report(
+        Policy::load(path)
+            .map_err(anyhow::Error::from)
+            .and_then(|p| command(&p)),
+    )
+}
+
+/// A multi-threaded async runtime for one command.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    tokio::runtime::Runtime::new().context("starting the async runtime")
+}
 
 /// Prints a failed command's error chain; its exit code otherwise.
 fn report(result: anyhow::Result<ExitCode>) -> ExitCode {

@@ -48,7 +48,7 @@ pub fn run(policy: &Policy, host: &Host, args: &RunArgs) -> Result<ExitCode> {
     };
     let cancel = Cancel::new();
     let agent = Agent::new(host, &state, settings, model).with_cancel(cancel.clone());
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let runtime = super::runtime()?;
     let report = runtime.block_on(async {
         // Ctrl-C cancels the run cleanly: it ends recorded as cancelled.
         tokio::spawn(async move {
@@ -146,7 +146,7 @@ pub fn approvals_decide(
         .as_u64()
         .unwrap_or(0);
     let model = agent_model(policy, settings, turns as usize)?;
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let runtime = super::runtime()?;
     let resumed =
         runtime.block_on(Agent::new(host, &state, settings, model).resume(&decided.run_id))?;
     match resumed {
@@ -257,20 +257,16 @@ pub fn eval(
     json: bool,
 ) -> Result<ExitCode> {
     let cases = harness_host::agent::eval::load(dataset)?;
-    let scratch = tempfile::tempdir().context("creating a scratch folder")?;
-    let mut policy = policy.clone();
-    policy.host.data_dir = scratch.path().join("data");
-    let settings = choose_agent(&policy, agent)?.clone();
-    let host = Host::load(policy.clone())?;
-    let state = StateStore::open(&policy.host.data_dir)?;
+    let settings = choose_agent(policy, agent)?;
+    let Scratch { host, state, .. } = &Scratch::new(policy)?;
     let model = if cases.iter().all(|c| c.responses.is_some()) {
         None
     } else {
-        Some(connect_agent_model(&policy, &settings)?)
+        Some(connect_agent_model(policy, settings)?)
     };
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let runtime = super::runtime()?;
     let report = runtime.block_on(harness_host::agent::eval::evaluate(
-        &host, &state, &settings, model, &cases,
+        host, state, settings, model, &cases,
     ))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -317,14 +313,10 @@ pub fn replay(policy: &Policy, run_id: &str) -> Result<ExitCode> {
             policy.path.display()
         )
     })?;
-    let scratch = tempfile::tempdir().context("creating a scratch folder")?;
-    let mut scratch_policy = policy.clone();
-    scratch_policy.host.data_dir = scratch.path().join("data");
-    let host = Host::load(scratch_policy.clone())?;
-    let state = StateStore::open(&scratch_policy.host.data_dir)?;
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let Scratch { host, state, .. } = &Scratch::new(policy)?;
+    let runtime = super::runtime()?;
     let report = runtime.block_on(harness_host::agent::replay::replay(
-        &host, &state, settings, run_id, &recorded,
+        host, state, settings, run_id, &recorded,
     ))?;
     match &report.divergence {
         None => {
@@ -401,6 +393,27 @@ pub fn budget_show(policy: &Policy) -> Result<ExitCode> {
         println!("nothing spent against a budget in its current window");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A host and agent state over `policy` with a private, temporary data directory: where eval
+/// and replay run, so production audit logs, rates, budgets and tool storage stay untouched.
+struct Scratch {
+    host: Host,
+    state: StateStore,
+    _dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new(policy: &Policy) -> Result<Scratch> {
+        let dir = tempfile::tempdir().context("creating a scratch folder")?;
+        let mut policy = policy.clone();
+        policy.host.data_dir = dir.path().join("data");
+        Ok(Scratch {
+            state: StateStore::open(&policy.host.data_dir)?,
+            host: Host::load(policy)?,
+            _dir: dir,
+        })
+    }
 }
 
 /// `harness kill` / `harness enable`: flips the switch of a tool or an agent.

@@ -175,9 +175,8 @@ fn loads(c: &mut Criterion) {
 fn python_calls(c: &mut Criterion) {
     let rt = runtime();
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data").display().to_string();
     let path = PolicyFile::new(&tmp.path().join("cache"))
-        .raw(&format!("data_dir = {data:?}"))
+        .data_dir(&tmp.path().join("data"))
         .tool(
             "tickets",
             &example_tool("tickets-py"),

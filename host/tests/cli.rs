@@ -591,7 +591,7 @@ fn audit_log_verify_reports_an_intact_chain_and_names_a_tampered_record() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let policy = PolicyFile::new(&tmp.path().join("cache"))
-        .raw(&format!("data_dir = {:?}", data.display().to_string()))
+        .data_dir(&data)
         .write(tmp.path());
     let policy = policy.to_str().unwrap();
     let store = StateStore::open(&data).unwrap();
@@ -638,21 +638,17 @@ fn audit_log_verify_reports_an_intact_chain_and_names_a_tampered_record() {
 #[test]
 fn run_prints_each_gate_decision_and_kill_acts_on_the_next_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let script = tmp.path().join("script.jsonl");
-    std::fs::write(
-        &script,
-        r#"{"calls": [{"name": "calc__apply", "arguments": {"op": "mul", "a": 6, "b": 7}}]}
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .data_dir(&tmp.path().join("data"))
+        .tool("calc", &example_tool("calc"), "")
+        .scripted_agent(
+            tmp.path(),
+            "helper",
+            r#"{"calls": [{"name": "calc__apply", "arguments": {"op": "mul", "a": 6, "b": 7}}]}
 {"text": "6 × 7 = 42."}
 "#,
-    )
-    .unwrap();
-    let policy = PolicyFile::new(&tmp.path().join("cache"))
-        .raw(&format!("data_dir = {:?}", tmp.path().join("data").display().to_string()))
-        .tool("calc", &example_tool("calc"), "")
-        .raw(&format!(
-            "[models.demo]\nprovider = \"scripted\"\nscript = {:?}\n[agents.helper]\nmodel = \"demo\"",
-            script.display().to_string()
-        ))
+            "",
+        )
         .write(tmp.path());
     let policy = policy.to_str().unwrap();
 
@@ -744,10 +740,8 @@ fn the_golden_set_covers_every_gate() {
     let tmp = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let kb = root.join("tools/kb/sample").canonicalize().unwrap();
-    let unused = tmp.path().join("unused.jsonl");
-    std::fs::write(&unused, "{\"text\": \"unused\"}\n").unwrap();
     let policy = PolicyFile::new(&tmp.path().join("cache"))
-        .raw(&format!("data_dir = {:?}", tmp.path().join("data").display().to_string()))
+        .data_dir(&tmp.path().join("data"))
         .tool("calc", &example_tool("calc"), "rate = \"3/min\"")
         .tool("kb", &example_tool("kb"), &format!("fs = [{{ host = {:?}, guest = \"/kb\", mode = \"ro\" }}]", kb.display().to_string()))
         .tool(
@@ -758,12 +752,13 @@ fn the_golden_set_covers_every_gate() {
         .tool("hostile", &hostile(), "fuel = 2_000_000")
         .tool("crunch", &example_tool("calc"), "fuel = 900_000_000_000")
         .tool("outsider", &example_tool("calc"), "")
-        .raw(&format!(
-            "[models.main]\nprovider = \"scripted\"\nscript = {:?}\n[agents.golden]\nmodel = \"main\"\n\
-             tools = [\"calc\", \"kb\", \"tickets\", \"hostile\", \"crunch\"]\nmax_turns = 3\n\
+        .scripted_agent(
+            tmp.path(),
+            "golden",
+            "{\"text\": \"unused\"}\n",
+            "tools = [\"calc\", \"kb\", \"tickets\", \"hostile\", \"crunch\"]\nmax_turns = 3\n\n\
              [budgets]\nuser_fuel = \"10000000000/day\"",
-            unused.display().to_string()
-        ))
+        )
         .write(tmp.path());
     let dataset = root.join("evals/golden.jsonl");
     let run = harness(&[
@@ -815,21 +810,17 @@ fn the_golden_set_covers_every_gate() {
 #[test]
 fn a_paused_run_is_approved_from_another_process_and_finishes() {
     let tmp = tempfile::tempdir().unwrap();
-    let script = tmp.path().join("script.jsonl");
-    std::fs::write(
-        &script,
-        r#"{"calls": [{"name": "tickets__create", "arguments": {"title": "VPN down", "body": "", "priority": "high"}}]}
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .data_dir(&tmp.path().join("data"))
+        .tool("tickets", &example_tool("tickets"), "kv = { quota = \"64 KiB\" }\napproval = \"required\"")
+        .scripted_agent(
+            tmp.path(),
+            "helper",
+            r#"{"calls": [{"name": "tickets__create", "arguments": {"title": "VPN down", "body": "", "priority": "high"}}]}
 {"text": "Ticket 1 is open."}
 "#,
-    )
-    .unwrap();
-    let policy = PolicyFile::new(&tmp.path().join("cache"))
-        .raw(&format!("data_dir = {:?}", tmp.path().join("data").display().to_string()))
-        .tool("tickets", &example_tool("tickets"), "kv = { quota = \"64 KiB\" }\napproval = \"required\"")
-        .raw(&format!(
-            "[models.demo]\nprovider = \"scripted\"\nscript = {:?}\n[agents.helper]\nmodel = \"demo\"",
-            script.display().to_string()
-        ))
+            "",
+        )
         .write(tmp.path());
     let policy = policy.to_str().unwrap();
 

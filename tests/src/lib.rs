@@ -177,6 +177,22 @@ impl PolicyFile {
         self
     }
 
+    /// Sets `[host] data_dir` (before any tool is added).
+    pub fn data_dir(self, dir: &Path) -> Self {
+        self.raw(&format!("data_dir = {:?}", dir.display().to_string()))
+    }
+
+    /// Adds agent `name` over a scripted model replaying `script` (JSON Lines, written to
+    /// `dir/NAME.jsonl`), with extra agent `key = value` lines.
+    pub fn scripted_agent(self, dir: &Path, name: &str, script: &str, keys: &str) -> Self {
+        let path = dir.join(format!("{name}.jsonl"));
+        std::fs::write(&path, script).expect("writing the script");
+        self.raw(&format!(
+            "[models.{name}-script]\nprovider = \"scripted\"\nscript = {:?}\n\n[agents.{name}]\nmodel = \"{name}-script\"\n{keys}",
+            path.display().to_string()
+        ))
+    }
+
     /// Adds tool `name` pinned to `component`, with extra `key = value` lines.
     pub fn tool(mut self, name: &str, component: &Path, extra: &str) -> Self {
         let _ = write!(

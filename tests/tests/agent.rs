@@ -27,10 +27,8 @@ fn setup(dir: &Path, calc_rate: &str) -> (Policy, Host, StateStore) {
 
 /// [`setup`] plus raw TOML (a `[budgets]` table) at the end of the whitelist.
 fn setup_with(dir: &Path, calc_rate: &str, extra: &str) -> (Policy, Host, StateStore) {
-    let script = dir.join("unused.jsonl");
-    std::fs::write(&script, "{\"text\": \"unused\"}\n").unwrap();
     let policy = PolicyFile::new(&dir.join("cache"))
-        .raw(&format!("data_dir = {:?}", dir.join("data").display().to_string()))
+        .data_dir(&dir.join("data"))
         .tool("calc", &example_tool("calc"), calc_rate)
         .tool(
             "tickets",
@@ -40,17 +38,25 @@ fn setup_with(dir: &Path, calc_rate: &str, extra: &str) -> (Policy, Host, StateS
         .tool("hostile", &hostile(), "fuel = 2_000_000")
         .tool("slow", &hostile(), "fuel = 100_000_000_000\ntimeout = \"300ms\"")
         .tool("outsider", &example_tool("calc"), "")
-        .raw(&format!(
-            "[models.scripted]\nprovider = \"scripted\"\nscript = {:?}\n\n\
-             [agents.support]\nmodel = \"scripted\"\nsystem = \"You help the support team.\"\n\
-             tools = [\"calc\", \"tickets\", \"hostile\", \"slow\"]\nmax_turns = 4\nmax_argument_errors = 2\n{extra}\n",
-            script.display().to_string()
-        ))
+        .scripted_agent(
+            dir,
+            "support",
+            "{\"text\": \"unused\"}\n",
+            &format!(
+                "system = \"You help the support team.\"\n\
+                 tools = [\"calc\", \"tickets\", \"hostile\", \"slow\"]\nmax_turns = 4\nmax_argument_errors = 2\n{extra}"
+            ),
+        )
         .write(dir);
     let policy = Policy::load(policy).unwrap();
     let host = Host::load(policy.clone()).unwrap();
     let state = StateStore::open(&policy.host.data_dir).unwrap();
     (policy, host, state)
+}
+
+/// A scripted model replaying `script` (JSON Lines).
+fn scripted(script: &str) -> Arc<ScriptedModel> {
+    Arc::new(ScriptedModel::new("script", parse_steps(script, "test").unwrap()))
 }
 
 fn principal(name: &str, roles: &[&str]) -> Principal {
@@ -70,10 +76,7 @@ async fn run(
     who: &Principal,
     script: &str,
 ) -> RunReport {
-    let model = Arc::new(ScriptedModel::new(
-        "script",
-        parse_steps(script, "test").unwrap(),
-    ));
+    let model = scripted(script);
     Agent::new(host, state, &policy.agents["support"], model)
         .run(who, "question")
         .await
@@ -558,15 +561,10 @@ async fn personal_data_is_masked_before_the_model_and_blocked_where_configured()
         "",
         "pii = { national_id = \"block\" }\nmax_input_chars = 200",
     );
-    let model = Arc::new(ScriptedModel::new(
-        "script",
-        parse_steps(
-            r#"{"calls": [{"name": "tickets__create", "arguments": {"title": "Refund", "body": "customer bo@shop.example, card 4111 1111 1111 1111", "priority": "low"}}]}
+    let model = scripted(
+        r#"{"calls": [{"name": "tickets__create", "arguments": {"title": "Refund", "body": "customer bo@shop.example, card 4111 1111 1111 1111", "priority": "low"}}]}
 {"text": "Ticket opened."}"#,
-            "test",
-        )
-        .unwrap(),
-    ));
+    );
     let agent = Agent::new(&host, &state, &policy.agents["support"], model.clone());
     let report = agent
         .run(
@@ -699,16 +697,15 @@ async fn a_replay_matches_its_run_and_names_the_first_divergence() {
 
 /// A host whose tickets tool needs approval per `rule`, and an agent over calc and tickets.
 fn approval_setup(dir: &Path, rule: &str) -> (Policy, Host) {
-    let script = dir.join("unused.jsonl");
-    std::fs::write(&script, "{\"text\": \"unused\"}\n").unwrap();
     let policy = PolicyFile::new(&dir.join("cache"))
-        .raw(&format!("data_dir = {:?}", dir.join("data").display().to_string()))
+        .data_dir(&dir.join("data"))
         .tool("calc", &example_tool("calc"), "")
-        .tool("tickets", &example_tool("tickets"), &format!("kv = {{ quota = \"64 KiB\" }}\napproval = {rule}"))
-        .raw(&format!(
-            "[models.scripted]\nprovider = \"scripted\"\nscript = {:?}\n[agents.support]\nmodel = \"scripted\"",
-            script.display().to_string()
-        ))
+        .tool(
+            "tickets",
+            &example_tool("tickets"),
+            &format!("kv = {{ quota = \"64 KiB\" }}\napproval = {rule}"),
+        )
+        .scripted_agent(dir, "support", "{\"text\": \"unused\"}\n", "")
         .write(dir);
     let policy = Policy::load(policy).unwrap();
     let host = Host::load(policy.clone()).unwrap();
@@ -866,10 +863,7 @@ async fn a_canary_prompt_reaches_its_share_of_principals_stickily_and_is_counted
     let mut versions = std::collections::BTreeMap::new();
     for (i, got_canary) in picked.iter().copied().enumerate().take(20) {
         let who = principal(&format!("user-{i}"), &[]);
-        let model = Arc::new(ScriptedModel::new(
-            "s",
-            parse_steps(r#"{"text": "ok"}"#, "t").unwrap(),
-        ));
+        let model = scripted(r#"{"text": "ok"}"#);
         let report = Agent::new(&host, &state, agent, model.clone())
             .run(&who, "hi")
             .await
@@ -909,15 +903,10 @@ async fn a_final_answer_must_match_the_output_schema_with_bounded_retries() {
         "output_schema = \"answer.schema.json\"\nmax_output_retries = 1",
     );
     let agent = &policy.agents["support"];
-    let model = Arc::new(ScriptedModel::new(
-        "s",
-        parse_steps(
-            r#"{"text": "42, from vpn.md"}
+    let model = scripted(
+        r#"{"text": "42, from vpn.md"}
 {"text": "{\"answer\": \"42\", \"sources\": [\"vpn.md\"]}"}"#,
-            "t",
-        )
-        .unwrap(),
-    ));
+    );
     let report = Agent::new(&host, &state, agent, model.clone())
         .run(&principal("ana", &[]), "q")
         .await
@@ -973,7 +962,7 @@ async fn intent_routes_limit_what_is_offered_and_callable() {
     let agent = &policy.agents["support"];
     let script = r#"{"calls": [{"name": "calc__apply", "arguments": {"op": "add", "a": 1, "b": 1}}, {"name": "tickets__list", "arguments": {"status": null}}]}
 {"text": "2"}"#;
-    let model = Arc::new(ScriptedModel::new("s", parse_steps(script, "t").unwrap()));
+    let model = scripted(script);
     let report = Agent::new(&host, &state, agent, model.clone())
         .run(&principal("sam", &["support"]), "Please add 1 and 1")
         .await
@@ -997,10 +986,7 @@ async fn intent_routes_limit_what_is_offered_and_callable() {
     assert_eq!(routed[1].record["route"]["name"], "math");
 
     // No route matches: every tool of the agent.
-    let model = Arc::new(ScriptedModel::new(
-        "s",
-        parse_steps(r#"{"text": "hi"}"#, "t").unwrap(),
-    ));
+    let model = scripted(r#"{"text": "hi"}"#);
     Agent::new(&host, &state, agent, model.clone())
         .run(&principal("sam", &[]), "Hello there")
         .await
@@ -1017,7 +1003,7 @@ async fn intent_routes_limit_what_is_offered_and_callable() {
             }
         }
     }
-    let model = Arc::new(ScriptedModel::new("s", parse_steps(script, "t").unwrap()));
+    let model = scripted(script);
     let report = Agent::new(&host, &state, agent, model.clone())
         .with_router(Arc::new(Nothing))
         .run(&principal("sam", &["support"]), "add 1 and 1")
@@ -1168,7 +1154,7 @@ async fn a_cancelled_run_stops_mid_call_and_is_recorded() {
     let script = r#"{"calls": [{"name": "slow__spin", "arguments": {}}]}
 {"text": "never"}"#;
     let cancel = Cancel::new();
-    let model = Arc::new(ScriptedModel::new("s", parse_steps(script, "t").unwrap()));
+    let model = scripted(script);
     let runner = Agent::new(&host, &state, agent, model.clone()).with_cancel(cancel.clone());
     let ana = principal("ana", &[]);
     let started = Instant::now();
@@ -1192,7 +1178,7 @@ async fn a_cancelled_run_stops_mid_call_and_is_recorded() {
     );
 
     // A handle cancelled before the run starts stops it before the model is asked.
-    let model = Arc::new(ScriptedModel::new("s", parse_steps(script, "t").unwrap()));
+    let model = scripted(script);
     let report = Agent::new(&host, &state, agent, model.clone())
         .with_cancel(cancel)
         .run(&principal("ana", &[]), "spin")

@@ -254,10 +254,7 @@ async fn tickets_scenario(component: &Path) {
     let tmp = tempfile::tempdir().unwrap();
     let policy = || {
         PolicyFile::new(&tmp.path().join("cache"))
-            .raw(&format!(
-                "data_dir = {:?}",
-                tmp.path().join("data").display().to_string()
-            ))
+            .data_dir(&tmp.path().join("data"))
             .tool("tickets", component, r#"kv = { quota = "64 KiB" }"#)
     };
     let host = load(tmp.path(), policy());

@@ -12,9 +12,8 @@ use serde_json::{Value, json};
 /// A whitelist whose data directory is `dir/data`, with kvprobe as each of `tools`.
 fn policy(dir: &Path, tools: &[(&str, &str)]) -> PolicyFile {
     let probe = c_fixture("kvprobe");
-    let data = dir.join("data").display().to_string();
     tools.iter().fold(
-        PolicyFile::new(&dir.join("cache")).raw(&format!("data_dir = {data:?}")),
+        PolicyFile::new(&dir.join("cache")).data_dir(&dir.join("data")),
         |p, (name, grants)| p.tool(name, &probe, grants),
     )
 }

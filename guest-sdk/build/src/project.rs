@@ -93,7 +93,7 @@ impl Project {
             Language::Rust => {
                 let build = RustBuild::detect(&target_dir)?;
                 let package = cargo_package_name(&self.dir)?;
-                build.compile(&self.dir, &[package.as_str()])?;
+                build.compile(&self.dir, &package)?;
                 Ok(Built {
                     component: build.component(&package, &self.wit)?,
                     toolchain: build.toolchain.to_string(),

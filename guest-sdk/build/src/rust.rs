@@ -80,7 +80,7 @@ fn rustup_has_wasip2() -> bool {
         .is_dir()
 }
 
-/// Builds Rust tool crates into components: [`compile`](RustBuild::compile) runs cargo once,
+/// Builds Rust tool crates into components: [`compile`](RustBuild::compile) runs cargo,
 /// [`component`](RustBuild::component) wraps each package's artifact.
 #[derive(Clone, Debug)]
 pub struct RustBuild {
@@ -102,9 +102,8 @@ impl RustBuild {
         })
     }
 
-    /// Runs `cargo build --release` in `dir` (a crate or a workspace) for `packages`, or for
-    /// the whole workspace when `packages` is empty.
-    pub fn compile(&self, dir: &Path, packages: &[&str]) -> Result<()> {
+    /// Runs `cargo build --release` for `package` in `dir` (its crate, or a workspace holding it).
+    pub fn compile(&self, dir: &Path, package: &str) -> Result<()> {
         let cargo = match self.toolchain {
             RustToolchain::Wasip2 => "cargo",
             RustToolchain::DebianWasip1 => DEBIAN_CARGO,
@@ -115,12 +114,7 @@ impl RustBuild {
             .args(["build", "--release", "--target", self.toolchain.target()])
             .arg("--target-dir")
             .arg(&self.target_dir);
-        if packages.is_empty() {
-            command.arg("--workspace");
-        }
-        for package in packages {
-            command.args(["-p", package]);
-        }
+        command.args(["-p", package]);
         // Settings of an enclosing cargo (tests run under one) must not leak into this build.
         for var in [
             "RUSTFLAGS",

@@ -560,8 +560,7 @@ impl<'a> Agent<'a> {
         if run.alerted_tools.contains(function) {
             return Ok(());
         }
-        let metrics = self.state.metrics(rule.window)?;
-        let Some(stats) = metrics.tools.iter().find(|t| t.function == function) else {
+        let Some(stats) = self.state.tool_stats(function, rule.window)? else {
             return Ok(());
         };
         let rate = stats.errors as f64 / stats.calls as f64;

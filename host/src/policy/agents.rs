@@ -176,8 +176,6 @@ pub struct Alerts {
     pub tool_error_rate: Option<ErrorRate>,
 }
 
-impl Eq for Alerts {}
-
 /// When a tool's error rate raises an alert.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -212,7 +210,7 @@ mod humantime_serde_window {
 }
 
 /// One `[agents.NAME]` table.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct AgentSettings {
     /// The table's name.
     pub name: String,

@@ -221,22 +221,14 @@ impl StateStore {
 
     /// The agent and state of paused run `run_id`, removed so that only one resumer gets it.
     pub fn take_paused_run(&self, run_id: &str) -> Result<Option<(String, String)>, StateError> {
-        let mut db = self.lock();
-        let tx = db
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.sqlite(e))?;
-        let paused = tx
+        self.lock()
             .query_row(
-                "SELECT agent, state FROM paused_runs WHERE run_id = ?1",
+                "DELETE FROM paused_runs WHERE run_id = ?1 RETURNING agent, state",
                 [run_id],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()
-            .map_err(|e| self.sqlite(e))?;
-        tx.execute("DELETE FROM paused_runs WHERE run_id = ?1", [run_id])
-            .map_err(|e| self.sqlite(e))?;
-        tx.commit().map_err(|e| self.sqlite(e))?;
-        Ok(paused)
+            .map_err(|e| self.sqlite(e))
     }
 }
 

@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS audit (
     record TEXT NOT NULL,
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS audit_by_run ON audit (run_id, seq);";
+CREATE INDEX IF NOT EXISTS audit_by_run ON audit (run_id, seq);
+CREATE INDEX IF NOT EXISTS audit_by_kind ON audit (kind, at);";
 
 /// One record of the log.
 #[derive(Clone, Debug, PartialEq, Serialize)]

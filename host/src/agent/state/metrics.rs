@@ -47,7 +47,48 @@ pub struct Metrics {
     pub refusals: Vec<(String, u64)>,
 }
 
+/// Calls per tool function since `after`, of one function when `only` names it.
+const TOOL_STATS: &str = "SELECT json_extract(record, '$.function'), COUNT(*),
+        SUM(json_extract(record, '$.outcome.kind') != 'ok'),
+        SUM(json_extract(record, '$.fuel'))
+    FROM audit WHERE kind = 'tool.called' AND at > ?1
+        AND (?2 IS NULL OR json_extract(record, '$.function') = ?2)
+    GROUP BY 1 ORDER BY 1";
+
 impl StateStore {
+    /// The calls of one tool function over the last `window` (what the error-rate alert reads
+    /// after each call, without computing every other counter).
+    pub fn tool_stats(
+        &self,
+        function: &str,
+        window: Duration,
+    ) -> Result<Option<ToolStats>, StateError> {
+        let db = self.lock();
+        Ok(self
+            .tool_stats_where(&db, &since(window), Some(function))?
+            .pop())
+    }
+
+    fn tool_stats_where(
+        &self,
+        db: &rusqlite::Connection,
+        after: &str,
+        only: Option<&str>,
+    ) -> Result<Vec<ToolStats>, StateError> {
+        let mut statement = db.prepare(TOOL_STATS).map_err(|e| self.sqlite(e))?;
+        statement
+            .query_map(params![after, only], |row| {
+                Ok(ToolStats {
+                    function: row.get(0)?,
+                    calls: row.get(1)?,
+                    errors: row.get(2)?,
+                    fuel: row.get::<_, Option<u64>>(3)?.unwrap_or(0),
+                })
+            })
+            .and_then(Iterator::collect)
+            .map_err(|e| self.sqlite(e))
+    }
+
     /// The counters over the last `window`.
     pub fn metrics(&self, window: Duration) -> Result<Metrics, StateError> {
         let db = self.lock();
@@ -71,23 +112,7 @@ impl StateStore {
             })
             .and_then(Iterator::collect)
             .map_err(|e| self.sqlite(e))?;
-        let mut tools = query(
-            "SELECT json_extract(record, '$.function'), COUNT(*),
-                    SUM(json_extract(record, '$.outcome.kind') != 'ok'),
-                    SUM(json_extract(record, '$.fuel'))
-             FROM audit WHERE kind = 'tool.called' AND at > ?1 GROUP BY 1 ORDER BY 1",
-        )?;
-        let tools = tools
-            .query_map(params![after], |row| {
-                Ok(ToolStats {
-                    function: row.get(0)?,
-                    calls: row.get(1)?,
-                    errors: row.get(2)?,
-                    fuel: row.get::<_, Option<u64>>(3)?.unwrap_or(0),
-                })
-            })
-            .and_then(Iterator::collect)
-            .map_err(|e| self.sqlite(e))?;
+        let tools = self.tool_stats_where(&db, &after, None)?;
         let mut refusals = query(
             "SELECT json_extract(record, '$.gate'), COUNT(*) FROM audit
              WHERE kind = 'tool.refused' AND at > ?1 GROUP BY 1 ORDER BY 1",

@@ -52,6 +52,14 @@ pub struct Killed {
     pub at: String,
 }
 
+fn read_killed(row: &rusqlite::Row<'_>) -> rusqlite::Result<Killed> {
+    Ok(Killed {
+        target: row.get(0)?,
+        reason: row.get(1)?,
+        at: row.get(2)?,
+    })
+}
+
 impl StateStore {
     /// Takes `target` out of service for `reason`, by `who`.
     pub fn kill(&self, target: &Target, reason: &str, who: &str) -> Result<(), StateError> {
@@ -92,13 +100,7 @@ impl StateStore {
             .query_row(
                 "SELECT target, reason, at FROM switches WHERE target = ?1",
                 [target.key()],
-                |row| {
-                    Ok(Killed {
-                        target: row.get(0)?,
-                        reason: row.get(1)?,
-                        at: row.get(2)?,
-                    })
-                },
+                read_killed,
             )
             .optional()
             .map_err(|e| self.sqlite(e))
@@ -111,13 +113,7 @@ impl StateStore {
             .prepare("SELECT target, reason, at FROM switches ORDER BY target")
             .map_err(|e| self.sqlite(e))?;
         let rows = statement
-            .query_map([], |row| {
-                Ok(Killed {
-                    target: row.get(0)?,
-                    reason: row.get(1)?,
-                    at: row.get(2)?,
-                })
-            })
+            .query_map([], read_killed)
             .map_err(|e| self.sqlite(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
     }

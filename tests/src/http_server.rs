@@ -31,7 +31,8 @@ impl ReceivedRequest {
     }
 }
 
-type Responder = dyn Fn(&ReceivedRequest) -> Vec<u8> + Send + Sync;
+/// Writes the answer to one request onto its connection.
+type Responder = dyn Fn(&ReceivedRequest, &mut TcpStream) + Send + Sync;
 
 /// A running loopback server; it stops accepting when dropped with the test process.
 pub struct HttpServer {
@@ -50,6 +51,23 @@ impl HttpServer {
     pub fn start_on(
         bind: &str,
         respond: impl Fn(&ReceivedRequest) -> Vec<u8> + Send + Sync + 'static,
+    ) -> Self {
+        Self::streaming_on(bind, move |request, stream| {
+            let _ = stream.write_all(&respond(request));
+        })
+    }
+
+    /// Starts a server on `127.0.0.1` that writes its answer to each request itself (slowly, in
+    /// pieces, or not at all).
+    pub fn streaming(
+        respond: impl Fn(&ReceivedRequest, &mut TcpStream) + Send + Sync + 'static,
+    ) -> Self {
+        Self::streaming_on("127.0.0.1:0", respond)
+    }
+
+    fn streaming_on(
+        bind: &str,
+        respond: impl Fn(&ReceivedRequest, &mut TcpStream) + Send + Sync + 'static,
     ) -> Self {
         let listener = TcpListener::bind(bind).expect("binding a loopback port");
         let addr = listener.local_addr().expect("local address");
@@ -127,7 +145,7 @@ pub fn chunked_response(status: u16, body: &[u8]) -> Vec<u8> {
     out
 }
 
-fn serve(stream: TcpStream, respond: &Responder, seen: &Mutex<Vec<ReceivedRequest>>) {
+fn serve(mut stream: TcpStream, respond: &Responder, seen: &Mutex<Vec<ReceivedRequest>>) {
     let mut reader = BufReader::new(&stream);
     let mut head = String::new();
     loop {
@@ -154,5 +172,5 @@ fn serve(stream: TcpStream, respond: &Responder, seen: &Mutex<Vec<ReceivedReques
         return;
     }
     seen.lock().unwrap().push(request.clone());
-    let _ = (&stream).write_all(&respond(&request));
+    respond(&request, &mut stream);
 }

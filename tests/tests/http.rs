@@ -13,11 +13,25 @@ use serde_json::{Value, json};
 /// The secret the whitelist injects in these tests, as the host's environment would hold it.
 const SECRET: &str = "Bearer s3cret-0f-the-h0st";
 
-fn load(dir: &Path, policy: PolicyFile) -> Host {
+/// A second secret, spelled so that it can be a header name (`PROBE_KEY`).
+const KEY: &str = "k3y-0f-the-h0st";
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "PROBE_TOKEN" => Some(SECRET.to_owned()),
+        "PROBE_KEY" => Some(KEY.to_owned()),
+        _ => None,
+    }
+}
+
+fn parse(dir: &Path, policy: PolicyFile) -> Result<Policy, harness_host::PolicyError> {
     let path = policy.write(dir);
     let text = std::fs::read_to_string(&path).unwrap();
-    let env = |name: &str| (name == "PROBE_TOKEN").then(|| SECRET.to_owned());
-    Host::load(Policy::parse_with_env(&text, &path, &env).unwrap()).unwrap()
+    Policy::parse_with_env(&text, &path, &env)
+}
+
+fn load(dir: &Path, policy: PolicyFile) -> Host {
+    Host::load(parse(dir, policy).unwrap()).unwrap()
 }
 
 /// A whitelist with tool `name` running httpprobe with `grants`.
@@ -413,4 +427,237 @@ async fn an_ungranted_tool_is_denied_at_each_request_or_refused_when_strict() {
         .unwrap()
         .to_string();
     assert!(error.contains("wasi:http/outgoing-handler"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_only_ever_sees_the_host_the_grant_names() {
+    let server = HttpServer::ok("granted");
+    let tmp = tempfile::tempdir().unwrap();
+    let port = server.port();
+    let grant = format!(r#"http = [{{ url = "http://127.0.0.1:{port}/api", methods = ["GET"] }}]"#);
+    let host = load(tmp.path(), policy(tmp.path(), &[("probe", &grant)]));
+
+    // Other spellings of 127.0.0.1 and of the port: the grant matches their normalized form.
+    for authority in [
+        format!("2130706433:{port}"),
+        format!("0x7f000001:{port}"),
+        format!("127.1:{port}"),
+        format!("0177.0.0.1:{port}"),
+        format!("127.0.0.1.:{port}"),
+        format!("127.0.0.1:0{port}"),
+        format!("127.0.0.1:{port}"),
+    ] {
+        let report = fetch(&host, "probe", &get(authority.as_str(), "/api/x")).await;
+        assert_eq!(answered(&report)["status"], 200, "{authority}");
+    }
+    let requests = server.requests();
+    assert_eq!(requests.len(), 7);
+    for request in &requests {
+        assert_eq!(
+            request.header("host"),
+            Some(format!("127.0.0.1:{port}").as_str()),
+            "{}",
+            request.head
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dot_segments_with_parameters_and_queries_stay_out() {
+    let server = HttpServer::ok("granted");
+    let tmp = tempfile::tempdir().unwrap();
+    let grant = format!(
+        r#"http = [{{ url = "http://127.0.0.1:{}/api", methods = ["GET"] }}]"#,
+        server.port()
+    );
+    let host = load(tmp.path(), policy(tmp.path(), &[("probe", &grant)]));
+    for path in [
+        "/api/..;/admin",
+        "/api/x/..;/..;/admin",
+        "/api/%2e%2e;/admin",
+    ] {
+        let report = fetch(&host, "probe", &get(server.addr().to_string(), path)).await;
+        assert_eq!(failed(&report), "response: HTTP-request-denied", "{path}");
+    }
+    assert_eq!(server.connections(), 0, "a `..;` path reached the server");
+
+    // A denial record names the request without its query, which may hold a token.
+    let report = fetch(
+        &host,
+        "probe",
+        &get(server.addr().to_string(), "/admin?token=t0ken-in-query"),
+    )
+    .await;
+    let denials = http_denials(&report);
+    assert!(denials[0].contains("/admin?[query omitted]"), "{denials:?}");
+    assert!(!format!("{report:?}").contains("t0ken-in-query"));
+}
+
+/// A chunked response: each of `chunks` after a pause of `pause`, then `trailers` if any.
+fn stream_chunks(
+    stream: &mut std::net::TcpStream,
+    chunks: &[&[u8]],
+    pause: std::time::Duration,
+    trailers: Option<&str>,
+) {
+    use std::io::Write;
+    let mut head =
+        "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nconnection: close\r\n".to_owned();
+    if trailers.is_some() {
+        head.push_str("trailer: x-checksum\r\n");
+    }
+    head.push_str("\r\n");
+    let _ = stream.write_all(head.as_bytes());
+    for chunk in chunks {
+        std::thread::sleep(pause);
+        let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
+        frame.extend_from_slice(chunk);
+        frame.extend_from_slice(b"\r\n");
+        let _ = stream.write_all(&frame);
+        let _ = stream.flush();
+    }
+    let end = format!("0\r\n{}\r\n", trailers.unwrap_or(""));
+    let _ = stream.write_all(end.as_bytes());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redaction_keeps_the_body_whole_before_trailers_and_when_slow() {
+    let trailing = HttpServer::streaming(|_, stream| {
+        stream_chunks(
+            stream,
+            &[b"trailer-", b"follows;end"],
+            std::time::Duration::ZERO,
+            Some("x-checksum: 1\r\n"),
+        );
+    });
+    // The secret echoed one byte per chunk, 20 ms apart.
+    let slow = HttpServer::streaming(|_, stream| {
+        let text = format!("before {SECRET} after");
+        let bytes: Vec<&[u8]> = text.as_bytes().chunks(1).collect();
+        stream_chunks(stream, &bytes, std::time::Duration::from_millis(20), None);
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let grants = |port: u16| {
+        format!(
+            r#"http = [{{ url = "http://127.0.0.1:{port}", methods = ["GET"] }}]
+               secrets = {{ "127.0.0.1" = {{ header = "Authorization", value_from_env = "PROBE_TOKEN" }} }}
+               timeout = "10s""#
+        )
+    };
+    let host = load(
+        tmp.path(),
+        policy(
+            tmp.path(),
+            &[
+                ("trailing", &grants(trailing.port())),
+                ("slow", &grants(slow.port())),
+            ],
+        ),
+    );
+
+    let report = fetch(&host, "trailing", &get(trailing.addr().to_string(), "/")).await;
+    assert_eq!(answered(&report)["body"], "trailer-follows;end");
+
+    let report = fetch(&host, "slow", &get(slow.addr().to_string(), "/")).await;
+    assert_eq!(answered(&report)["body"], "before [redacted] after");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_echoed_as_a_header_name_is_dropped_and_recorded() {
+    let server = HttpServer::start(|request| {
+        let echoed = format!("x-{}", request.header("x-api-key").unwrap_or("none"));
+        response(200, &[(&echoed, "1"), ("x-plain", "kept")], b"ok")
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let grants = format!(
+        r#"http = [{{ url = "http://127.0.0.1:{}", methods = ["GET"] }}]
+           secrets = {{ "127.0.0.1" = {{ header = "X-Api-Key", value_from_env = "PROBE_KEY" }} }}"#,
+        server.port()
+    );
+    let host = load(tmp.path(), policy(tmp.path(), &[("probe", &grants)]));
+    let report = fetch(&host, "probe", &get(server.addr().to_string(), "/")).await;
+    assert_eq!(server.requests()[0].header("x-api-key"), Some(KEY));
+    let headers = &answered(&report)["headers"];
+    assert!(
+        !headers.to_string().contains(KEY),
+        "the key reached the tool: {headers}"
+    );
+    assert!(headers.to_string().contains("x-plain"), "{headers}");
+    let denials = http_denials(&report);
+    assert!(
+        denials[0].contains("dropped 1 response header(s) whose name holds the host's secret"),
+        "{denials:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_goes_only_to_the_origin_it_is_keyed_by() {
+    let keyed = HttpServer::start(|request| {
+        response(
+            200,
+            &[],
+            request.header("authorization").unwrap_or("none").as_bytes(),
+        )
+    });
+    let other_port = HttpServer::start(|request| {
+        response(
+            200,
+            &[],
+            request.header("authorization").unwrap_or("none").as_bytes(),
+        )
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let two_ports = format!(
+        r#"http = [{{ url = "http://127.0.0.1:{}", methods = ["GET"] }},
+                   {{ url = "http://127.0.0.1:{}", methods = ["GET"] }}]"#,
+        keyed.port(),
+        other_port.port()
+    );
+    let grants = format!(
+        r#"{two_ports}
+           secrets = {{ "http://127.0.0.1:{}" = {{ header = "Authorization", value_from_env = "PROBE_TOKEN" }} }}"#,
+        keyed.port()
+    );
+    let host = load(tmp.path(), policy(tmp.path(), &[("probe", &grants)]));
+    let report = fetch(&host, "probe", &get(keyed.addr().to_string(), "/")).await;
+    assert_eq!(answered(&report)["body"], "[redacted]");
+    let report = fetch(&host, "probe", &get(other_port.addr().to_string(), "/")).await;
+    assert_eq!(answered(&report)["body"], "none");
+    assert_eq!(other_port.requests()[0].header("authorization"), None);
+
+    // A bare host granted on two ports is ambiguous, and a named host over plain HTTP needs
+    // `insecure = true`.
+    let ambiguous = format!(
+        r#"{two_ports}
+           secrets = {{ "127.0.0.1" = {{ header = "Authorization", value_from_env = "PROBE_TOKEN" }} }}"#
+    );
+    let error = parse(tmp.path(), policy(tmp.path(), &[("probe", &ambiguous)]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("tools.probe.secrets.\"127.0.0.1\"") && error.contains("several origins"),
+        "{error}"
+    );
+    let named = |extra: &str| {
+        format!(
+            r#"http = [{{ url = "http://localhost:{}", methods = ["GET"], internal = true }}]
+               secrets = {{ "localhost" = {{ header = "Authorization", value_from_env = "PROBE_TOKEN"{extra} }} }}"#,
+            keyed.port()
+        )
+    };
+    let error = parse(tmp.path(), policy(tmp.path(), &[("probe", &named(""))]))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("plain HTTP"), "{error}");
+    let host = load(
+        tmp.path(),
+        policy(tmp.path(), &[("probe", &named(", insecure = true"))]),
+    );
+    let report = fetch(
+        &host,
+        "probe",
+        &get(format!("localhost:{}", keyed.port()), "/"),
+    )
+    .await;
+    assert_eq!(answered(&report)["body"], "[redacted]");
 }

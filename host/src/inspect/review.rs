@@ -129,16 +129,22 @@ fn describe_grants(key: GrantKey, tool: &ToolPolicy) -> Vec<String> {
                 format!("{} {}", uses.join("+"), g.addr)
             })
             .collect(),
-        GrantKey::Http => {
-            grants
-                .http
-                .iter()
-                .map(ToString::to_string)
-                .chain(grants.secrets.iter().map(|(host, s)| {
-                    format!("secret {} for {host} from ${}", s.header, s.from_env)
-                }))
-                .collect()
-        }
+        GrantKey::Http => grants
+            .http
+            .iter()
+            .map(ToString::to_string)
+            .chain(grants.secrets.iter().map(|(origin, s)| {
+                let insecure = if s.insecure {
+                    " (insecure: plain HTTP)"
+                } else {
+                    ""
+                };
+                format!(
+                    "secret {} for {origin} from ${}{insecure}",
+                    s.header, s.from_env
+                )
+            }))
+            .collect(),
         GrantKey::Kv => grants
             .kv
             .iter()
@@ -167,12 +173,7 @@ fn risk(tool: &ToolPolicy) -> String {
         .sockets
         .iter()
         .map(|g| g.addr.to_string())
-        .chain(
-            grants
-                .http
-                .iter()
-                .map(|g| format!("{}://{}:{}", g.scheme.as_str(), g.host, g.port)),
-        )
+        .chain(grants.http.iter().map(|g| g.origin.to_string()))
         .collect();
     if !egress.is_empty() {
         parts.push(format!("network egress to {}", egress.join(", ")));

@@ -19,8 +19,8 @@ pub use agents::{
     AgentSettings, Approval, Budgets, Canary, ModelSettings, Prompt, Provider, RouteRule, ToolGates,
 };
 pub use grants::{
-    FsGrant, FsMode, Grants, HttpGrant, HttpLimits, HttpScheme, KvGrant, MAX_KEY_BYTES, Secret,
-    SecretValue, SocketGrant, SocketUse,
+    FsGrant, FsMode, Grants, HttpGrant, HttpLimits, HttpScheme, KvGrant, MAX_KEY_BYTES, Origin,
+    Secret, SecretValue, SocketGrant, SocketUse,
 };
 pub use units::{Bytes, Rate, Timeout};
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use url::{Host, Url};
 
-use crate::policy::{HttpGrant, HttpScheme};
+use crate::policy::{HttpGrant, Origin};
 
 /// A request that matched a grant: where it goes, normalized.
 #[derive(Clone, Debug)]
@@ -19,11 +19,6 @@ pub(super) struct Allowed {
 }
 
 impl Allowed {
-    /// The host as the grant and secrets key it.
-    pub fn host(&self) -> &Host<String> {
-        &self.grant.host
-    }
-
     /// The path and query to put on the wire.
     pub fn path_and_query(&self) -> String {
         match self.url.query() {
@@ -43,21 +38,10 @@ pub(super) fn authorize(
     if !url.username().is_empty() || url.password().is_some() {
         return Err("credentials in the URL are not allowed".into());
     }
-    let scheme = match url.scheme() {
-        "http" => HttpScheme::Http,
-        "https" => HttpScheme::Https,
-        other => return Err(format!("scheme `{other}` is not granted")),
-    };
-    let (Some(host), Some(port)) = (url.host(), url.port_or_known_default()) else {
-        return Err("the URL has no host".into());
-    };
-    let host = host.to_owned();
-    let same_origin: Vec<&HttpGrant> = grants
-        .iter()
-        .filter(|g| g.scheme == scheme && g.host == host && g.port == port)
-        .collect();
+    let origin = Origin::of(&url)?;
+    let same_origin: Vec<&HttpGrant> = grants.iter().filter(|g| g.origin == origin).collect();
     if same_origin.is_empty() {
-        return Err(format!("no grant for {}://{host}:{port}", scheme.as_str()));
+        return Err(format!("no grant for {origin}"));
     }
     let path = url.path();
     let under_prefix: Vec<&&HttpGrant> = same_origin
@@ -81,14 +65,44 @@ pub(super) fn authorize(
     })
 }
 
-/// Whether `path` is `prefix` or below it, segment-wise. Below a non-root prefix an encoded
-/// `/` or `\` is refused, since a server that decodes it would see a different path.
+/// How a denial record names the request `method uri`: without its query string (queries often
+/// carry tokens) unless a grant for its origin sets `record_query`.
+pub(super) fn describe(grants: &[HttpGrant], method: &http::Method, uri: &http::Uri) -> String {
+    let full = uri.to_string();
+    let Some(query) = uri.query() else {
+        return format!("{method} {full}");
+    };
+    let keep_query = Url::parse(&full)
+        .ok()
+        .and_then(|url| Origin::of(&url).ok())
+        .is_some_and(|origin| grants.iter().any(|g| g.record_query && g.origin == origin));
+    if keep_query {
+        return format!("{method} {full}");
+    }
+    let without = &full[..full.len() - query.len() - 1];
+    format!("{method} {without}?[query omitted]")
+}
+
+/// Whether `path` is `prefix` or below it, segment-wise. Below a non-root prefix, an encoded
+/// `/` or `\` and a dot segment carrying `;` parameters (`/api/..;/admin`) are refused: a server
+/// that decodes the one or strips the other would see a different path.
 fn is_under(path: &str, prefix: &str) -> bool {
     if prefix == "/" {
         return true;
     }
     let lower = path.to_ascii_lowercase();
     if lower.contains("%2f") || lower.contains("%5c") {
+        return false;
+    }
+    let dot_segment = |segment: &str| {
+        let name = segment
+            .split(';')
+            .next()
+            .unwrap_or(segment)
+            .replace("%2e", ".");
+        name == "." || name == ".."
+    };
+    if lower.split('/').any(dot_segment) {
         return false;
     }
     let base = prefix.trim_end_matches('/');
@@ -156,8 +170,8 @@ pub(super) async fn resolve(
     allowed: &Allowed,
     timeout: Duration,
 ) -> Result<Vec<SocketAddr>, Refused> {
-    let port = allowed.grant.port;
-    let domain = match allowed.host() {
+    let port = allowed.grant.origin.port;
+    let domain = match &allowed.grant.origin.host {
         Host::Ipv4(ip) => return Ok(vec![SocketAddr::new(IpAddr::V4(*ip), port)]),
         Host::Ipv6(ip) => return Ok(vec![SocketAddr::new(IpAddr::V6(*ip), port)]),
         Host::Domain(domain) => domain.as_str(),
@@ -241,6 +255,11 @@ mod tests {
             "/v1"
         );
         assert!(check(&g, "POST", "http://127.0.0.1:8080/anything").is_ok());
+        assert_eq!(
+            check(&g, "GET", "https://api.example.com/v1/items;v=2").unwrap(),
+            "/v1/items;v=2",
+            "parameters on an ordinary segment are the server's business"
+        );
         for (method, uri, says) in [
             (
                 "GET",
@@ -266,6 +285,9 @@ mod tests {
                 "path `/admin` is outside",
             ),
             ("GET", "https://api.example.com/v1%2f..%2fadmin", "outside"),
+            ("GET", "https://api.example.com/v1/..;/admin", "outside"),
+            ("GET", "https://api.example.com/v1/.;x=1/admin", "outside"),
+            ("GET", "https://api.example.com/v1/%2e%2e;/admin", "outside"),
             ("DELETE", "https://api.example.com/v1/x", "method DELETE"),
             ("GET", "http://127.0.0.1:8081/", "no grant"),
             ("POST", "http://[::1]:8080/", "no grant"),
@@ -274,6 +296,31 @@ mod tests {
             let err = check(&g, method, uri).unwrap_err();
             assert!(err.contains(says), "{method} {uri}: {err}");
         }
+    }
+
+    #[test]
+    fn denial_records_leave_the_query_out_unless_the_grant_keeps_it() {
+        let g = grants(
+            r#"http = [{ url = "https://api.example.com/v1", methods = ["GET"] },
+                       { url = "https://debug.example.com", methods = ["GET"], record_query = true }]"#,
+        );
+        let describe = |uri: &str| describe(&g, &http::Method::GET, &uri.parse().unwrap());
+        assert_eq!(
+            describe("https://api.example.com/v2?token=abc"),
+            "GET https://api.example.com/v2?[query omitted]"
+        );
+        assert_eq!(
+            describe("https://other.example.com/?key=k"),
+            "GET https://other.example.com/?[query omitted]"
+        );
+        assert_eq!(
+            describe("https://debug.example.com/x?q=1"),
+            "GET https://debug.example.com/x?q=1"
+        );
+        assert_eq!(
+            describe("https://api.example.com/v2"),
+            "GET https://api.example.com/v2"
+        );
     }
 
     #[test]

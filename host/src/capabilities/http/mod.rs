@@ -16,14 +16,14 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 use super::Capability;
 use super::denials::DenialLog;
 use crate::boundary::CallState;
-use crate::policy::{Grants, HttpGrant, HttpLimits, Secret};
+use crate::policy::{Grants, HttpGrant, HttpLimits, Origin, Secret};
 
 /// What one tool may send: its grants, caps and secrets, shared by all its calls.
 #[derive(Debug, Default)]
 pub struct Egress {
     grants: Vec<HttpGrant>,
     limits: HttpLimits,
-    secrets: std::collections::BTreeMap<url::Host, Secret>,
+    secrets: std::collections::BTreeMap<Origin, Secret>,
 }
 
 impl Egress {
@@ -72,8 +72,8 @@ impl WasiHttpHooks for HttpHooks {
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> SendFuture {
-        let what = format!("{} {}", request.method(), request.uri());
         let egress = &self.egress;
+        let what = check::describe(&egress.grants, request.method(), request.uri());
         if self.sent >= egress.limits.requests {
             let error = self.deny(
                 &what,
@@ -93,7 +93,14 @@ impl WasiHttpHooks for HttpHooks {
         };
         self.sent += 1;
         let limits = egress.limits;
-        let secret = egress.secrets.get(allowed.host()).cloned();
+        let redaction = egress
+            .secrets
+            .get(&allowed.grant.origin)
+            .map(|secret| send::Redaction {
+                secret: secret.clone(),
+                denials: self.denials.clone(),
+                request: what.clone(),
+            });
         let timeouts = send::Timeouts::capped(options, limits.timeout);
         let denials = self.denials.clone();
         Box::new(async move {
@@ -108,7 +115,7 @@ impl WasiHttpHooks for HttpHooks {
                     return Err(Error::DestinationIpProhibited);
                 }
             };
-            send::send(allowed, addrs, request, timeouts, limits, secret).await
+            send::send(allowed, addrs, request, timeouts, limits, redaction).await
         })
     }
 }

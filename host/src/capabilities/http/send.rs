@@ -17,6 +17,8 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, WasiBody};
 
 use super::check::Allowed;
+use crate::capabilities::Capability;
+use crate::capabilities::denials::DenialLog;
 use crate::policy::{HttpLimits, HttpScheme, Secret};
 
 /// What replaces the secret wherever a server echoes it.
@@ -46,6 +48,16 @@ impl Timeouts {
     }
 }
 
+/// The secret of a request's origin, and where to record what redacting it dropped.
+pub(super) struct Redaction {
+    /// The secret to add to the request and to redact from the response.
+    pub secret: Secret,
+    /// The call's denial log.
+    pub denials: DenialLog,
+    /// The request, as denial records name it.
+    pub request: String,
+}
+
 /// Sends `request` to `addrs` (tried in order) as `allowed` says, within `limits`.
 pub(super) async fn send(
     allowed: Allowed,
@@ -53,13 +65,13 @@ pub(super) async fn send(
     request: Request<WasiBody>,
     timeouts: Timeouts,
     limits: HttpLimits,
-    secret: Option<Secret>,
+    redaction: Option<Redaction>,
 ) -> Result<(Response<WasiBody>, IoFuture), Error> {
     let tcp = connect(&addrs, timeouts.connect).await?;
-    let stream: Box<dyn Stream> = match allowed.grant.scheme {
+    let stream: Box<dyn Stream> = match allowed.grant.origin.scheme {
         HttpScheme::Http => Box::new(tcp),
         HttpScheme::Https => {
-            let name = server_name(allowed.host())?;
+            let name = server_name(&allowed.grant.origin.host)?;
             let connector = tokio_rustls::TlsConnector::from(crate::tls::tls_config());
             let tls = tokio::time::timeout(timeouts.connect, connector.connect(name, tcp))
                 .await
@@ -75,7 +87,12 @@ pub(super) async fn send(
         .await
         .map_err(|e| hyper_error(e, header_limit))?;
 
-    let request = prepare(request, &allowed, secret.as_ref(), limits)?;
+    let request = prepare(
+        request,
+        &allowed,
+        redaction.as_ref().map(|r| &r.secret),
+        limits,
+    )?;
     let send = async {
         tokio::time::timeout(timeouts.first_byte, sender.send_request(request))
             .await
@@ -101,7 +118,7 @@ pub(super) async fn send(
     })
     .await?;
 
-    let response = receive(response, limits, timeouts, secret.as_ref())?;
+    let response = receive(response, limits, timeouts, redaction)?;
     let io: IoFuture = Box::new(async move {
         match conn {
             Some(conn) => conn.await.map_err(Error::from),
@@ -135,8 +152,9 @@ fn server_name(host: &Host<String>) -> Result<rustls::pki_types::ServerName<'sta
     })
 }
 
-/// Puts `request` in wire form: origin-form URI from the checked URL, the secret header for a
-/// host that has one, and a capped body.
+/// Puts `request` in wire form: origin-form URI from the checked URL, the `Host` the grant
+/// names (never the tool's spelling of it), the secret header for an origin that has one, and a
+/// capped body.
 fn prepare(
     request: Request<WasiBody>,
     allowed: &Allowed,
@@ -148,6 +166,9 @@ fn prepare(
         .path_and_query()
         .parse()
         .map_err(|_| Error::HttpRequestUriInvalid)?;
+    let authority = HeaderValue::from_str(&allowed.grant.origin.authority())
+        .map_err(|_| Error::HttpRequestUriInvalid)?;
+    parts.headers.insert(http::header::HOST, authority);
     if let Some(secret) = secret {
         parts
             .headers
@@ -168,7 +189,7 @@ fn receive(
     response: Response<hyper::body::Incoming>,
     limits: HttpLimits,
     timeouts: Timeouts,
-    secret: Option<&Secret>,
+    redaction: Option<Redaction>,
 ) -> Result<Response<WasiBody>, Error> {
     let header_bytes: usize = response
         .headers()
@@ -189,7 +210,7 @@ fn receive(
         return Err(Error::HttpResponseBodySize(Some(cap)));
     }
     let (mut parts, incoming) = response.into_parts();
-    let redactor = secret.map(|s| Redactor::new(s.value.bytes()));
+    let redactor = redaction.map(Redactor::new);
     if let Some(redactor) = &redactor {
         redactor.headers(&mut parts.headers);
         // Redaction can change the body's length.
@@ -203,6 +224,7 @@ fn receive(
         left: cap,
         cap,
         redactor,
+        trailers: None,
     };
     Ok(Response::from_parts(parts, body.boxed_unsync()))
 }
@@ -227,12 +249,18 @@ fn hyper_error(e: hyper::Error, header_limit: usize) -> Error {
 }
 
 /// A response body read with a between-chunks timeout, cut at the cap, with the secret redacted.
+///
+/// It never yields an empty data frame: a guest's blocking read gives up after repeated wake-ups
+/// without data, so while the redactor holds bytes back the body waits for more, the end, or the
+/// timeout.
 struct ResponseBody {
     incoming: hyper::body::Incoming,
     between: tokio::time::Interval,
     left: u64,
     cap: u64,
     redactor: Option<Redactor>,
+    /// Trailers that arrived while the redactor still held the body's tail: sent after it.
+    trailers: Option<HeaderMap>,
 }
 
 impl Body for ResponseBody {
@@ -244,46 +272,64 @@ impl Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = &mut *self;
-        let frame = match Pin::new(&mut this.incoming).poll_frame(cx) {
-            Poll::Pending => {
-                ready!(this.between.poll_tick(cx));
-                return Poll::Ready(Some(Err(Error::ConnectionReadTimeout)));
-            }
-            Poll::Ready(None) => {
-                let rest = this.redactor.as_mut().map(Redactor::finish);
-                return Poll::Ready(rest.filter(|b| !b.is_empty()).map(|b| Ok(Frame::data(b))));
-            }
-            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(hyper_error(e, 0)))),
-            Poll::Ready(Some(Ok(frame))) => frame,
-        };
-        this.between.reset();
-        let frame = match frame.into_data() {
-            Ok(data) => {
-                let len = data.len() as u64;
-                if len > this.left {
-                    this.left = 0;
-                    return Poll::Ready(Some(Err(Error::HttpResponseBodySize(Some(this.cap)))));
+        if let Some(trailers) = this.trailers.take() {
+            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+        }
+        loop {
+            let frame = match Pin::new(&mut this.incoming).poll_frame(cx) {
+                Poll::Pending => {
+                    ready!(this.between.poll_tick(cx));
+                    return Poll::Ready(Some(Err(Error::ConnectionReadTimeout)));
                 }
-                this.left -= len;
-                match &mut this.redactor {
-                    Some(r) => Frame::data(r.push(&data)),
-                    None => Frame::data(data),
+                Poll::Ready(None) => {
+                    let rest = this.redactor.as_mut().map(Redactor::finish);
+                    return Poll::Ready(rest.filter(|b| !b.is_empty()).map(|b| Ok(Frame::data(b))));
                 }
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(hyper_error(e, 0)))),
+                Poll::Ready(Some(Ok(frame))) => frame,
+            };
+            this.between.reset();
+            let trailers = match frame.into_data() {
+                Ok(data) => {
+                    let len = data.len() as u64;
+                    if len > this.left {
+                        this.left = 0;
+                        return Poll::Ready(Some(Err(Error::HttpResponseBodySize(Some(this.cap)))));
+                    }
+                    this.left -= len;
+                    let data = match &mut this.redactor {
+                        Some(r) => r.push(&data),
+                        None => data,
+                    };
+                    if data.is_empty() {
+                        continue;
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Err(frame) => match frame.into_trailers() {
+                    Ok(trailers) => trailers,
+                    Err(_) => return Poll::Ready(Some(Err(Error::HttpProtocolError))),
+                },
+            };
+            let Some(redactor) = &mut this.redactor else {
+                return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+            };
+            let mut trailers = trailers;
+            redactor.headers(&mut trailers);
+            let rest = redactor.finish();
+            if rest.is_empty() {
+                return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
             }
-            Err(frame) => match (frame.into_trailers(), &this.redactor) {
-                (Ok(mut trailers), Some(r)) => {
-                    r.headers(&mut trailers);
-                    Frame::trailers(trailers)
-                }
-                (Ok(trailers), None) => Frame::trailers(trailers),
-                (Err(_), _) => return Poll::Ready(Some(Err(Error::HttpProtocolError))),
-            },
-        };
-        Poll::Ready(Some(Ok(frame)))
+            // The guest stops reading data at the trailers: the held tail goes first.
+            this.trailers = Some(trailers);
+            return Poll::Ready(Some(Ok(Frame::data(rest))));
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.incoming.is_end_stream() && self.redactor.as_ref().is_none_or(Redactor::is_empty)
+        self.incoming.is_end_stream()
+            && self.trailers.is_none()
+            && self.redactor.as_ref().is_none_or(Redactor::is_empty)
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -294,17 +340,22 @@ impl Body for ResponseBody {
     }
 }
 
-/// Replaces a secret in a stream of chunks, holding back a tail that could start it.
+/// Replaces a secret in a stream of chunks, holding back a tail that could start it, and in
+/// header values; drops headers whose name holds it, recording that.
 struct Redactor {
     secret: Vec<u8>,
     pending: Vec<u8>,
+    denials: DenialLog,
+    request: String,
 }
 
 impl Redactor {
-    fn new(secret: &[u8]) -> Self {
+    fn new(redaction: Redaction) -> Self {
         Self {
-            secret: secret.to_vec(),
+            secret: redaction.secret.value.bytes().to_vec(),
             pending: Vec::new(),
+            denials: redaction.denials,
+            request: redaction.request,
         }
     }
 
@@ -327,7 +378,7 @@ impl Redactor {
         out.into()
     }
 
-    /// The held-back tail at the end of the stream (shorter than the secret, so never it).
+    /// The held-back tail (shorter than the secret, so never it), at the end of the body.
     fn finish(&mut self) -> Bytes {
         std::mem::take(&mut self.pending).into()
     }
@@ -336,14 +387,35 @@ impl Redactor {
         self.pending.is_empty()
     }
 
-    /// Redacts every header value that contains the secret.
+    /// Redacts every header value that holds the secret, and drops every header whose name
+    /// holds it (names are case-insensitive, so any case of it).
     fn headers(&self, headers: &mut HeaderMap) {
+        let holds = |bytes: &[u8]| bytes.windows(self.secret.len()).any(|w| w == self.secret);
+        let named: Vec<http::HeaderName> = headers
+            .keys()
+            .filter(|name| {
+                name.as_str()
+                    .as_bytes()
+                    .windows(self.secret.len())
+                    .any(|w| w.eq_ignore_ascii_case(&self.secret))
+            })
+            .cloned()
+            .collect();
+        for name in &named {
+            headers.remove(name);
+        }
+        if !named.is_empty() {
+            self.denials.deny(
+                Capability::Http,
+                format!(
+                    "{}: dropped {} response header(s) whose name holds the host's secret",
+                    self.request,
+                    named.len()
+                ),
+            );
+        }
         for value in headers.values_mut() {
-            if value
-                .as_bytes()
-                .windows(self.secret.len())
-                .any(|w| w == self.secret)
-            {
+            if holds(value.as_bytes()) {
                 *value = HeaderValue::from_static("[redacted]");
             }
         }
@@ -354,11 +426,24 @@ impl Redactor {
 mod tests {
     use super::*;
 
+    fn redactor(secret: &str) -> Redactor {
+        Redactor::new(Redaction {
+            secret: Secret {
+                header: http::header::AUTHORIZATION,
+                value: crate::policy::SecretValue::new(secret).unwrap(),
+                from_env: "TOKEN".into(),
+                insecure: false,
+            },
+            denials: DenialLog::default(),
+            request: "GET http://127.0.0.1:1/".into(),
+        })
+    }
+
     #[test]
     fn the_secret_is_redacted_across_chunk_boundaries() {
         let text = b"token=s3cr3t; again s3cr3t, and s3c";
         for split in 0..text.len() {
-            let mut r = Redactor::new(b"s3cr3t");
+            let mut r = redactor("s3cr3t");
             let mut out = r.push(&text[..split]).to_vec();
             out.extend_from_slice(&r.push(&text[split..]));
             out.extend_from_slice(&r.finish());
@@ -371,13 +456,20 @@ mod tests {
     }
 
     #[test]
-    fn header_values_holding_the_secret_are_replaced() {
-        let r = Redactor::new(b"s3cr3t");
+    fn header_values_holding_the_secret_are_replaced_and_names_dropped() {
+        let r = redactor("S3cr3t");
         let mut headers = HeaderMap::new();
-        headers.insert("x-echo", HeaderValue::from_static("Bearer s3cr3t"));
+        headers.insert("x-echo", HeaderValue::from_static("Bearer S3cr3t"));
         headers.insert("x-other", HeaderValue::from_static("fine"));
+        headers.insert("x-s3cr3t-echo", HeaderValue::from_static("1"));
         r.headers(&mut headers);
         assert_eq!(headers["x-echo"], "[redacted]");
         assert_eq!(headers["x-other"], "fine");
+        assert!(!headers.contains_key("x-s3cr3t-echo"));
+        let (denials, _) = r.denials.take();
+        assert_eq!(
+            denials[0].target,
+            "GET http://127.0.0.1:1/: dropped 1 response header(s) whose name holds the host's secret"
+        );
     }
 }

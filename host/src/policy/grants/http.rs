@@ -11,15 +11,68 @@ use url::{Host, Url};
 use super::GrantError;
 use crate::policy::units::{Bytes, Timeout};
 
-/// One URL prefix a tool may request, and with which methods.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HttpGrant {
+/// Where requests go: scheme, host and port. Grants and secrets are keyed by it, so a secret for
+/// `https://api.example.com` never travels to `http://api.example.com` or to another port.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Origin {
     /// `http` or `https`.
     pub scheme: HttpScheme,
     /// The host as written (lowercased; IPv6 without brackets).
     pub host: Host<String>,
     /// The port, explicit or the scheme's default.
     pub port: u16,
+}
+
+impl Origin {
+    /// The origin of `url`, or why it has none.
+    pub fn of(url: &Url) -> Result<Origin, String> {
+        let scheme = match url.scheme() {
+            "http" => HttpScheme::Http,
+            "https" => HttpScheme::Https,
+            other => return Err(format!("scheme `{other}` is not http or https")),
+        };
+        let (Some(host), Some(port)) = (url.host(), url.port_or_known_default()) else {
+            return Err("the URL has no host".into());
+        };
+        Ok(Origin {
+            scheme,
+            host: host.to_owned(),
+            port,
+        })
+    }
+
+    /// The `Host` header for requests to it: the host in canonical form (IPv6 in brackets),
+    /// with the port unless it is the scheme's default.
+    pub fn authority(&self) -> String {
+        if self.port == self.scheme.default_port() {
+            self.host.to_string()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// Whether the host is an IP literal on loopback or a private network, where plain HTTP
+    /// does not cross an untrusted network.
+    pub fn is_local_literal(&self) -> bool {
+        match &self.host {
+            Host::Ipv4(ip) => ip.is_loopback() || ip.is_private(),
+            Host::Ipv6(ip) => ip.is_loopback() || ip.is_unique_local(),
+            Host::Domain(_) => false,
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme.as_str(), self.host, self.port)
+    }
+}
+
+/// One URL prefix a tool may request, and with which methods.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpGrant {
+    /// Scheme, host and port.
+    pub origin: Origin,
     /// Requests must be to this path or below it (segment-wise); `/` allows every path.
     pub path_prefix: String,
     /// The methods allowed, uppercase.
@@ -27,10 +80,13 @@ pub struct HttpGrant {
     /// Whether a host *name* may resolve to an internal address (loopback, private,
     /// link-local, ...). Never needed for an IP grant, which names its address explicitly.
     pub internal: bool,
+    /// Whether denial records of requests to this origin keep the query string. Off by
+    /// default: queries often carry tokens.
+    pub record_query: bool,
 }
 
 /// The schemes a grant can name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum HttpScheme {
     /// Plain HTTP.
     Http,
@@ -46,6 +102,14 @@ impl HttpScheme {
             HttpScheme::Https => "https",
         }
     }
+
+    /// The port a URL of this scheme means when it names none.
+    pub fn default_port(self) -> u16 {
+        match self {
+            HttpScheme::Http => 80,
+            HttpScheme::Https => 443,
+        }
+    }
 }
 
 impl fmt::Display for HttpGrant {
@@ -53,11 +117,9 @@ impl fmt::Display for HttpGrant {
         let methods: Vec<&str> = self.methods.iter().map(http::Method::as_str).collect();
         write!(
             f,
-            "{} {}://{}:{}{}",
+            "{} {}{}",
             methods.join("+"),
-            self.scheme.as_str(),
-            self.host,
-            self.port,
+            self.origin,
             self.path_prefix
         )?;
         if self.internal {
@@ -94,7 +156,7 @@ impl Default for HttpLimits {
     }
 }
 
-/// A header the host adds to every request to one granted host.
+/// A header the host adds to every request to one granted origin.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret {
     /// The header, e.g. `authorization`.
@@ -103,6 +165,9 @@ pub struct Secret {
     pub value: SecretValue,
     /// The environment variable it came from (for reviews; never the value).
     pub from_env: String,
+    /// Whether the whitelist allowed sending it over plain HTTP to a host that is not a
+    /// loopback or private IP literal (`insecure = true`).
+    pub insecure: bool,
 }
 
 impl fmt::Debug for Secret {
@@ -148,6 +213,8 @@ pub(crate) struct RawHttp {
     methods: Vec<String>,
     #[serde(default)]
     internal: bool,
+    #[serde(default)]
+    record_query: bool,
 }
 
 #[derive(Deserialize, Clone, Copy, Default)]
@@ -166,6 +233,8 @@ pub(crate) struct RawSecret {
     header: String,
     #[serde(alias = "from_env")]
     value_from_env: String,
+    #[serde(default)]
+    insecure: bool,
 }
 
 /// Checks `http` grant number `index`.
@@ -173,11 +242,7 @@ pub(super) fn check_http(raw: RawHttp, index: usize) -> Result<HttpGrant, GrantE
     let key = |field: &str| format!("http[{index}].{field}");
     let url = Url::parse(&raw.url).map_err(|e| (key("url"), format!("`{}`: {e}", raw.url)))?;
     let bad_url = |why: &str| (key("url"), format!("`{}`: {why}", raw.url));
-    let scheme = match url.scheme() {
-        "http" => HttpScheme::Http,
-        "https" => HttpScheme::Https,
-        other => return Err(bad_url(&format!("scheme `{other}` is not http or https"))),
-    };
+    let origin = Origin::of(&url).map_err(|why| bad_url(&why))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(bad_url(
             "credentials do not belong in a URL; use `secrets` for them",
@@ -188,13 +253,6 @@ pub(super) fn check_http(raw: RawHttp, index: usize) -> Result<HttpGrant, GrantE
             "a grant is a URL prefix: remove the query and fragment",
         ));
     }
-    let host = url
-        .host()
-        .ok_or_else(|| bad_url("the URL has no host"))?
-        .to_owned();
-    let port = url
-        .port_or_known_default()
-        .ok_or_else(|| bad_url("the URL has no port"))?;
     if raw.methods.is_empty() {
         return Err((
             key("methods"),
@@ -215,19 +273,18 @@ pub(super) fn check_http(raw: RawHttp, index: usize) -> Result<HttpGrant, GrantE
             })?;
         methods.push(parsed);
     }
-    if raw.internal && !matches!(host, Host::Domain(_)) {
+    if raw.internal && !matches!(origin.host, Host::Domain(_)) {
         return Err((
             key("internal"),
             "an IP grant already names its address; `internal` is only for host names".into(),
         ));
     }
     Ok(HttpGrant {
-        scheme,
-        host,
-        port,
+        origin,
         path_prefix: url.path().to_owned(),
         methods,
         internal: raw.internal,
+        record_query: raw.record_query,
     })
 }
 
@@ -267,23 +324,25 @@ impl RawHttpLimits {
     }
 }
 
-/// Checks the `secrets` table: each host must be granted under `http`, and each value is read
-/// now from the host's environment through `env`.
+/// Checks the `secrets` table: each key names one granted origin (`"https://api.example.com"`,
+/// or a bare host granted on exactly one origin), a plain-HTTP origin needs a loopback or
+/// private IP literal or `insecure = true`, and each value is read now from the host's
+/// environment through `env`.
 pub(super) fn check_secrets(
     raw: BTreeMap<String, RawSecret>,
     http: &[HttpGrant],
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<BTreeMap<Host, Secret>, GrantError> {
+) -> Result<BTreeMap<Origin, Secret>, GrantError> {
     let mut secrets = BTreeMap::new();
-    for (host, secret) in raw {
-        let key = |field: &str| format!("secrets.{host:?}{field}");
-        let normalized = Host::parse(&host)
-            .map_err(|e| (key(""), format!("`{host}` is not a host name: {e}")))?;
-        if !http.iter().any(|g| g.host == normalized) {
+    for (written, secret) in raw {
+        let key = |field: &str| format!("secrets.{written:?}{field}");
+        let origin = secret_origin(&written, http).map_err(|message| (key(""), message))?;
+        if origin.scheme == HttpScheme::Http && !origin.is_local_literal() && !secret.insecure {
             return Err((
                 key(""),
                 format!(
-                    "no `http` grant names the host `{host}`; a secret is only sent to a granted host"
+                    "{origin} is plain HTTP, so the secret would cross the network in clear; \
+                     grant https, or set `insecure = true` on this secret to send it anyway"
                 ),
             ));
         }
@@ -306,23 +365,71 @@ pub(super) fn check_secrets(
                 format!("the environment variable `{name}` is not set (or empty) on the host"),
             )
         })?;
-        let mut value = http::HeaderValue::from_str(&value).map_err(|_| {
+        let value = SecretValue::new(&value).map_err(|_| {
             (
                 key(".value_from_env"),
                 format!("`{name}` holds characters a header value cannot carry"),
             )
         })?;
-        value.set_sensitive(true);
-        secrets.insert(
-            normalized,
+        if let Some(previous) = secrets.insert(
+            origin.clone(),
             Secret {
                 header,
-                value: SecretValue(value),
+                value,
                 from_env: name.clone(),
+                insecure: secret.insecure,
             },
-        );
+        ) {
+            return Err((
+                key(""),
+                format!(
+                    "{origin} already has a secret (from `{}`); give each origin one",
+                    previous.from_env
+                ),
+            ));
+        }
     }
     Ok(secrets)
+}
+
+/// The granted origin a `secrets` key names: an origin URL, or a bare host that exactly one
+/// origin of the grants has.
+fn secret_origin(written: &str, http: &[HttpGrant]) -> Result<Origin, String> {
+    let granted: Vec<&Origin> = http.iter().map(|g| &g.origin).collect();
+    if written.contains("://") {
+        let url = Url::parse(written).map_err(|e| format!("`{written}`: {e}"))?;
+        if url.path() != "/" || url.query().is_some() || !url.username().is_empty() {
+            return Err(format!(
+                "`{written}` must be an origin (scheme, host and port), such as \
+                 \"https://api.example.com\""
+            ));
+        }
+        let origin = Origin::of(&url).map_err(|why| format!("`{written}`: {why}"))?;
+        if !granted.contains(&&origin) {
+            return Err(format!(
+                "no `http` grant is for {origin}; a secret is only sent to a granted origin"
+            ));
+        }
+        return Ok(origin);
+    }
+    let host = Host::parse(written).map_err(|e| format!("`{written}` is not a host name: {e}"))?;
+    let mut origins: Vec<&Origin> = granted.into_iter().filter(|o| o.host == host).collect();
+    origins.sort();
+    origins.dedup();
+    match origins.as_slice() {
+        [] => Err(format!(
+            "no `http` grant names the host `{written}`; a secret is only sent to a granted origin"
+        )),
+        [origin] => Ok((*origin).clone()),
+        several => {
+            let listed: Vec<String> = several.iter().map(|o| format!("\"{o}\"")).collect();
+            Err(format!(
+                "`{written}` is granted on several origins ({}); key the secret by the one it \
+                 is for",
+                listed.join(", ")
+            ))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -347,14 +454,19 @@ mod tests {
     #[test]
     fn urls_become_scheme_host_port_and_prefix() {
         let g = grant(r#"url = "https://API.example.com/v1/", methods = ["get"]"#).unwrap();
-        assert_eq!(g.scheme, HttpScheme::Https);
-        assert_eq!(g.host, Host::Domain("api.example.com".to_owned()));
-        assert_eq!(g.port, 443);
+        assert_eq!(g.origin.scheme, HttpScheme::Https);
+        assert_eq!(g.origin.host, Host::Domain("api.example.com".to_owned()));
+        assert_eq!(g.origin.port, 443);
+        assert_eq!(g.origin.authority(), "api.example.com");
         assert_eq!(g.path_prefix, "/v1/");
         assert_eq!(g.methods, [http::Method::GET]);
         let ip = grant(r#"url = "http://[::1]:8080", methods = ["POST"]"#).unwrap();
-        assert_eq!(ip.host, Host::<String>::Ipv6(std::net::Ipv6Addr::LOCALHOST));
-        assert_eq!((ip.port, ip.path_prefix.as_str()), (8080, "/"));
+        assert_eq!(
+            ip.origin.host,
+            Host::<String>::Ipv6(std::net::Ipv6Addr::LOCALHOST)
+        );
+        assert_eq!((ip.origin.port, ip.path_prefix.as_str()), (8080, "/"));
+        assert_eq!(ip.origin.authority(), "[::1]:8080");
         assert_eq!(ip.to_string(), "POST http://[::1]:8080/");
     }
 
@@ -404,17 +516,25 @@ mod tests {
     }
 
     #[test]
-    fn secrets_need_a_granted_host_and_a_set_variable() {
-        let http = vec![grant(r#"url = "https://api.example.com", methods = ["GET"]"#).unwrap()];
+    fn secrets_need_a_granted_origin_and_a_set_variable() {
+        let http = vec![
+            grant(r#"url = "https://api.example.com", methods = ["GET"]"#).unwrap(),
+            grant(r#"url = "https://both.example.com/a", methods = ["GET"]"#).unwrap(),
+            grant(r#"url = "http://both.example.com/b", methods = ["GET"]"#).unwrap(),
+            grant(r#"url = "https://both.example.com/c", methods = ["GET"]"#).unwrap(),
+            grant(r#"url = "http://10.1.2.3:8080", methods = ["GET"]"#).unwrap(),
+        ];
         let env = |name: &str| (name == "TOKEN").then(|| "Bearer s3cret".to_owned());
         let parse = |text: &str| {
             let raw: BTreeMap<String, RawSecret> = inline(text);
             check_secrets(raw, &http, &env)
         };
+        let origin = |url: &str| Origin::of(&Url::parse(url).unwrap()).unwrap();
+
         let ok =
             parse(r#""api.example.com" = { header = "Authorization", value_from_env = "TOKEN" }"#)
                 .unwrap();
-        let secret = &ok[&Host::Domain("api.example.com".to_owned())];
+        let secret = &ok[&origin("https://api.example.com")];
         assert_eq!(secret.header, http::header::AUTHORIZATION);
         assert_eq!(secret.value.bytes(), b"Bearer s3cret");
         assert!(secret.value.header_value().is_sensitive());
@@ -422,12 +542,47 @@ mod tests {
             !format!("{ok:?}").contains("s3cret"),
             "Debug must not show the value"
         );
+        // An origin key picks one of a host's origins; a private literal may use plain HTTP.
+        let keyed = parse(
+            r#""https://both.example.com" = { header = "X-Key", value_from_env = "TOKEN" },
+               "10.1.2.3" = { header = "X-Key", value_from_env = "TOKEN" }"#,
+        )
+        .unwrap();
+        assert_eq!(
+            keyed.keys().map(ToString::to_string).collect::<Vec<_>>(),
+            ["http://10.1.2.3:8080", "https://both.example.com:443"]
+        );
+        let insecure = parse(
+            r#""http://both.example.com" = { header = "X-Key", value_from_env = "TOKEN", insecure = true }"#,
+        )
+        .unwrap();
+        assert!(insecure[&origin("http://both.example.com")].insecure);
 
         for (text, key, says) in [
             (
                 r#""other.example.com" = { header = "Authorization", value_from_env = "TOKEN" }"#,
                 "secrets.\"other.example.com\"",
-                "no `http` grant",
+                "no `http` grant names the host",
+            ),
+            (
+                r#""https://api.example.com:8443" = { header = "X-Key", value_from_env = "TOKEN" }"#,
+                "secrets.\"https://api.example.com:8443\"",
+                "no `http` grant is for https://api.example.com:8443",
+            ),
+            (
+                r#""https://api.example.com/v1" = { header = "X-Key", value_from_env = "TOKEN" }"#,
+                "secrets.\"https://api.example.com/v1\"",
+                "must be an origin",
+            ),
+            (
+                r#""both.example.com" = { header = "X-Key", value_from_env = "TOKEN" }"#,
+                "secrets.\"both.example.com\"",
+                "several origins (\"http://both.example.com:80\", \"https://both.example.com:443\")",
+            ),
+            (
+                r#""http://both.example.com" = { header = "X-Key", value_from_env = "TOKEN" }"#,
+                "secrets.\"http://both.example.com\"",
+                "plain HTTP",
             ),
             (
                 r#""api.example.com" = { header = "Authorization", value_from_env = "MISSING" }"#,
@@ -438,6 +593,12 @@ mod tests {
                 r#""api.example.com" = { header = "Host", value_from_env = "TOKEN" }"#,
                 "secrets.\"api.example.com\".header",
                 "managed by the HTTP client",
+            ),
+            (
+                r#""api.example.com" = { header = "X-A", value_from_env = "TOKEN" },
+                   "https://api.example.com" = { header = "X-B", value_from_env = "TOKEN" }"#,
+                "secrets.\"https://api.example.com\"",
+                "already has a secret",
             ),
         ] {
             let (k, message) = parse(text).unwrap_err();

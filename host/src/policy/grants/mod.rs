@@ -5,7 +5,7 @@
 mod http;
 mod kv;
 
-pub use http::{HttpGrant, HttpLimits, HttpScheme, Secret, SecretValue};
+pub use http::{HttpGrant, HttpLimits, HttpScheme, Origin, Secret, SecretValue};
 pub(super) use http::{RawHttp, RawHttpLimits, RawSecret};
 pub(super) use kv::RawKv;
 pub use kv::{KvGrant, MAX_KEY_BYTES};
@@ -29,8 +29,8 @@ pub struct Grants {
     pub http: Vec<HttpGrant>,
     /// Caps on each call's HTTP exchanges.
     pub http_limits: HttpLimits,
-    /// Headers the host injects, by granted host.
-    pub secrets: BTreeMap<url::Host, Secret>,
+    /// Headers the host injects, by granted origin.
+    pub secrets: BTreeMap<Origin, Secret>,
     /// The tool's key-value namespace, when it has one.
     pub kv: Option<KvGrant>,
 }

@@ -1,5 +1,8 @@
-//! Test support: builds the guest fixtures from source (once per test process) and writes
-//! whitelists that pin them.
+//! Test support: builds the guest fixtures from source and writes whitelists that pin them.
+//!
+//! A fixture is built once for its sources: its file is named by a hash of everything it is
+//! built from and written by an atomic rename, so test processes running in parallel (nextest
+//! runs each test in its own) share one build and never read a half-written file.
 
 pub mod http_server;
 
@@ -28,87 +31,82 @@ pub fn fixtures_dir() -> PathBuf {
     dir
 }
 
-fn build_once(
-    cell: &'static OnceLock<PathBuf>,
-    name: &str,
-    build: impl FnOnce() -> Result<Vec<u8>>,
-) -> PathBuf {
-    cell.get_or_init(|| {
-        let bytes = build().unwrap_or_else(|e| panic!("building fixture {name}: {e:#}"));
-        let path = fixtures_dir().join(format!("{name}.wasm"));
-        std::fs::write(&path, bytes).expect("writing fixture");
-        path
-    })
-    .clone()
-}
-
 /// The adversarial WAT component (`tests/fixtures/wat/hostile.wat`).
 pub fn hostile() -> PathBuf {
-    static CELL: OnceLock<PathBuf> = OnceLock::new();
-    build_once(&CELL, "hostile", || wat_component("hostile"))
+    wat_fixture("hostile")
 }
 
 /// A WAT component that imports an interface the host does not provide
 /// (`tests/fixtures/wat/importer.wat`).
 pub fn importer() -> PathBuf {
-    static CELL: OnceLock<PathBuf> = OnceLock::new();
-    build_once(&CELL, "importer", || wat_component("importer"))
+    wat_fixture("importer")
 }
 
 /// A large generated component (thousands of functions, a few MiB) for compile-time benchmarks.
 /// Its world exports `entry: func(x: s32) -> s32`, which calls every generated function.
 pub fn large() -> PathBuf {
-    static CELL: OnceLock<PathBuf> = OnceLock::new();
-    build_once(&CELL, "large", || {
-        const FUNCTIONS: usize = 6_000;
-        let mut wat = String::from("(module\n  (memory (export \"memory\") 1)\n");
-        for f in 0..FUNCTIONS {
-            let _ = writeln!(wat, "  (func $f{f} (param i32) (result i32) (local i32)");
-            for step in 0..24 {
-                let _ = write!(
-                    wat,
-                    "    (local.set 1 (i32.add (i32.mul (local.get 0) (i32.const {})) (i32.load (i32.const {}))))\n    (local.set 0 (i32.xor (local.get 1) (i32.shr_u (local.get 1) (i32.const {}))))\n",
-                    f * 31 + step * 7 + 1,
-                    (step * 4) % 1024,
-                    step % 31 + 1
-                );
+    const FUNCTIONS: usize = 6_000;
+    built_once(
+        "large",
+        Inputs::Text(format!("large, {FUNCTIONS} functions")),
+        || {
+            let mut wat = String::from("(module\n  (memory (export \"memory\") 1)\n");
+            for f in 0..FUNCTIONS {
+                let _ = writeln!(wat, "  (func $f{f} (param i32) (result i32) (local i32)");
+                for step in 0..24 {
+                    let _ = write!(
+                        wat,
+                        "    (local.set 1 (i32.add (i32.mul (local.get 0) (i32.const {})) (i32.load (i32.const {}))))\n    (local.set 0 (i32.xor (local.get 1) (i32.shr_u (local.get 1) (i32.const {}))))\n",
+                        f * 31 + step * 7 + 1,
+                        (step * 4) % 1024,
+                        step % 31 + 1
+                    );
+                }
+                wat.push_str("    (local.get 0))\n");
             }
-            wat.push_str("    (local.get 0))\n");
-        }
-        wat.push_str("  (func (export \"entry\") (param i32) (result i32)\n    (local.get 0)\n");
-        for f in 0..FUNCTIONS {
-            let _ = writeln!(wat, "    (call $f{f})");
-        }
-        wat.push_str("  )\n)\n");
-        let dir = fixtures_dir().join("large");
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(
-            dir.join("large.wit"),
-            "package test:large;\n\n/// A large generated component.\nworld large {\n  /// Runs every generated function on `x`.\n  export entry: func(x: s32) -> s32;\n}\n",
-        )?;
+            wat.push_str(
+                "  (func (export \"entry\") (param i32) (result i32)\n    (local.get 0)\n",
+            );
+            for f in 0..FUNCTIONS {
+                let _ = writeln!(wat, "    (call $f{f})");
+            }
+            wat.push_str("  )\n)\n");
+            let dir = fixtures_dir().join("large");
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(
+                dir.join("large.wit"),
+                "package test:large;\n\n/// A large generated component.\nworld large {\n  /// Runs every generated function on `x`.\n  export entry: func(x: s32) -> s32;\n}\n",
+            )?;
+            harness_build::component_from_wat(
+                &wat,
+                &Wit {
+                    deps: vec![],
+                    path: dir.join("large.wit"),
+                    world: "large".into(),
+                },
+            )
+        },
+    )
+}
+
+/// `tests/fixtures/wat/NAME.wat` built against world `NAME` of `NAME.wit`.
+fn wat_fixture(name: &'static str) -> PathBuf {
+    let dir = repo_root().join("tests/fixtures/wat");
+    let inputs = Inputs::Files(vec![
+        dir.join(format!("{name}.wat")),
+        dir.join(format!("{name}.wit")),
+    ]);
+    built_once(name, inputs, || {
+        let wat = std::fs::read_to_string(dir.join(format!("{name}.wat")))?;
         harness_build::component_from_wat(
             &wat,
             &Wit {
                 deps: vec![],
-                path: dir.join("large.wit"),
-                world: "large".into(),
+                path: dir.join(format!("{name}.wit")),
+                world: name.into(),
             },
         )
     })
-}
-
-/// Builds `tests/fixtures/wat/NAME.wat` against world `NAME` of `NAME.wit`.
-fn wat_component(name: &str) -> Result<Vec<u8>> {
-    let dir = repo_root().join("tests/fixtures/wat");
-    let wat = std::fs::read_to_string(dir.join(format!("{name}.wat")))?;
-    harness_build::component_from_wat(
-        &wat,
-        &Wit {
-            deps: vec![],
-            path: dir.join(format!("{name}.wit")),
-            world: name.into(),
-        },
-    )
 }
 
 /// An example tool from `tools/NAME`, in whichever language it is written, built from source
@@ -122,16 +120,70 @@ pub fn c_fixture(name: &'static str) -> PathBuf {
     build_project(name, repo_root().join("tests/fixtures/c").join(name))
 }
 
-/// Builds the tool folder `dir` once per test process (Rust tools share `target/guest`).
+/// Builds the tool folder `dir` (Rust tools share `target/guest`). Its inputs are the folder, the
+/// guest SDK and the WIT contract.
 fn build_project(name: &'static str, dir: PathBuf) -> PathBuf {
-    built_once(name, || {
-        let built = Project::open(&dir)?.build(Some(&repo_root().join("target/guest")))?;
+    let root = repo_root();
+    let inputs = Inputs::Files(vec![dir.clone(), root.join("guest-sdk"), root.join("wit")]);
+    built_once(name, inputs, || {
+        let built = Project::open(&dir)?.build(Some(&root.join("target/guest")))?;
         Ok(built.component)
     })
 }
 
-/// `target/fixtures/NAME.wasm`, built by `build` the first time a test process asks for it.
-fn built_once(name: &'static str, build: impl FnOnce() -> Result<Vec<u8>>) -> PathBuf {
+/// What a fixture is built from, for naming the built file.
+enum Inputs {
+    /// These files, and every file under these folders (build outputs and caches skipped).
+    Files(Vec<PathBuf>),
+    /// A generated fixture, described.
+    Text(String),
+}
+
+impl Inputs {
+    /// The first 16 hex digits of a SHA-256 over the inputs' names and contents.
+    fn digest(&self) -> String {
+        let mut digest = Sha256::new();
+        match self {
+            Inputs::Text(text) => digest.update(text.as_bytes()),
+            Inputs::Files(paths) => {
+                let mut files = Vec::new();
+                for path in paths {
+                    collect_files(path, &mut files);
+                }
+                files.sort();
+                for file in files {
+                    digest.update(file.to_string_lossy().as_bytes());
+                    digest.update(std::fs::read(&file).unwrap_or_default());
+                }
+            }
+        }
+        hex::encode(digest.finalize())[..16].to_owned()
+    }
+}
+
+/// Every file at or under `path`, skipping build outputs, caches and hidden entries.
+fn collect_files(path: &Path, files: &mut Vec<PathBuf>) {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name.starts_with('.') || matches!(name, "target" | "__pycache__") {
+        return;
+    }
+    match std::fs::read_dir(path) {
+        Ok(entries) => {
+            for entry in entries.flatten() {
+                collect_files(&entry.path(), files);
+            }
+        }
+        Err(_) if path.is_file() => files.push(path.to_owned()),
+        Err(_) => {}
+    }
+}
+
+/// `target/fixtures/NAME-DIGEST.wasm`, built by `build` unless a file for these inputs exists.
+fn built_once(
+    name: &'static str,
+    inputs: Inputs,
+    build: impl FnOnce() -> Result<Vec<u8>>,
+) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<&'static str, PathBuf>>> = OnceLock::new();
     let mut built = BUILT
         .get_or_init(Default::default)
@@ -140,9 +192,14 @@ fn built_once(name: &'static str, build: impl FnOnce() -> Result<Vec<u8>>) -> Pa
     if let Some(path) = built.get(name) {
         return path.clone();
     }
-    let bytes = build().unwrap_or_else(|e| panic!("building {name}: {e:#}"));
-    let path = fixtures_dir().join(format!("{name}.wasm"));
-    std::fs::write(&path, bytes).expect("writing component");
+    let dir = fixtures_dir();
+    let path = dir.join(format!("{name}-{}.wasm", inputs.digest()));
+    if !path.is_file() {
+        let bytes = build().unwrap_or_else(|e| panic!("building {name}: {e:#}"));
+        let mut file = tempfile::NamedTempFile::new_in(&dir).expect("creating a fixture file");
+        std::io::Write::write_all(&mut file, &bytes).expect("writing a fixture");
+        file.persist(&path).expect("renaming a fixture into place");
+    }
     built.insert(name, path.clone());
     path
 }

@@ -56,7 +56,10 @@ fn setup_with(dir: &Path, calc_rate: &str, extra: &str) -> (Policy, Host, StateS
 
 /// A scripted model replaying `script` (JSON Lines).
 fn scripted(script: &str) -> Arc<ScriptedModel> {
-    Arc::new(ScriptedModel::new("script", parse_steps(script, "test").unwrap()))
+    Arc::new(ScriptedModel::new(
+        "script",
+        parse_steps(script, "test").unwrap(),
+    ))
 }
 
 fn principal(name: &str, roles: &[&str]) -> Principal {

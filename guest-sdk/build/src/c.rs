@@ -12,11 +12,12 @@ pub fn clang() -> String {
     std::env::var("HARNESS_CLANG").unwrap_or_else(|_| "clang-16".into())
 }
 
-/// Builds a C tool: generates bindings for `wit`'s world into `work_dir`, compiles `sources`
-/// with them, and wraps the result into a component.
+/// Builds a C tool: generates bindings for `wit`'s world into a fresh folder under `work_dir`,
+/// compiles `sources` with them, and wraps the result into a component. Builds running at the
+/// same time never share intermediate files.
 pub fn build_c(sources: &[PathBuf], wit: &Wit, work_dir: &Path) -> Result<Vec<u8>> {
-    std::fs::create_dir_all(work_dir)
-        .with_context(|| format!("creating {}", work_dir.display()))?;
+    let scratch = crate::scratch_dir(work_dir, &wit.world)?;
+    let work_dir = scratch.path();
     generate_c_bindings(wit, work_dir)?;
     // The generated code pins wit-bindgen's component-type object in the link; this crate embeds
     // the WIT itself (with the wit-component the host uses), so it supplies the symbol instead.

@@ -137,6 +137,17 @@ pub fn with_world_docs(mut component: Vec<u8>, wit: &Wit) -> Result<Vec<u8>> {
 }
 
 /// Runs `command`, failing with its stderr when it fails or a hint when it cannot start.
+/// A fresh folder under `work_dir` for one build of `world`'s intermediate files, removed when
+/// dropped.
+fn scratch_dir(work_dir: &Path, world: &str) -> Result<tempfile::TempDir> {
+    std::fs::create_dir_all(work_dir)
+        .with_context(|| format!("creating {}", work_dir.display()))?;
+    tempfile::Builder::new()
+        .prefix(&format!("{world}-"))
+        .tempdir_in(work_dir)
+        .with_context(|| format!("creating a build folder in {}", work_dir.display()))
+}
+
 fn run(command: &mut Command, missing_hint: &str) -> Result<()> {
     let program = command.get_program().to_string_lossy().into_owned();
     let output = command

@@ -8,12 +8,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo build --release -q -p harness-host
+profile=${HARNESS_PROFILE:-release}   # the test script runs the demo on its debug build
+cargo build --profile "$profile" -q -p harness-cli
+bin=target/$([ "$profile" = dev ] && echo debug || echo "$profile")/harness
 demo=target/demo
 rm -rf "$demo" && mkdir -p "$demo"
 say() { echo; echo "### $*"; }
-harness() { echo "\$ harness $*"; target/release/harness "$@" || echo "(exit code $?)"; }
-build() { target/release/harness build "$1" --target-dir target/guest -o "$demo/$(basename "$1").wasm" 2>/dev/null; }
+harness() { echo "\$ harness $*"; "$bin" "$@" || echo "(exit code $?)"; }
+build() { "$bin" build "$1" --target-dir target/guest -o "$demo/$(basename "$1").wasm" 2>/dev/null; }
 {
   echo '[host]'
   echo "data_dir = \"$PWD/$demo/data\""

@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests, end-to-end tests against components built from source (Rust,
-# Python, C and WAT guests), the example tools' own unit tests, and the Python helper's tests.
+# Runs every check and test: formatting and lints first (so neither can land broken), then unit
+# and end-to-end tests against components built from source (Rust, Python, C and WAT guests) in
+# parallel processes, doc tests and examples, the benchmarks once in test mode, the example tools'
+# own unit tests, the Python helper's tests, and the demo on the same (debug) build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo test --workspace --all-targets
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo nextest run --workspace --lib --bins --tests --examples --no-fail-fast
+cargo test --workspace --doc
+cargo test -p harness-e2e --bench boundary
 cargo test --manifest-path tools/Cargo.toml --target-dir target
 python3 -m unittest discover guest-sdk/python
+HARNESS_PROFILE=dev scripts/demo.sh

@@ -8,25 +8,27 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use harness_agent::config::Config;
+use harness_agent::gates::Principal;
+use harness_agent::models::Message;
+use harness_agent::models::Model;
+use harness_agent::models::scripted::{ScriptedModel, parse_steps};
+use harness_agent::replay;
+use harness_agent::routing::{Route, Router};
+use harness_agent::run::{Agent, CallDecision, CancellationToken, Event, RunReport, RunStatus};
+use harness_agent::state::StateStore;
+use harness_agent::state::switches::Target;
 use harness_e2e::{PolicyFile, example_tool, hostile};
-use harness_host::agent::gates::Principal;
-use harness_host::agent::models::Message;
-use harness_host::agent::models::scripted::{ScriptedModel, parse_steps};
-use harness_host::agent::replay;
-use harness_host::agent::routing::{Route, Router};
-use harness_host::agent::run::{Agent, CallDecision, Cancel, Event, RunReport, RunStatus};
-use harness_host::agent::state::StateStore;
-use harness_host::agent::state::switches::Target;
-use harness_host::{Host, Outcome, Policy, Stop};
+use harness_sandbox::{Host, Outcome, Stop};
 
 /// A host with calc, tickets (support only), a fuel-starved and a slow hostile tool, and an
 /// agent `support` that may use all but `outsider`.
-fn setup(dir: &Path, calc_rate: &str) -> (Policy, Host, StateStore) {
+fn setup(dir: &Path, calc_rate: &str) -> (Arc<Config>, Host, Arc<StateStore>) {
     setup_with(dir, calc_rate, "")
 }
 
 /// [`setup`] plus raw TOML (a `[budgets]` table) at the end of the whitelist.
-fn setup_with(dir: &Path, calc_rate: &str, extra: &str) -> (Policy, Host, StateStore) {
+fn setup_with(dir: &Path, calc_rate: &str, extra: &str) -> (Arc<Config>, Host, Arc<StateStore>) {
     let policy = PolicyFile::new(&dir.join("cache"))
         .data_dir(&dir.join("data"))
         .tool("calc", &example_tool("calc"), calc_rate)
@@ -48,10 +50,32 @@ fn setup_with(dir: &Path, calc_rate: &str, extra: &str) -> (Policy, Host, StateS
             ),
         )
         .write(dir);
-    let policy = Policy::load(policy).unwrap();
-    let host = Host::load(policy.clone()).unwrap();
-    let state = StateStore::open(&policy.host.data_dir).unwrap();
-    (policy, host, state)
+    open(&policy)
+}
+
+/// The whitelist at `path`, a host over its tools, and its state.
+fn open(path: &Path) -> (Arc<Config>, Host, Arc<StateStore>) {
+    let config = Config::load(path).unwrap();
+    let host = Host::load(config.policy().clone()).unwrap();
+    let state = StateStore::open(config.policy().host().data_dir()).unwrap();
+    (Arc::new(config), host, Arc::new(state))
+}
+
+/// Agent `support` asking `model`.
+fn support(
+    config: &Arc<Config>,
+    host: &Host,
+    state: &Arc<StateStore>,
+    model: Arc<dyn Model>,
+) -> Agent {
+    Agent::new(
+        host.clone(),
+        state.clone(),
+        config.clone(),
+        "support",
+        model,
+    )
+    .unwrap()
 }
 
 /// A scripted model replaying `script` (JSON Lines).
@@ -73,14 +97,14 @@ fn principal(name: &str, roles: &[&str]) -> Principal {
 }
 
 async fn run(
-    policy: &Policy,
+    policy: &Arc<Config>,
     host: &Host,
-    state: &StateStore,
+    state: &Arc<StateStore>,
     who: &Principal,
     script: &str,
 ) -> RunReport {
     let model = scripted(script);
-    Agent::new(host, state, &policy.agents["support"], model)
+    support(policy, host, state, model)
         .run(who, "question")
         .await
         .unwrap()
@@ -234,7 +258,7 @@ async fn each_gate_refuses_with_a_reason_the_model_reads() {
 async fn kill_switches_act_on_the_next_call_without_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let (policy, host, state) = setup(tmp.path(), "");
-    let operator = StateStore::open(&policy.host.data_dir).unwrap();
+    let operator = StateStore::open(policy.policy().host().data_dir()).unwrap();
     operator
         .kill(
             &Target::Tool("calc".into()),
@@ -568,7 +592,7 @@ async fn personal_data_is_masked_before_the_model_and_blocked_where_configured()
         r#"{"calls": [{"name": "tickets__create", "arguments": {"title": "Refund", "body": "customer bo@shop.example, card 4111 1111 1111 1111", "priority": "low"}}]}
 {"text": "Ticket opened."}"#,
     );
-    let agent = Agent::new(&host, &state, &policy.agents["support"], model.clone());
+    let agent = support(&policy, &host, &state, model.clone());
     let report = agent
         .run(
             &principal("sam", &["support"]),
@@ -624,10 +648,10 @@ async fn personal_data_is_masked_before_the_model_and_blocked_where_configured()
         RunStatus::Answered,
         "ordinary input passes"
     );
-    let report = Agent::new(
+    let report = support(
+        &policy,
         &host,
         &state,
-        &policy.agents["support"],
         Arc::new(ScriptedModel::new("s", vec![])),
     )
     .run(&principal("ana", &[]), "my SSN is 078-05-1120")
@@ -638,10 +662,10 @@ async fn personal_data_is_masked_before_the_model_and_blocked_where_configured()
         report.answer,
         "Your message was not sent to the model: it contains national_id data, which this agent does not accept."
     );
-    let report = Agent::new(
+    let report = support(
+        &policy,
         &host,
         &state,
-        &policy.agents["support"],
         Arc::new(ScriptedModel::new("s", vec![])),
     )
     .run(&principal("ana", &[]), &"x".repeat(201))
@@ -673,8 +697,8 @@ async fn a_replay_matches_its_run_and_names_the_first_divergence() {
     assert_eq!(recorded.responses.len(), 3);
     assert_eq!(recorded.decisions.len(), 3);
     assert_eq!(recorded.decisions[1], "refused by role");
-    let agent = &policy.agents["support"];
-    let same = replay::replay(&host, &state, agent, &report.run_id, &recorded)
+    let agent = support(&policy, &host, &state, scripted("{\"text\": \"unused\"}"));
+    let same = replay::replay(&agent, &report.run_id, &recorded)
         .await
         .unwrap();
     assert_eq!((same.divergence.as_deref(), same.compared), (None, 3));
@@ -683,7 +707,7 @@ async fn a_replay_matches_its_run_and_names_the_first_divergence() {
     state
         .kill(&Target::Tool("calc".into()), "recalled", "ops")
         .unwrap();
-    let changed = replay::replay(&host, &state, agent, &report.run_id, &recorded)
+    let changed = replay::replay(&agent, &report.run_id, &recorded)
         .await
         .unwrap();
     assert_eq!(
@@ -699,7 +723,7 @@ async fn a_replay_matches_its_run_and_names_the_first_divergence() {
 }
 
 /// A host whose tickets tool needs approval per `rule`, and an agent over calc and tickets.
-fn approval_setup(dir: &Path, rule: &str) -> (Policy, Host) {
+fn approval_setup(dir: &Path, rule: &str) -> (Arc<Config>, Host) {
     let policy = PolicyFile::new(&dir.join("cache"))
         .data_dir(&dir.join("data"))
         .tool("calc", &example_tool("calc"), "")
@@ -710,9 +734,8 @@ fn approval_setup(dir: &Path, rule: &str) -> (Policy, Host) {
         )
         .scripted_agent(dir, "support", "{\"text\": \"unused\"}\n", "")
         .write(dir);
-    let policy = Policy::load(policy).unwrap();
-    let host = Host::load(policy.clone()).unwrap();
-    (policy, host)
+    let (config, host, _) = open(&policy);
+    (config, host)
 }
 
 const TICKET_TURNS: &str = r#"{"calls": [{"name": "tickets__create", "arguments": {"title": "VPN down", "body": "", "priority": "urgent"}}, {"name": "calc__apply", "arguments": {"op": "add", "a": 1, "b": 1}}]}
@@ -724,9 +747,9 @@ async fn an_approval_pauses_the_run_which_resumes_after_a_restart() {
     let (policy, host) = approval_setup(tmp.path(), "\"required\"");
     let steps = parse_steps(TICKET_TURNS, "test").unwrap();
     let run_id = {
-        let state = StateStore::open(&policy.host.data_dir).unwrap();
+        let state = Arc::new(StateStore::open(policy.policy().host().data_dir()).unwrap());
         let model = Arc::new(ScriptedModel::new("s", steps.clone()));
-        let report = Agent::new(&host, &state, &policy.agents["support"], model)
+        let report = support(&policy, &host, &state, model)
             .run(
                 &principal("ana", &[]),
                 "Open an urgent ticket and add 1 and 1.",
@@ -753,14 +776,14 @@ async fn an_approval_pauses_the_run_which_resumes_after_a_restart() {
     };
 
     // A new process: nothing in memory, only the state file.
-    let state = StateStore::open(&policy.host.data_dir).unwrap();
+    let state = Arc::new(StateStore::open(policy.policy().host().data_dir()).unwrap());
     let pending = state.approvals(false).unwrap();
     assert_eq!(
         (pending.len(), pending[0].function.as_str()),
         (1, "tickets.create")
     );
     let model = Arc::new(ScriptedModel::new("s", steps).starting_at(1));
-    let agent = Agent::new(&host, &state, &policy.agents["support"], model.clone());
+    let agent = support(&policy, &host, &state, model.clone());
     assert!(
         agent.resume(&run_id).await.unwrap().is_none(),
         "not decided yet"
@@ -804,10 +827,10 @@ async fn a_denial_is_told_to_the_model_and_rules_on_arguments_pick_calls() {
         tmp.path(),
         "{ when = { priority = [\"urgent\", \"high\"] } }",
     );
-    let state = StateStore::open(&policy.host.data_dir).unwrap();
+    let state = Arc::new(StateStore::open(policy.policy().host().data_dir()).unwrap());
     let steps = parse_steps(TICKET_TURNS, "test").unwrap();
     let model = Arc::new(ScriptedModel::new("s", steps.clone()));
-    let agent = Agent::new(&host, &state, &policy.agents["support"], model.clone());
+    let agent = support(&policy, &host, &state, model.clone());
     let report = agent.run(&principal("ana", &[]), "urgent").await.unwrap();
     assert_eq!(report.status, RunStatus::Paused);
     let id = state.approvals(false).unwrap()[0].id;
@@ -844,7 +867,7 @@ async fn a_canary_prompt_reaches_its_share_of_principals_stickily_and_is_counted
         "",
         "canary = { prompt = \"v2.md\", percent = 30 }",
     );
-    let agent = &policy.agents["support"];
+    let agent = &policy.agents()["support"];
     let stable = agent.prompt.version.clone();
     let canary = agent.canary.as_ref().unwrap().prompt.version.clone();
     assert_ne!(stable, canary);
@@ -867,7 +890,7 @@ async fn a_canary_prompt_reaches_its_share_of_principals_stickily_and_is_counted
     for (i, got_canary) in picked.iter().copied().enumerate().take(20) {
         let who = principal(&format!("user-{i}"), &[]);
         let model = scripted(r#"{"text": "ok"}"#);
-        let report = Agent::new(&host, &state, agent, model.clone())
+        let report = support(&policy, &host, &state, model.clone())
             .run(&who, "hi")
             .await
             .unwrap();
@@ -905,12 +928,11 @@ async fn a_final_answer_must_match_the_output_schema_with_bounded_retries() {
         "",
         "output_schema = \"answer.schema.json\"\nmax_output_retries = 1",
     );
-    let agent = &policy.agents["support"];
     let model = scripted(
         r#"{"text": "42, from vpn.md"}
 {"text": "{\"answer\": \"42\", \"sources\": [\"vpn.md\"]}"}"#,
     );
-    let report = Agent::new(&host, &state, agent, model.clone())
+    let report = support(&policy, &host, &state, model.clone())
         .run(&principal("ana", &[]), "q")
         .await
         .unwrap();
@@ -962,11 +984,10 @@ async fn intent_routes_limit_what_is_offered_and_callable() {
         "",
         "[[agents.support.routes]]\nname = \"math\"\nwhen = [\"Add\", \"times\"]\ntools = [\"calc\"]",
     );
-    let agent = &policy.agents["support"];
     let script = r#"{"calls": [{"name": "calc__apply", "arguments": {"op": "add", "a": 1, "b": 1}}, {"name": "tickets__list", "arguments": {"status": null}}]}
 {"text": "2"}"#;
     let model = scripted(script);
-    let report = Agent::new(&host, &state, agent, model.clone())
+    let report = support(&policy, &host, &state, model.clone())
         .run(&principal("sam", &["support"]), "Please add 1 and 1")
         .await
         .unwrap();
@@ -990,7 +1011,7 @@ async fn intent_routes_limit_what_is_offered_and_callable() {
 
     // No route matches: every tool of the agent.
     let model = scripted(r#"{"text": "hi"}"#);
-    Agent::new(&host, &state, agent, model.clone())
+    support(&policy, &host, &state, model.clone())
         .run(&principal("sam", &[]), "Hello there")
         .await
         .unwrap();
@@ -1007,7 +1028,7 @@ async fn intent_routes_limit_what_is_offered_and_callable() {
         }
     }
     let model = scripted(script);
-    let report = Agent::new(&host, &state, agent, model.clone())
+    let report = support(&policy, &host, &state, model.clone())
         .with_router(Arc::new(Nothing))
         .run(&principal("sam", &["support"]), "add 1 and 1")
         .await
@@ -1100,12 +1121,11 @@ fn provider(anthropic: bool) -> harness_e2e::http_server::HttpServer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_end_to_end_against_openai_and_anthropic_wire_formats() {
-    use harness_host::agent::models::anthropic::{AnthropicConfig, AnthropicModel};
-    use harness_host::agent::models::openai::{OpenAiConfig, OpenAiModel};
-    use harness_host::policy::SecretValue;
+    use harness_agent::models::anthropic::{AnthropicConfig, AnthropicModel};
+    use harness_agent::models::openai::{OpenAiConfig, OpenAiModel};
+    use harness_sandbox::policy::SecretValue;
     let tmp = tempfile::tempdir().unwrap();
     let (policy, host, state) = setup(tmp.path(), "");
-    let agent = &policy.agents["support"];
     let openai = provider(false);
     let model = Arc::new(
         OpenAiModel::new(OpenAiConfig {
@@ -1116,7 +1136,7 @@ async fn runs_end_to_end_against_openai_and_anthropic_wire_formats() {
         })
         .unwrap(),
     );
-    let report = Agent::new(&host, &state, agent, model)
+    let report = support(&policy, &host, &state, model)
         .run(&principal("ana", &[]), "6 x 7?")
         .await
         .unwrap();
@@ -1137,7 +1157,7 @@ async fn runs_end_to_end_against_openai_and_anthropic_wire_formats() {
         })
         .unwrap(),
     );
-    let report = Agent::new(&host, &state, agent, model)
+    let report = support(&policy, &host, &state, model)
         .run(&principal("ana", &[]), "6 x 7?")
         .await
         .unwrap();
@@ -1153,12 +1173,11 @@ async fn runs_end_to_end_against_openai_and_anthropic_wire_formats() {
 async fn a_cancelled_run_stops_mid_call_and_is_recorded() {
     let tmp = tempfile::tempdir().unwrap();
     let (policy, host, state) = setup(tmp.path(), "");
-    let agent = &policy.agents["support"];
     let script = r#"{"calls": [{"name": "slow__spin", "arguments": {}}]}
 {"text": "never"}"#;
-    let cancel = Cancel::new();
+    let cancel = CancellationToken::new();
     let model = scripted(script);
-    let runner = Agent::new(&host, &state, agent, model.clone()).with_cancel(cancel.clone());
+    let runner = support(&policy, &host, &state, model.clone()).with_cancel(cancel.clone());
     let ana = principal("ana", &[]);
     let started = Instant::now();
     let (report, ()) = tokio::join!(runner.run(&ana, "spin"), async {
@@ -1182,7 +1201,7 @@ async fn a_cancelled_run_stops_mid_call_and_is_recorded() {
 
     // A handle cancelled before the run starts stops it before the model is asked.
     let model = scripted(script);
-    let report = Agent::new(&host, &state, agent, model.clone())
+    let report = support(&policy, &host, &state, model.clone())
         .with_cancel(cancel)
         .run(&principal("ana", &[]), "spin")
         .await

@@ -2,8 +2,8 @@
 //! call keeps working while the attacks run.
 
 use harness_e2e::{PolicyFile, c_fixture, hostile};
-use harness_host::capabilities::stdio::StreamName;
-use harness_host::{CallContext, CallError, Host, Outcome, OutputKind, Policy, Stop};
+use harness_sandbox::StreamName;
+use harness_sandbox::{CallContext, CallError, Host, Outcome, OutputKind, Policy, Stop};
 use serde_json::json;
 
 fn host(tmp: &tempfile::TempDir) -> Host {
@@ -72,7 +72,7 @@ async fn every_stop_is_named_while_a_normal_call_succeeds() {
             .unwrap()
             .outcome,
         Outcome::Ok {
-            value: json!(harness_host::engine::MAX_TABLE_ELEMENTS)
+            value: json!(harness_sandbox::limits::MAX_TABLE_ELEMENTS)
         },
         "table growth is refused at the cap"
     );
@@ -267,7 +267,9 @@ async fn stdout_and_stderr_are_captured_and_a_flood_is_stopped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_spam_is_bounded_and_counted() {
-    use harness_host::capabilities::log::{MAX_BYTES, MAX_LINE, MAX_LINES};
+    use harness_sandbox::limits::{
+        MAX_LOG_BYTES as MAX_BYTES, MAX_LOG_LINE as MAX_LINE, MAX_LOG_LINES as MAX_LINES,
+    };
     let tmp = tempfile::tempdir().unwrap();
     let host = noisy_host(&tmp);
 
@@ -338,7 +340,8 @@ async fn a_burst_larger_than_the_pool_waits_instead_of_failing() {
         .write(tmp.path());
     let policy = Policy::load(policy).unwrap();
     assert_eq!(
-        policy.host.max_concurrency, 2,
+        policy.host().max_concurrency(),
+        2,
         "the pool holds two instances"
     );
     let host = Host::load(policy).unwrap();

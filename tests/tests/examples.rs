@@ -7,8 +7,8 @@ use std::path::Path;
 
 use harness_e2e::http_server::{HttpServer, response};
 use harness_e2e::{PolicyFile, example_tool};
-use harness_host::capabilities::Capability;
-use harness_host::{CallContext, CallReport, Host, Outcome, Policy};
+use harness_sandbox::Capability;
+use harness_sandbox::{CallContext, CallReport, Host, Outcome, Policy};
 use serde_json::{Value, json};
 
 /// The weather API key the host's environment holds in these tests.

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use harness_e2e::{PolicyFile, c_fixture, example_tool, hostile};
-use harness_host::{CallContext, CallReport, Host, LoadError, Outcome, Policy};
+use harness_sandbox::{CallContext, CallReport, Host, LoadError, Outcome, Policy};
 use serde_json::{Value, json};
 
 struct Sandbox {
@@ -382,7 +382,7 @@ async fn refused_file_operations_are_recorded_as_denials() {
         let denial = report
             .denials
             .iter()
-            .find(|d| d.capability == harness_host::capabilities::Capability::Filesystem)
+            .find(|d| d.capability == harness_sandbox::Capability::Filesystem)
             .unwrap_or_else(|| panic!("{function}({args}) left no denial: {:?}", report.denials));
         assert!(
             denial.target.starts_with(target),

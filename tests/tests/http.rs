@@ -6,8 +6,8 @@ use std::path::Path;
 
 use harness_e2e::http_server::{HttpServer, chunked_response, response};
 use harness_e2e::{PolicyFile, c_fixture};
-use harness_host::capabilities::Capability;
-use harness_host::{CallContext, CallReport, Host, Outcome, Policy};
+use harness_sandbox::Capability;
+use harness_sandbox::{CallContext, CallReport, Host, Outcome, Policy};
 use serde_json::{Value, json};
 
 /// The secret the whitelist injects in these tests, as the host's environment would hold it.
@@ -24,7 +24,7 @@ fn env(name: &str) -> Option<String> {
     }
 }
 
-fn parse(dir: &Path, policy: PolicyFile) -> Result<Policy, harness_host::PolicyError> {
+fn parse(dir: &Path, policy: PolicyFile) -> Result<Policy, harness_sandbox::PolicyError> {
     let path = policy.write(dir);
     let text = std::fs::read_to_string(&path).unwrap();
     Policy::parse_with_env(&text, &path, &env)

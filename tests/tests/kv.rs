@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use harness_e2e::{PolicyFile, c_fixture};
-use harness_host::capabilities::Capability;
-use harness_host::{CallContext, CallReport, Host, Outcome, Policy};
+use harness_sandbox::Capability;
+use harness_sandbox::{CallContext, CallReport, Host, Outcome, Policy};
 use serde_json::{Value, json};
 
 /// A whitelist whose data directory is `dir/data`, with kvprobe as each of `tools`.

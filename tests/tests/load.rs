@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use harness_e2e::{PolicyFile, hostile, importer};
-use harness_host::{CacheOutcome, Host, LoadError, NotAComponent, Policy};
+use harness_sandbox::{CacheOutcome, Host, LoadError, NotAComponent, Policy};
 
 fn load(policy: &Path) -> Result<Host, LoadError> {
     Host::load(Policy::load(policy).expect("the whitelist parses"))

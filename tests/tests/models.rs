@@ -6,14 +6,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use harness_e2e::http_server::{HttpServer, ReceivedRequest, response};
-use harness_host::agent::models::anthropic::{AnthropicConfig, AnthropicModel};
-use harness_host::agent::models::openai::{OpenAiConfig, OpenAiModel};
-use harness_host::agent::models::retry::{Resilient, RetryPolicy};
-use harness_host::agent::models::{
+use harness_agent::models::anthropic::{AnthropicConfig, AnthropicModel};
+use harness_agent::models::openai::{OpenAiConfig, OpenAiModel};
+use harness_agent::models::retry::{Resilient, RetryPolicy};
+use harness_agent::models::{
     Finish, Message, Model, ModelError, ModelRequest, TokenUsage, ToolChoice, ToolResult, ToolSpec,
 };
-use harness_host::policy::SecretValue;
+use harness_e2e::http_server::{HttpServer, ReceivedRequest, response};
+use harness_sandbox::policy::SecretValue;
 use serde_json::{Value, json};
 
 fn request() -> ModelRequest {

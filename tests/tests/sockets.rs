@@ -5,9 +5,9 @@
 use std::net::{SocketAddr, TcpListener};
 
 use harness_e2e::{PolicyFile, c_fixture};
-use harness_host::capabilities::Capability;
-use harness_host::capabilities::denials::Denial;
-use harness_host::{CallContext, CallReport, Host, Outcome, Policy};
+use harness_sandbox::Capability;
+use harness_sandbox::Denial;
+use harness_sandbox::{CallContext, CallReport, Host, Outcome, Policy};
 use serde_json::json;
 
 /// A loopback listener that can tell how many connections reached it.

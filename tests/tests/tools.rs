@@ -2,7 +2,7 @@
 //! wit-bindgen-c, called through the whole boundary.
 
 use harness_e2e::{PolicyFile, c_fixture, example_tool};
-use harness_host::{CallContext, Host, Outcome, Policy};
+use harness_sandbox::{CallContext, Host, Outcome, Policy};
 use serde_json::{Value, json};
 
 fn host(tmp: &tempfile::TempDir) -> Host {
@@ -14,7 +14,7 @@ fn host(tmp: &tempfile::TempDir) -> Host {
     Host::load(Policy::load(policy).unwrap()).unwrap()
 }
 
-async fn call(host: &Host, name: &str, args: Value) -> harness_host::CallReport {
+async fn call(host: &Host, name: &str, args: Value) -> harness_sandbox::CallReport {
     host.call(
         name,
         &args.to_string(),

@@ -1,0 +1,64 @@
+//! `[budgets]` (hard limits per period) and `[alerts]` (thresholds that raise an alert), shared
+//! by every agent's runs.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::rate::Rate;
+
+/// The `[budgets]` table: hard limits per period, shared by every agent's runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budgets {
+    /// Model tokens per principal (`"20000/day"`).
+    pub user_tokens: Option<Rate>,
+    /// Model tokens for everyone together.
+    pub global_tokens: Option<Rate>,
+    /// Tool fuel per principal.
+    pub user_fuel: Option<Rate>,
+}
+
+/// The `[alerts]` table: thresholds that raise an `alert.raised` audit record and a warning on
+/// the `harness::alert` log target.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alerts {
+    /// A run that uses more tokens than this.
+    pub run_tokens: Option<u64>,
+    /// A tool function whose recent calls fail this often.
+    pub tool_error_rate: Option<ErrorRate>,
+}
+
+/// When a tool's error rate raises an alert.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorRate {
+    /// The share of failed calls, 0 to 1.
+    pub threshold: f64,
+    /// Calls needed in the window before the rate counts.
+    #[serde(default = "default_min_calls")]
+    pub min_calls: u64,
+    /// The window.
+    #[serde(default = "default_window", with = "humantime_serde_window")]
+    pub window: Duration,
+}
+
+fn default_min_calls() -> u64 {
+    5
+}
+
+fn default_window() -> Duration {
+    Duration::from_secs(3600)
+}
+
+/// `window = "10m"` in the whitelist.
+mod humantime_serde_window {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(harness_sandbox::policy::Timeout::deserialize(d)?.0)
+    }
+}

@@ -1,0 +1,225 @@
+//! The agent's part of the whitelist: `[models.NAME]`, `[agents.NAME]`, `[budgets]`, `[alerts]`,
+//! and each tool's gates (`roles`, `rate`, `approval` in `[tools.NAME]`).
+//!
+//! The file is the sandbox's whitelist: [`Config::load`] parses it once, through the sandbox's
+//! [`Extension`] mechanism, so a key that neither the sandbox nor the agent knows is an error
+//! naming it, and nothing is parsed twice.
+
+mod agents;
+mod budgets;
+mod gates;
+mod models;
+mod rate;
+
+pub use agents::{AgentSettings, Canary, OutputSchema, Prompt, RouteRule};
+pub use budgets::{Alerts, Budgets, ErrorRate};
+pub use gates::{Approval, ToolGates};
+pub use models::{ModelSettings, Provider};
+pub use rate::Rate;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use harness_sandbox::policy::{Extension, ExtraKeys};
+use harness_sandbox::{Policy, PolicyError};
+use serde::de::{self, Deserialize, Deserializer};
+
+/// A problem as (key under the table, message).
+type Invalid = (String, String);
+
+/// The whitelist as the agent reads it: the sandbox's [`Policy`] (host settings, tools and their
+/// grants) and the agent's own tables, all validated.
+#[derive(Clone, Debug)]
+pub struct Config {
+    policy: Policy,
+    models: BTreeMap<String, ModelSettings>,
+    agents: BTreeMap<String, AgentSettings>,
+    budgets: Budgets,
+    gates: BTreeMap<String, ToolGates>,
+}
+
+/// No gates: every principal may call the tool, as often as it likes, without approval.
+static OPEN: ToolGates = ToolGates {
+    roles: None,
+    rate: None,
+    approval: None,
+};
+
+impl Config {
+    /// Reads and validates the whitelist at `path`, secrets from the process environment.
+    pub fn load(path: impl AsRef<Path>) -> Result<Config, PolicyError> {
+        Policy::load_extended::<AgentTables>(path).map(Config::from)
+    }
+
+    /// Validates whitelist `text` as if read from `path`, reading secrets through `env`.
+    pub fn parse_with_env(
+        text: &str,
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, PolicyError> {
+        Policy::parse_extended::<AgentTables>(text, path, env).map(Config::from)
+    }
+
+    /// The sandbox's part: host settings and tools.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The models agents may use, by name.
+    pub fn models(&self) -> &BTreeMap<String, ModelSettings> {
+        &self.models
+    }
+
+    /// The agents, by name.
+    pub fn agents(&self) -> &BTreeMap<String, AgentSettings> {
+        &self.agents
+    }
+
+    /// The hard limits every agent's runs count toward.
+    pub fn budgets(&self) -> &Budgets {
+        &self.budgets
+    }
+
+    /// The gates of tool `tool` (none, for a tool without `roles`, `rate` or `approval`).
+    pub fn gates(&self, tool: &str) -> &ToolGates {
+        self.gates.get(tool).unwrap_or(&OPEN)
+    }
+
+    /// The same whitelist keeping durable state in `data_dir`: scratch state for evaluation
+    /// and replay.
+    pub fn with_data_dir(self, data_dir: PathBuf) -> Config {
+        Config {
+            policy: self.policy.with_data_dir(data_dir),
+            ..self
+        }
+    }
+}
+
+impl From<(Policy, Checked)> for Config {
+    fn from((policy, checked): (Policy, Checked)) -> Config {
+        Config {
+            policy,
+            models: checked.models,
+            agents: checked.agents,
+            budgets: checked.budgets,
+            gates: checked.gates,
+        }
+    }
+}
+
+/// The agent's top-level tables as written.
+#[derive(Default)]
+struct AgentTables {
+    models: BTreeMap<String, models::RawModel>,
+    agents: BTreeMap<String, agents::RawAgent>,
+    budgets: Budgets,
+    alerts: Alerts,
+}
+
+impl ExtraKeys for AgentTables {
+    const KEYS: &'static [&'static str] = &["models", "agents", "budgets", "alerts"];
+
+    fn read<'de, D: Deserializer<'de>>(&mut self, key: &str, value: D) -> Result<(), D::Error> {
+        match key {
+            "models" => self.models = Deserialize::deserialize(value)?,
+            "agents" => self.agents = Deserialize::deserialize(value)?,
+            "budgets" => self.budgets = Deserialize::deserialize(value)?,
+            "alerts" => self.alerts = Deserialize::deserialize(value)?,
+            other => return Err(de::Error::custom(format!("unknown table `{other}`"))),
+        }
+        Ok(())
+    }
+}
+
+/// A tool's gate keys as written.
+#[derive(Default)]
+struct RawToolGates {
+    roles: Option<Vec<String>>,
+    rate: Option<Rate>,
+    approval: Option<gates::RawApproval>,
+}
+
+impl ExtraKeys for RawToolGates {
+    const KEYS: &'static [&'static str] = &["roles", "rate", "approval"];
+
+    fn read<'de, D: Deserializer<'de>>(&mut self, key: &str, value: D) -> Result<(), D::Error> {
+        match key {
+            "roles" => self.roles = Some(Deserialize::deserialize(value)?),
+            "rate" => self.rate = Some(Deserialize::deserialize(value)?),
+            "approval" => self.approval = Some(Deserialize::deserialize(value)?),
+            other => return Err(de::Error::custom(format!("unknown key `{other}`"))),
+        }
+        Ok(())
+    }
+}
+
+/// The agent's tables, checked.
+struct Checked {
+    models: BTreeMap<String, ModelSettings>,
+    agents: BTreeMap<String, AgentSettings>,
+    budgets: Budgets,
+    gates: BTreeMap<String, ToolGates>,
+}
+
+impl Extension for AgentTables {
+    type Tool = RawToolGates;
+    type Checked = Checked;
+
+    fn check(
+        self,
+        tools: BTreeMap<String, RawToolGates>,
+        policy: &Policy,
+    ) -> Result<Checked, (String, String)> {
+        let base = policy.path().parent().unwrap_or(Path::new("."));
+        let mut gates = BTreeMap::new();
+        for (name, raw) in tools {
+            if raw.roles.as_ref().is_some_and(Vec::is_empty) {
+                return Err((
+                    format!("tools.{name}.roles"),
+                    "an empty list lets nobody call the tool; remove the tool instead".into(),
+                ));
+            }
+            let approval = raw
+                .approval
+                .map(gates::RawApproval::check)
+                .transpose()
+                .map_err(|msg| (format!("tools.{name}.approval"), msg))?;
+            gates.insert(
+                name,
+                ToolGates {
+                    roles: raw.roles.map(|roles| roles.into_iter().collect()),
+                    rate: raw.rate,
+                    approval,
+                },
+            );
+        }
+        let mut models = BTreeMap::new();
+        for (name, model) in self.models {
+            let checked = model
+                .check(&name, base)
+                .map_err(|(key, msg)| (format!("models.{name}.{key}"), msg))?;
+            models.insert(name, checked);
+        }
+        let tool_names: BTreeSet<&str> = policy.tools().keys().map(String::as_str).collect();
+        let mut agents = BTreeMap::new();
+        for (name, agent) in self.agents {
+            let checked = agent
+                .check(
+                    &name,
+                    &models,
+                    &tool_names,
+                    &self.budgets,
+                    &self.alerts,
+                    base,
+                )
+                .map_err(|(key, msg)| (format!("agents.{name}.{key}"), msg))?;
+            agents.insert(name, checked);
+        }
+        Ok(Checked {
+            models,
+            agents,
+            budgets: self.budgets,
+            gates,
+        })
+    }
+}

@@ -1,0 +1,225 @@
+//! The gates every tool call an agent proposes passes, in order, before the sandbox runs it:
+//! kill switch → routing (is the tool in the request's route?) → role → rate limit → fuel budget →
+//! arguments; then approval, when the tool needs a human's (the run pauses). Each refusal is an
+//! audit record and a plain message back to the model.
+
+use std::collections::BTreeSet;
+
+use rusqlite::params;
+use serde_json::{Map, Value, json};
+
+use crate::config::{AgentSettings, Config, Rate};
+use crate::models::ToolCall;
+use crate::routing::Route;
+use crate::state::audit::since;
+use crate::state::ledger::{Budget, Exhausted, Reservation};
+use crate::state::switches::Target;
+use crate::state::{StateError, StateStore};
+use harness_sandbox::Host;
+
+/// Why a gate refused a call.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The tool is switched off.
+    #[error("the tool `{tool}` is switched off: {reason}")]
+    Killed {
+        /// The tool.
+        tool: String,
+        /// Why, as the operator said.
+        reason: String,
+    },
+    /// No whitelisted tool function has this name.
+    #[error("there is no tool named `{name}`")]
+    UnknownTool {
+        /// The name the model used.
+        name: String,
+    },
+    /// The tool exists but the request's route does not include it.
+    #[error("the tool `{tool}` is not available here (the request was routed to `{route}`)")]
+    NotRouted {
+        /// The tool.
+        tool: String,
+        /// The route.
+        route: String,
+    },
+    /// The principal has none of the roles the tool needs.
+    #[error("`{tool}` needs one of the roles {}; {principal} has {}", list(needs), if has.is_empty() { "none".to_owned() } else { list(has) })]
+    Role {
+        /// The tool.
+        tool: String,
+        /// Who asked.
+        principal: String,
+        /// The roles that would do.
+        needs: BTreeSet<String>,
+        /// The roles the principal has.
+        has: BTreeSet<String>,
+    },
+    /// The principal used up the tool's rate.
+    #[error("{principal} may call `{tool}` {rate}; try again later")]
+    RateLimited {
+        /// The tool.
+        tool: String,
+        /// Who asked.
+        principal: String,
+        /// The limit.
+        rate: Rate,
+    },
+    /// The principal's tool fuel budget cannot cover the tool's fuel limit.
+    #[error("`{tool}` cannot run: {exhausted}")]
+    Budget {
+        /// The tool.
+        tool: String,
+        /// Which budget, and what is left.
+        exhausted: Exhausted,
+    },
+    /// The arguments are not a JSON object, or do not fit the tool's schema.
+    #[error("invalid arguments for `{tool}`: {message}")]
+    InvalidArguments {
+        /// The tool name the model used.
+        tool: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn list(roles: &BTreeSet<String>) -> String {
+    roles.iter().cloned().collect::<Vec<_>>().join(", ")
+}
+
+impl Refusal {
+    /// The gate that refused: `kill_switch`, `routing`, `role`, `rate` or `arguments`.
+    pub fn gate(&self) -> &'static str {
+        match self {
+            Refusal::Killed { .. } => "kill_switch",
+            Refusal::UnknownTool { .. } | Refusal::NotRouted { .. } => "routing",
+            Refusal::Role { .. } => "role",
+            Refusal::RateLimited { .. } => "rate",
+            Refusal::Budget { .. } => "budget",
+            Refusal::InvalidArguments { .. } => "arguments",
+        }
+    }
+}
+
+/// A call every gate let through: what to run.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Admitted {
+    /// `tool.function`.
+    pub function: String,
+    /// The arguments object.
+    pub arguments: Map<String, Value>,
+    /// The fuel reserved for it, to settle with what it used.
+    pub fuel: Option<Reservation>,
+    /// Whether a human must approve it first (the tool's `approval` applies).
+    pub needs_approval: bool,
+}
+
+/// Who a run acts for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// Their name.
+    pub name: String,
+    /// Their roles.
+    pub roles: BTreeSet<String>,
+}
+
+/// Checks `call` against every gate, in order. Admission is recorded (`tool.admitted`) in the
+/// same transaction as the rate check, so concurrent runs never exceed a rate.
+#[expect(clippy::too_many_arguments, reason = "each is one thing a gate reads")]
+pub fn check(
+    host: &Host,
+    state: &StateStore,
+    config: &Config,
+    agent: &AgentSettings,
+    route: &Route,
+    principal: &Principal,
+    run_id: &str,
+    call: &ToolCall,
+) -> Result<Result<Admitted, Refusal>, StateError> {
+    let Ok((tool, function)) = host.function(&call.name) else {
+        return Ok(Err(Refusal::UnknownTool {
+            name: call.name.clone(),
+        }));
+    };
+    let name = &tool.policy.name;
+    let gates = config.gates(name);
+    if let Some(killed) = state.killed(&Target::Tool(name.clone()))? {
+        return Ok(Err(Refusal::Killed {
+            tool: name.clone(),
+            reason: killed.reason,
+        }));
+    }
+    if !route.tools.contains(name) {
+        return Ok(Err(Refusal::NotRouted {
+            tool: name.clone(),
+            route: route.name.clone(),
+        }));
+    }
+    if let Some(needs) = &gates.roles
+        && needs.is_disjoint(&principal.roles)
+    {
+        return Ok(Err(Refusal::Role {
+            tool: name.clone(),
+            principal: principal.name.clone(),
+            needs: needs.clone(),
+            has: principal.roles.clone(),
+        }));
+    }
+    let function = format!("{name}.{}", function.name);
+    let record = json!({"call_id": call.id, "tool": name, "function": function, "principal": principal.name});
+    let rate = gates.rate;
+    let admitted = state.append_audit_if(run_id, "tool.admitted", &record, |tx| {
+        let Some(rate) = rate else { return Ok(None) };
+        let used: u64 = tx.query_row(
+            "SELECT COUNT(*) FROM audit WHERE kind = 'tool.admitted' AND at > ?1
+             AND json_extract(record, '$.principal') = ?2 AND json_extract(record, '$.tool') = ?3",
+            params![since(rate.per), principal.name, name],
+            |row| row.get(0),
+        )?;
+        Ok((used >= rate.count).then(|| Refusal::RateLimited {
+            tool: name.clone(),
+            principal: principal.name.clone(),
+            rate,
+        }))
+    })?;
+    if let Err(refusal) = admitted {
+        return Ok(Err(refusal));
+    }
+    let fuel = match agent.budgets.user_fuel {
+        Some(limit) => {
+            let budget = Budget {
+                scope: format!("fuel:user:{}", principal.name),
+                limit,
+            };
+            match state.reserve(run_id, &[budget], tool.policy.limits.fuel)? {
+                Ok(reservation) => Some(reservation),
+                Err(exhausted) => {
+                    return Ok(Err(Refusal::Budget {
+                        tool: name.clone(),
+                        exhausted,
+                    }));
+                }
+            }
+        }
+        None => None,
+    };
+    match call.arguments() {
+        Ok(arguments) => Ok(Ok(Admitted {
+            needs_approval: gates
+                .approval
+                .as_ref()
+                .is_some_and(|rule| rule.applies(&arguments)),
+            function,
+            arguments,
+            fuel,
+        })),
+        Err(message) => {
+            if let Some(reservation) = fuel {
+                state.settle(reservation, 0)?;
+            }
+            Ok(Err(Refusal::InvalidArguments {
+                tool: call.name.clone(),
+                message,
+            }))
+        }
+    }
+}

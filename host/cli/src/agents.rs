@@ -1,0 +1,80 @@
+//! Choosing an agent of the whitelist and connecting it to its model, for the commands that run
+//! one.
+
+use std::sync::Arc;
+
+use anyhow::{Result, bail};
+use harness_agent::config::{AgentSettings, Config, Provider};
+use harness_agent::models::retry::{Resilient, RetryPolicy};
+use harness_agent::models::scripted::ScriptedModel;
+use harness_agent::models::{self, Model};
+use harness_agent::run::Agent;
+use harness_agent::state::StateStore;
+use harness_sandbox::Host;
+
+/// The agent named `name`, or the only one.
+pub fn choose<'c>(config: &'c Config, name: Option<&str>) -> Result<&'c AgentSettings> {
+    let agents = config.agents();
+    let listed = || agents.keys().cloned().collect::<Vec<_>>().join(", ");
+    let path = config.policy().path().display();
+    match name {
+        Some(name) => match agents.get(name) {
+            Some(settings) => Ok(settings),
+            None => bail!("no [agents.{name}] in {path}; it has: {}", listed()),
+        },
+        None => match agents.values().collect::<Vec<_>>().as_slice() {
+            [only] => Ok(only),
+            [] => bail!("{path} defines no [agents.NAME]"),
+            _ => bail!("choose an agent with --agent: {}", listed()),
+        },
+    }
+}
+
+/// The agent's model with its fallbacks, retried on transient errors, keys from the
+/// environment. A scripted primary model continues after the `turns` responses a resumed run
+/// already used.
+pub fn model(config: &Config, settings: &AgentSettings, turns: usize) -> Result<Arc<dyn Model>> {
+    let env = |name: &str| std::env::var(name).ok();
+    let connect = |name: &String| models::connect(&config.models()[name], &env);
+    let primary = &config.models()[&settings.model];
+    let primary: Arc<dyn Model> = match &primary.provider {
+        Provider::Scripted { script } => {
+            Arc::new(ScriptedModel::load(&primary.model, script)?.starting_at(turns))
+        }
+        _ => connect(&settings.model)?,
+    };
+    Ok(Arc::new(Resilient::new(
+        primary,
+        settings
+            .fallbacks
+            .iter()
+            .map(connect)
+            .collect::<Result<_, _>>()?,
+        RetryPolicy::default(),
+    )))
+}
+
+/// Agent `settings` over `host` and `state`, connected to its model.
+pub fn agent(
+    config: &Config,
+    host: Host,
+    state: Arc<StateStore>,
+    settings: &AgentSettings,
+    turns: usize,
+) -> Result<Agent> {
+    let model = model(config, settings, turns)?;
+    Ok(Agent::new(
+        host,
+        state,
+        Arc::new(config.clone()),
+        &settings.name,
+        model,
+    )?)
+}
+
+/// The state database of the whitelist's data directory.
+pub fn state(config: &Config) -> Result<Arc<StateStore>> {
+    Ok(Arc::new(StateStore::open(
+        config.policy().host().data_dir(),
+    )?))
+}

@@ -1,0 +1,97 @@
+//! `harness approvals list|approve|deny`: human decisions on paused runs; the last decision of a
+//! run resumes it here.
+
+use std::collections::BTreeSet;
+
+use anyhow::{Context, Result};
+use harness_agent::config::Config;
+use harness_agent::gates::Principal;
+use harness_sandbox::Host;
+
+use crate::agents;
+use crate::exit::Exit;
+use crate::run::{exit, print_run};
+
+/// `harness approvals list`.
+pub fn list(config: &Config, all: bool) -> Result<Exit> {
+    let state = agents::state(config)?;
+    let approvals = state.approvals(all)?;
+    if approvals.is_empty() {
+        println!("no {}approvals", if all { "" } else { "pending " });
+    }
+    for a in approvals {
+        let decided = match (&a.decision, &a.decided_by) {
+            (Some(decision), Some(by)) => {
+                format!("{decision} by {by}: {}", a.reason.as_deref().unwrap_or(""))
+            }
+            _ => "pending".into(),
+        };
+        println!(
+            "{}  {}  {} {}  for {} (run {}, asked {})",
+            a.id, decided, a.function, a.arguments, a.principal, a.run_id, a.requested_at
+        );
+    }
+    Ok(Exit::Success)
+}
+
+/// `harness approvals approve|deny`: records the decision and, when it was the run's last
+/// pending one, resumes the run here and prints the rest of it.
+pub fn decide(config: &Config, host: Host, id: i64, approved: bool, reason: &str) -> Result<Exit> {
+    let state = agents::state(config)?;
+    let who = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+    let decided = state.decide(id, approved, &who, reason)?;
+    println!(
+        "approval {id} ({} {}) {} by {who}",
+        decided.function,
+        decided.arguments,
+        decided.decision.as_deref().unwrap_or_default()
+    );
+    let waiting: Vec<_> = state
+        .approvals_of_run(&decided.run_id)?
+        .into_iter()
+        .filter(|a| a.decision.is_none())
+        .map(|a| a.id.to_string())
+        .collect();
+    if !waiting.is_empty() {
+        println!(
+            "run {} still waits for approval {}",
+            decided.run_id,
+            waiting.join(", ")
+        );
+        return Ok(Exit::Success);
+    }
+    let Some((agent, paused)) = state.paused_run(&decided.run_id)? else {
+        println!(
+            "run {} is not paused (it was resumed already)",
+            decided.run_id
+        );
+        return Ok(Exit::Success);
+    };
+    let settings = config.agents().get(&agent).with_context(|| {
+        format!(
+            "run {} belongs to agent `{agent}`, which {} no longer defines",
+            decided.run_id,
+            config.policy().path().display()
+        )
+    })?;
+    let turns = serde_json::from_str::<serde_json::Value>(&paused)?["turns"]
+        .as_u64()
+        .unwrap_or(0);
+    let agent = agents::agent(config, host, state, settings, turns as usize)?;
+    let runtime = crate::load::runtime()?;
+    let resumed = runtime.block_on(agent.resume(&decided.run_id))?;
+    match resumed {
+        Some(report) => {
+            let principal = Principal {
+                name: decided.principal.clone(),
+                roles: BTreeSet::new(),
+            };
+            print_run(&settings.name, &principal, None, &report);
+            Ok(exit(report.status))
+        }
+        None => {
+            println!("run {} was resumed by another process", decided.run_id);
+            Ok(Exit::Success)
+        }
+    }
+}

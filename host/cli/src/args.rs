@@ -1,0 +1,257 @@
+//! The command line: every command, its arguments and their help.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The whitelist a command reads (`--policy`, default `./harness.toml`).
+#[derive(Args)]
+pub struct PolicyArg {
+    /// The whitelist file.
+    #[arg(long = "policy", default_value = harness_sandbox::policy::DEFAULT_POLICY_FILE)]
+    pub path: PathBuf,
+}
+
+/// Run WebAssembly tools for AI agents, sandboxed and metered.
+#[derive(Parser)]
+#[command(name = "harness", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Validate the whitelist and every component; list each tool and its functions.
+    Check {
+        #[command(flatten)]
+        policy: PolicyArg,
+    },
+    /// List tools, functions, descriptions and JSON Schemas.
+    Tools {
+        #[command(flatten)]
+        policy: PolicyArg,
+        /// Print JSON (one object with every tool) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call TOOL.FUNCTION with JSON arguments; print the result as JSON.
+    Call {
+        #[command(flatten)]
+        policy: PolicyArg,
+        /// `tool.function`, e.g. `calc.eval`.
+        function: String,
+        /// The arguments as a JSON object, e.g. '{"expression": "1 + 2"}'.
+        #[arg(default_value = "{}")]
+        arguments: String,
+        /// The principal the call runs for.
+        #[arg(long, default_value = "cli")]
+        principal: String,
+        /// Print the whole report (outcome, usage, stdout, stderr, logs) as JSON.
+        #[arg(long)]
+        report: bool,
+    },
+    /// Show a component's WIT world, imports by capability, functions with schemas, and sha256;
+    /// with --tool, also review its imports against what the whitelist grants it.
+    Audit {
+        /// The component file.
+        component: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Review the component as this whitelisted tool.
+        #[arg(long)]
+        tool: Option<String>,
+        /// The whitelist holding --tool.
+        #[arg(long, default_value = harness_sandbox::policy::DEFAULT_POLICY_FILE, requires = "tool")]
+        policy: PathBuf,
+        /// Exit with code 5 when the review has warnings (for CI gates).
+        #[arg(long, requires = "tool")]
+        deny_warnings: bool,
+    },
+    /// Run an agent on a question: the model proposes tool calls, every call passes the gates and
+    /// the sandbox; prints the conversation with each decision.
+    Run {
+        #[command(flatten)]
+        policy: PolicyArg,
+        /// The agent (`[agents.NAME]`); may be omitted when there is one.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Who the run acts for.
+        #[arg(long, default_value = "cli")]
+        principal: String,
+        /// A role of the principal (repeat for several).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Print the run report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The question.
+        input: String,
+    },
+    /// List pending approvals, or approve or deny one (the last decision of a paused run resumes
+    /// it here).
+    Approvals {
+        #[command(subcommand)]
+        action: ApprovalsAction,
+    },
+    /// Runs per prompt version, calls and errors per tool, refusals per gate, from the audit log.
+    Metrics {
+        #[command(flatten)]
+        policy: PolicyArg,
+        /// How far back, e.g. `1h`, `7days`.
+        #[arg(long, default_value = "1day", value_parser = humantime::parse_duration)]
+        since: std::time::Duration,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What each budget has spent in its current window.
+    Budget {
+        #[command(subcommand)]
+        action: BudgetAction,
+    },
+    /// Re-run a recorded run with its recorded model responses and compare each tool call;
+    /// exit 9 at the first divergence.
+    Replay {
+        #[command(flatten)]
+        policy: PolicyArg,
+        /// The run's id (`run-…`, printed by `harness run`).
+        run_id: String,
+    },
+    /// Run a golden dataset (JSON Lines of cases) against an agent; exit 1 if a case fails.
+    Eval {
+        #[command(flatten)]
+        policy: PolicyArg,
+        /// The dataset.
+        dataset: PathBuf,
+        /// The agent (`[agents.NAME]`); may be omitted when there is one.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Switch a tool (or, with --agent, an agent) off, effective for the next call of any
+    /// running host.
+    Kill {
+        #[command(flatten)]
+        policy: PolicyArg,
+        /// The tool or agent name.
+        name: String,
+        /// NAME is an agent.
+        #[arg(long)]
+        agent: bool,
+        /// Why (recorded, and told to the model).
+        #[arg(long, default_value = "switched off by an operator")]
+        reason: String,
+    },
+    /// Put a switched-off tool (or agent) back in service.
+    Enable {
+        #[command(flatten)]
+        policy: PolicyArg,
+        /// The tool or agent name.
+        name: String,
+        /// NAME is an agent.
+        #[arg(long)]
+        agent: bool,
+    },
+    /// Check the agent's hash-chained audit log, or print its head to anchor elsewhere.
+    AuditLog {
+        #[command(subcommand)]
+        action: AuditLogAction,
+    },
+    /// Create a tool: WIT world, source, README and tests.toml, ready to build.
+    New {
+        /// The tool's name: lower-case words joined by hyphens.
+        name: String,
+        /// rust, python or c.
+        #[arg(long, value_parser = crate::build::parse_language, default_value = "rust")]
+        lang: harness_build::project::Language,
+        /// The folder to create it in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build the tool in DIR into a component; print its whitelist entry with its sha256.
+    Build {
+        /// The tool's folder (with wit/ and Cargo.toml, app.py or *.c).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Where to write the component (default DIR/target/NAME.wasm).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Cargo's target folder for Rust tools (share one between tools to build faster).
+        #[arg(long)]
+        target_dir: Option<PathBuf>,
+    },
+    /// Build the tool in DIR and run the cases of its tests.toml through the sandbox.
+    Test {
+        /// The tool's folder.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Cargo's target folder for Rust tools.
+        #[arg(long)]
+        target_dir: Option<PathBuf>,
+    },
+}
+
+/// What `harness budget` does.
+#[derive(Subcommand)]
+pub enum BudgetAction {
+    /// Spending per budget scope against its limit.
+    Show {
+        #[command(flatten)]
+        policy: PolicyArg,
+    },
+}
+
+/// What `harness approvals` does.
+#[derive(Subcommand)]
+pub enum ApprovalsAction {
+    /// Pending approvals (with --all, decided ones too).
+    List {
+        #[command(flatten)]
+        policy: PolicyArg,
+        /// Include decided approvals.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Approve a call; the run resumes when nothing else is pending.
+    Approve {
+        #[command(flatten)]
+        policy: PolicyArg,
+        /// The approval's number.
+        id: i64,
+        /// Why (recorded).
+        #[arg(long, default_value = "approved")]
+        reason: String,
+    },
+    /// Deny a call; the model is told, and the run resumes when nothing else is pending.
+    Deny {
+        #[command(flatten)]
+        policy: PolicyArg,
+        /// The approval's number.
+        id: i64,
+        /// Why (recorded, and told to the model).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// What `harness audit-log` does.
+#[derive(Subcommand)]
+pub enum AuditLogAction {
+    /// Walk the whole chain; exit 7 naming the first broken record.
+    Verify {
+        #[command(flatten)]
+        policy: PolicyArg,
+        /// The head recorded earlier (from `audit-log head`): also detects a cut-off end.
+        #[arg(long)]
+        head: Option<String>,
+    },
+    /// Print the hash of the last record.
+    Head {
+        #[command(flatten)]
+        policy: PolicyArg,
+    },
+}

@@ -1,0 +1,158 @@
+//! `harness`: a thin command line over the sandbox (`harness-sandbox`), the agent
+//! (`harness-agent`) and the tool builder (`harness-build`). Each command lives in its own
+//! module; [`exit`] lists every exit code.
+
+mod agents;
+mod approvals;
+mod args;
+mod audit;
+mod audit_log;
+mod build;
+mod call;
+mod eval;
+mod exit;
+mod load;
+mod metrics;
+mod run;
+mod switches;
+mod tools;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{ApprovalsAction, AuditLogAction, BudgetAction, Cli, Command};
+use exit::Exit;
+use load::{report, with_config, with_host};
+
+fn main() -> ExitCode {
+    init_tracing();
+    ExitCode::from(dispatch(Cli::parse().command))
+}
+
+fn dispatch(command: Command) -> Exit {
+    match command {
+        Command::Check { policy } => with_host(&policy.path, |_, host| Ok(tools::check(&host))),
+        Command::Tools { policy, json } => {
+            with_host(&policy.path, |_, host| Ok(tools::list(&host, json)))
+        }
+        Command::Call {
+            policy,
+            function,
+            arguments,
+            principal,
+            report,
+        } => with_host(&policy.path, |_, host| {
+            call::run(&host, &function, &arguments, &principal, report)
+        }),
+        Command::Audit {
+            component,
+            json,
+            tool,
+            policy,
+            deny_warnings,
+        } => {
+            let review_as = tool.map(|tool| audit::ReviewAs {
+                policy,
+                tool,
+                deny_warnings,
+            });
+            audit::run(&component, json, review_as.as_ref())
+        }
+        Command::New { name, lang, dir } => report(build::new(&name, lang, &dir)),
+        Command::Build {
+            dir,
+            output,
+            target_dir,
+        } => report(build::build(&dir, output.as_deref(), target_dir.as_deref())),
+        Command::Test { dir, target_dir } => report(build::test(&dir, target_dir.as_deref())),
+        Command::Run {
+            policy,
+            agent,
+            principal,
+            roles,
+            json,
+            input,
+        } => {
+            let args = run::RunArgs {
+                agent,
+                principal,
+                roles,
+                json,
+                input,
+            };
+            with_host(&policy.path, |config, host| run::run(config, host, &args))
+        }
+        Command::Approvals { action } => match action {
+            ApprovalsAction::List { policy, all } => {
+                with_config(&policy.path, |config| approvals::list(config, all))
+            }
+            ApprovalsAction::Approve { policy, id, reason } => {
+                with_host(&policy.path, |config, host| {
+                    approvals::decide(config, host, id, true, &reason)
+                })
+            }
+            ApprovalsAction::Deny { policy, id, reason } => {
+                with_host(&policy.path, |config, host| {
+                    approvals::decide(config, host, id, false, &reason)
+                })
+            }
+        },
+        Command::Metrics {
+            policy,
+            since,
+            json,
+        } => with_config(&policy.path, |config| metrics::show(config, since, json)),
+        Command::Budget {
+            action: BudgetAction::Show { policy },
+        } => with_config(&policy.path, metrics::budgets),
+        Command::Replay { policy, run_id } => {
+            with_config(&policy.path, |config| eval::replay(config, &run_id))
+        }
+        Command::Eval {
+            policy,
+            dataset,
+            agent,
+            json,
+        } => with_config(&policy.path, |config| {
+            eval::eval(config, &dataset, agent.as_deref(), json)
+        }),
+        Command::Kill {
+            policy,
+            name,
+            agent,
+            reason,
+        } => with_config(&policy.path, |config| {
+            switches::flip(config, &name, agent, Some(&reason))
+        }),
+        Command::Enable {
+            policy,
+            name,
+            agent,
+        } => with_config(&policy.path, |config| {
+            switches::flip(config, &name, agent, None)
+        }),
+        Command::AuditLog { action } => match action {
+            AuditLogAction::Verify { policy, head } => with_config(&policy.path, |config| {
+                audit_log::verify(config, head.as_deref())
+            }),
+            AuditLogAction::Head { policy } => with_config(&policy.path, audit_log::head),
+        },
+    }
+}
+
+/// Audit records go to stderr as JSON lines when `HARNESS_AUDIT=1`; other logs follow `RUST_LOG`.
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let default = if std::env::var_os("HARNESS_AUDIT").is_some() {
+        "warn,harness::audit=info"
+    } else {
+        "warn"
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .json()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .init();
+}

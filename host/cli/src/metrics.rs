@@ -1,0 +1,70 @@
+//! `harness metrics` and `harness budget show`: figures from the audit log and the budget
+//! ledger.
+
+use anyhow::{Result, bail};
+use harness_agent::config::Config;
+
+use crate::agents;
+use crate::exit::Exit;
+
+/// `harness metrics`: runs per prompt version, calls and errors per tool, refusals per gate.
+pub fn show(config: &Config, window: std::time::Duration, json: bool) -> Result<Exit> {
+    let state = agents::state(config)?;
+    let metrics = state.metrics(window)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&metrics)?);
+        return Ok(Exit::Success);
+    }
+    println!("over the last {}:", humantime::format_duration(window));
+    for p in &metrics.prompts {
+        println!(
+            "prompt {}: {} runs, {} answered, {} tokens",
+            p.version, p.runs, p.answered, p.tokens
+        );
+    }
+    for t in &metrics.tools {
+        println!(
+            "tool {}: {} calls, {} errors, {} fuel",
+            t.function, t.calls, t.errors, t.fuel
+        );
+    }
+    for (gate, count) in &metrics.refusals {
+        println!("refused by {gate}: {count}");
+    }
+    Ok(Exit::Success)
+}
+
+/// `harness budget show`: what each budget has spent in its current window, against its limit.
+pub fn budgets(config: &Config) -> Result<Exit> {
+    let state = agents::state(config)?;
+    if config.agents().is_empty() {
+        bail!(
+            "{} defines no agents, so no budgets apply",
+            config.policy().path().display()
+        );
+    }
+    let budgets = config.budgets();
+    let limits = [
+        ("tokens:global", budgets.global_tokens),
+        ("tokens:user:", budgets.user_tokens),
+        ("fuel:user:", budgets.user_fuel),
+    ];
+    let mut shown = false;
+    for (prefix, limit) in limits {
+        let Some(limit) = limit else { continue };
+        for (scope, spent) in state.spending(limit.per)? {
+            if scope.starts_with(prefix) {
+                println!(
+                    "{scope}: {spent} of {} per {}",
+                    limit.count,
+                    humantime::format_duration(limit.per)
+                );
+                shown = true;
+            }
+        }
+    }
+    if !shown {
+        println!("nothing spent against a budget in its current window");
+    }
+    Ok(Exit::Success)
+}

@@ -1,0 +1,220 @@
+//! [`Host`]: the library's front door. Load a whitelist, list tools, call them.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::boundary::{self, CallReport};
+use crate::capabilities::{self, caller::CallContext};
+use crate::contract::ToolFunction;
+use crate::convert::{self, ArgumentError};
+use crate::digest::Sha256Digest;
+use crate::engine::HostEngine;
+use crate::policy::Policy;
+use crate::record::CallRecord;
+use crate::registry::{LoadError, LoadEvent, LoadedTool, Registry};
+
+/// A running host: the engine, the loaded tools, and the call boundary in front of them.
+///
+/// Cheap to clone; clones share everything. Calls from many tasks run concurrently, up to
+/// `host.max_concurrency`; further calls wait for a free slot instead of failing.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use harness_sandbox::{CallContext, Host, Policy};
+///
+/// let host = Host::load(Policy::load("harness.toml")?)?;
+/// let report = host.call("calc.eval", r#"{"expression": "6 * 7"}"#, &CallContext::new("alice", "run-1")).await?;
+/// println!("{:?}", report.outcome);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Host {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: HostEngine,
+    registry: Registry,
+}
+
+/// Why a call was refused before it ran. Every refusal is also an audit record.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// No whitelisted tool has that name.
+    #[error("unknown tool `{name}`; whitelisted tools: {}", known.join(", "))]
+    UnknownTool { name: String, known: Vec<String> },
+    /// The tool has no such function.
+    #[error("tool `{tool}` has no function `{function}`; it has: {}", known.join(", "))]
+    UnknownFunction {
+        tool: String,
+        function: String,
+        known: Vec<String>,
+    },
+    /// The arguments are not valid JSON, or too large.
+    #[error("arguments of `{function}`: {message}")]
+    BadJson { function: String, message: String },
+    /// The arguments do not match the function's parameters.
+    #[error("arguments of `{function}`: {source}")]
+    InvalidArguments {
+        function: String,
+        source: ArgumentError,
+    },
+}
+
+impl CallError {
+    fn kind(&self) -> &'static str {
+        match self {
+            CallError::UnknownTool { .. } => "unknown_tool",
+            CallError::UnknownFunction { .. } => "unknown_function",
+            CallError::BadJson { .. } => "bad_json",
+            CallError::InvalidArguments { .. } => "invalid_arguments",
+        }
+    }
+}
+
+impl Host {
+    /// Loads and compiles every tool of `policy`.
+    pub fn load(policy: Policy) -> Result<Self, LoadError> {
+        Self::load_with_progress(policy, &mut |_| {})
+    }
+
+    /// Like [`Host::load`], reporting progress (compiling a large component takes seconds).
+    pub fn load_with_progress(
+        policy: Policy,
+        progress: &mut dyn FnMut(LoadEvent),
+    ) -> Result<Self, LoadError> {
+        let max_memory = policy
+            .tools()
+            .values()
+            .map(|t| t.limits.memory.0)
+            .max()
+            .unwrap_or(64 << 20);
+        let engine = HostEngine::new(policy.host().max_concurrency(), max_memory)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let linker = capabilities::linker(&engine.engine)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let registry = Registry::load(&policy, &engine, &linker, progress)?;
+        Ok(Self {
+            inner: Arc::new(Inner { engine, registry }),
+        })
+    }
+
+    /// The loaded tools, by name.
+    pub fn tools(&self) -> impl Iterator<Item = &LoadedTool> {
+        self.inner.registry.tools.values().map(|t| t.as_ref())
+    }
+
+    /// Finds a function by `tool.function` (`calc.eval`, `calc.ops.add`) or by its model-facing
+    /// name (`calc__eval`).
+    pub fn function(&self, name: &str) -> Result<(&LoadedTool, &ToolFunction), CallError> {
+        let (tool, index) = self.lookup(name)?;
+        Ok((tool, &tool.functions[index]))
+    }
+
+    fn lookup(&self, name: &str) -> Result<(&Arc<LoadedTool>, usize), CallError> {
+        let registry = &self.inner.registry;
+        if let Some((tool, index)) = registry.by_qualified.get(name) {
+            return Ok((tool, *index));
+        }
+        let (tool_name, function) = name.split_once('.').unwrap_or((name, ""));
+        let tool = registry
+            .tools
+            .get(tool_name)
+            .ok_or_else(|| CallError::UnknownTool {
+                name: tool_name.to_owned(),
+                known: registry.tools.keys().cloned().collect(),
+            })?;
+        let index = tool
+            .functions
+            .iter()
+            .position(|f| f.name == function)
+            .ok_or_else(|| CallError::UnknownFunction {
+                tool: tool_name.to_owned(),
+                function: function.to_owned(),
+                known: tool.functions.iter().map(|f| f.name.clone()).collect(),
+            })?;
+        Ok((tool, index))
+    }
+
+    /// Calls function `name` with JSON `arguments` on behalf of `caller`.
+    ///
+    /// `Err` means the call was refused before it ran; every way a running tool can fail is an
+    /// [`Outcome`](crate::Outcome) inside the report.
+    pub async fn call(
+        &self,
+        name: &str,
+        arguments: &str,
+        caller: &CallContext,
+    ) -> Result<CallReport, CallError> {
+        let args_sha256 = Sha256Digest::of(arguments.as_bytes());
+        let (tool_name, function_name) = name.split_once('.').unwrap_or((name, ""));
+        let mut entry = CallRecord {
+            tool: tool_name,
+            function: function_name,
+            digest: None,
+            caller,
+            args_sha256: &args_sha256,
+        };
+        let prepared = self.prepare(name, arguments);
+        let (tool, index, params) = match prepared {
+            Ok(ok) => ok,
+            Err(e) => {
+                entry.refused(e.kind(), &e.to_string());
+                return Err(e);
+            }
+        };
+        entry.tool = &tool.policy.name;
+        entry.function = &tool.functions[index].name;
+        entry.digest = Some(&tool.digest);
+
+        let engine = &self.inner.engine;
+        let _call_slot = engine
+            .call_slots
+            .acquire()
+            .await
+            .expect("the host never closes its semaphores");
+        let _memory_slots = engine
+            .memory_slots
+            .acquire_many(tool.memories)
+            .await
+            .expect("the host never closes its semaphores");
+        let report = boundary::run(tool, index, params, caller.clone()).await;
+        entry.ran(&report);
+        Ok(report)
+    }
+
+    fn prepare(
+        &self,
+        name: &str,
+        arguments: &str,
+    ) -> Result<(&Arc<LoadedTool>, usize, Vec<wasmtime::component::Val>), CallError> {
+        let (tool, index) = self.lookup(name)?;
+        let function = &tool.functions[index];
+        let max_input = tool.policy.limits.max_input;
+        if arguments.len() as u64 > max_input.0 {
+            return Err(CallError::BadJson {
+                function: function.name.clone(),
+                message: format!(
+                    "{} bytes is more than the limit of {max_input}",
+                    arguments.len()
+                ),
+            });
+        }
+        let value: Value = serde_json::from_str(arguments).map_err(|e| CallError::BadJson {
+            function: function.name.clone(),
+            message: format!("not valid JSON: {e}"),
+        })?;
+        let params = convert::args_to_wit(
+            &function.signature.resolve,
+            &function.signature.params,
+            &value,
+        )
+        .map_err(|source| CallError::InvalidArguments {
+            function: function.name.clone(),
+            source,
+        })?;
+        Ok((tool, index, params))
+    }
+}

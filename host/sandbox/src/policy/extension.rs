@@ -137,24 +137,65 @@ impl<'de, A: MapAccess<'de>, X: ExtraKeys> MapAccess<'de> for Split<'_, A, X> {
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
         &mut self,
-        seed: K,
+        mut seed: K,
     ) -> Result<Option<K::Value>, A::Error> {
-        while let Some(key) = self.map.next_key::<String>()? {
-            if X::KEYS.contains(&key.as_str()) {
-                self.map.next_value_seed(Claim {
-                    extra: &mut *self.extra,
-                    key: &key,
-                })?;
-                continue;
+        loop {
+            // The key is read inside the map's own key deserializer, so an unknown key's error
+            // points at the key.
+            match self.map.next_key_seed(Key::<K, X>(seed, PhantomData))? {
+                None => return Ok(None),
+                Some(KeyOf::Known(value)) => return Ok(Some(value)),
+                Some(KeyOf::Extra(key, unused)) => {
+                    self.map.next_value_seed(Claim {
+                        extra: &mut *self.extra,
+                        key: &key,
+                    })?;
+                    seed = unused;
+                }
             }
-            let key: de::value::StringDeserializer<A::Error> = key.into_deserializer();
-            return seed.deserialize(key).map(Some);
         }
-        Ok(None)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
         self.map.next_value_seed(seed)
+    }
+}
+
+/// A key of the table: what the key seed `K` read (`V`), or a key the extension owns, with the
+/// seed still unused.
+enum KeyOf<V, K> {
+    Known(V),
+    Extra(String, K),
+}
+
+/// Reads one key: the extension's keys are set aside; any other goes to the seed `K`, whose
+/// unknown-key error then also lists the extension's keys.
+struct Key<K, X>(K, PhantomData<X>);
+
+impl<'de, K: DeserializeSeed<'de>, X: ExtraKeys> DeserializeSeed<'de> for Key<K, X> {
+    type Value = KeyOf<K::Value, K>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        let key = String::deserialize(d)?;
+        if X::KEYS.contains(&key.as_str()) {
+            return Ok(KeyOf::Extra(key, self.0));
+        }
+        let deserializer: de::value::StringDeserializer<D::Error> = key.into_deserializer();
+        self.0
+            .deserialize(deserializer)
+            .map(KeyOf::Known)
+            .map_err(|e| {
+                if X::KEYS.is_empty() {
+                    e
+                } else {
+                    let known = e.to_string();
+                    de::Error::custom(format!(
+                        "{}, or one of `{}`",
+                        known.trim_end(),
+                        X::KEYS.join("`, `")
+                    ))
+                }
+            })
     }
 }
 

@@ -536,6 +536,56 @@ mod tests {
     }
 
     #[test]
+    fn an_extension_reads_its_keys_and_unknown_ones_name_their_line() {
+        /// Reads `[team]` and a tool's `owner`.
+        #[derive(Default)]
+        struct Team(Option<String>);
+        impl ExtraKeys for Team {
+            const KEYS: &'static [&'static str] = &["team", "owner"];
+            fn read<'de, D: serde::Deserializer<'de>>(
+                &mut self,
+                _key: &str,
+                value: D,
+            ) -> Result<(), D::Error> {
+                self.0 = Some(toml::Value::deserialize(value)?.to_string());
+                Ok(())
+            }
+        }
+        impl Extension for Team {
+            type Tool = Team;
+            type Checked = (Option<String>, BTreeMap<String, Option<String>>);
+            fn check(
+                self,
+                tools: BTreeMap<String, Team>,
+                _policy: &Policy,
+            ) -> Result<Self::Checked, (String, String)> {
+                Ok((self.0, tools.into_iter().map(|(k, t)| (k, t.0)).collect()))
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("calc.wasm"), b"\0asm").unwrap();
+        let path = dir.path().join("harness.toml");
+        let tool = format!("[tools.calc]\ncomponent = \"calc.wasm\"\nsha256 = \"{DIGEST}\"\n");
+        let text = format!("[team]\nname = \"ops\"\n{tool}owner = \"ana\"\n");
+        let (policy, (team, owners)) =
+            Policy::parse_extended::<Team>(&text, &path, &|_| None).unwrap();
+        assert_eq!(policy.tools()["calc"].limits, Limits::default());
+        assert_eq!(team.as_deref(), Some("{ name = \"ops\" }"));
+        assert_eq!(owners["calc"].as_deref(), Some("\"ana\""));
+
+        let err = Policy::parse_extended::<Team>(&format!("{tool}ownr = 1\n"), &path, &|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 4"), "points at the key: {err}");
+        assert!(err.contains("or one of `team`, `owner`"), "{err}");
+        let err = Policy::parse(&text, &path).unwrap_err().to_string();
+        assert!(
+            err.contains("unknown field `team`"),
+            "the sandbox alone refuses it: {err}"
+        );
+    }
+
+    #[test]
     fn bad_units_name_the_tool_and_key() {
         let (_dir, policy) = with_component(&format!(
             "[tools.calc]\ncomponent = \"calc.wasm\"\nsha256 = \"{DIGEST}\"\ntimeout = \"5 fortnights-ish\"\n"

@@ -42,6 +42,12 @@ pub fn importer() -> PathBuf {
     wat_fixture("importer")
 }
 
+/// A WAT component whose world uses a record from its own types-only interface
+/// (`tests/fixtures/wat/typesonly.wat`).
+pub fn types_only() -> PathBuf {
+    wat_fixture("typesonly")
+}
+
 /// A large generated component (thousands of functions, a few MiB) for compile-time benchmarks.
 /// Its world exports `entry: func(x: s32) -> s32`, which calls every generated function.
 pub fn large() -> PathBuf {

@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use harness_e2e::{PolicyFile, hostile, importer};
-use harness_sandbox::{CacheOutcome, Host, LoadError, NotAComponent, Policy};
+use harness_e2e::{PolicyFile, hostile, importer, types_only};
+use harness_sandbox::{CacheOutcome, Capability, Host, LoadError, NotAComponent, Policy};
 
 fn load(policy: &Path) -> Result<Host, LoadError> {
     Host::load(Policy::load(policy).expect("the whitelist parses"))
@@ -127,6 +127,39 @@ fn imports_outside_the_linked_set_are_refused_and_listed() {
         other => panic!("expected UnsupportedImports, got {other:?}"),
     }
     assert!(err.to_string().contains("test:importer/vault"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_that_carries_only_types_needs_nothing_from_the_host() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .tool("counter", &types_only(), "strict = true")
+        .write(tmp.path());
+    let host = load(&policy).unwrap();
+    let tool = host.tools().next().unwrap();
+    assert_eq!(tool.imports, ["test:typesonly/types"]);
+    let report = host
+        .call(
+            "counter.count",
+            r#"{"it": {"name": "bolts", "count": 12}}"#,
+            &harness_sandbox::CallContext::new("tester", "run-types"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        report.outcome,
+        harness_sandbox::Outcome::Ok {
+            value: serde_json::json!(12)
+        }
+    );
+
+    let inspection =
+        harness_sandbox::inspect::inspect(&std::fs::read(types_only()).unwrap()).unwrap();
+    assert!(inspection.refused_imports.is_empty());
+    assert_eq!(
+        inspection.imports[&Capability::TypesOnly],
+        ["test:typesonly/types"]
+    );
 }
 
 #[test]

@@ -58,6 +58,9 @@ pub enum Capability {
     Http,
     /// `harness:tool/kv`: key-value storage.
     KeyValue,
+    /// An interface of the tool's own that carries types only (a world's `use types.{item}`):
+    /// nothing to provide.
+    TypesOnly,
     /// Anything the host does not know.
     Unknown,
 }
@@ -104,6 +107,7 @@ impl Capability {
                 | Self::Sockets
                 | Self::Http
                 | Self::KeyValue
+                | Self::TypesOnly
         )
     }
 }
@@ -121,6 +125,7 @@ impl fmt::Display for Capability {
             Self::Sockets => "sockets",
             Self::Http => "http",
             Self::KeyValue => "key-value",
+            Self::TypesOnly => "types only",
             Self::Unknown => "unknown",
         })
     }
@@ -134,12 +139,13 @@ fn is_supported_version(name: &str) -> bool {
     }
 }
 
-/// The imports of a tool that the host will not link, each with its capability.
-pub fn unlinked_imports<'a>(imports: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+/// The imports of a tool (with their capabilities) that the host will not link, each named with
+/// its capability.
+pub fn unlinked_imports(imports: &[(String, Capability)]) -> Vec<String> {
     imports
-        .into_iter()
-        .filter(|name| !(Capability::of_import(name).is_linked() && is_supported_version(name)))
-        .map(|name| format!("{name} ({})", Capability::of_import(name)))
+        .iter()
+        .filter(|(name, capability)| !(capability.is_linked() && is_supported_version(name)))
+        .map(|(name, capability)| format!("{name} ({capability})"))
         .collect()
 }
 
@@ -369,14 +375,19 @@ mod tests {
 
     #[test]
     fn lists_what_is_not_linked() {
-        let refused = unlinked_imports([
+        let classified: Vec<(String, Capability)> = [
             "wasi:cli/stdout@0.2.6",
             "wasi:http/outgoing-handler@0.2.6",
             "harness:tool/kv@0.1.0",
             "harness:tool/secrets@0.1.0",
             "wasi:io/streams@0.3.0",
             "acme:secrets/vault",
-        ]);
+        ]
+        .into_iter()
+        .map(|name| (name.to_owned(), Capability::of_import(name)))
+        .chain([("acme:tool/types".to_owned(), Capability::TypesOnly)])
+        .collect();
+        let refused = unlinked_imports(&classified);
         assert_eq!(
             refused,
             vec![

@@ -81,16 +81,12 @@ pub enum InspectError {
 pub fn inspect(bytes: &[u8]) -> Result<Inspection, InspectError> {
     registry::sniff(bytes).map_err(InspectError::NotAComponent)?;
     let decoded = contract::decode_world(bytes)?;
-    let import_names = registry::import_names(&decoded);
+    let classified = registry::imports(&decoded);
+    let refused_imports = crate::capabilities::unlinked_imports(&classified);
     let mut imports: BTreeMap<Capability, Vec<String>> = BTreeMap::new();
-    for name in &import_names {
-        imports
-            .entry(Capability::of_import(name))
-            .or_default()
-            .push(name.clone());
+    for (name, capability) in classified {
+        imports.entry(capability).or_default().push(name);
     }
-    let refused_imports =
-        crate::capabilities::unlinked_imports(import_names.iter().map(String::as_str));
     let functions = match contract::discover("tool", &decoded) {
         Ok(fs) => Functions::Offered(fs.iter().map(FunctionSummary::from).collect()),
         Err(e) => Functions::Refused(e.to_string()),

@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker};
+use wit_parser::{InterfaceId, Resolve, Type, TypeDefKind, WorldItem};
 
-use crate::capabilities;
+use crate::capabilities::{self, Capability};
 use crate::capabilities::kv::{KvStore, Namespace};
 use crate::contract::{self, ContractError, ToolFunction};
 use crate::digest::Sha256Digest;
@@ -274,8 +275,9 @@ fn load_tool(
         source: Box::new(source),
     };
     let decoded = contract::decode_world(&bytes).map_err(contract_error)?;
-    let imports = import_names(&decoded);
-    let refused = capabilities::unlinked_imports(imports.iter().map(String::as_str));
+    let classified = imports(&decoded);
+    let refused = capabilities::unlinked_imports(&classified);
+    let imports: Vec<String> = classified.into_iter().map(|(name, _)| name).collect();
     if !refused.is_empty() {
         return Err(LoadError::UnsupportedImports {
             policy,
@@ -375,12 +377,40 @@ fn resolve_export(component: &Component, def: &ToolFunction) -> Option<Component
     component.get_export_index(parent.as_ref(), &def.export.function)
 }
 
-/// The names of everything a component's world imports (`wasi:cli/stdout@0.2.6`, ...).
-pub fn import_names(decoded: &contract::DecodedWorld) -> Vec<String> {
-    decoded.resolve.worlds[decoded.world]
+/// Everything a component's world imports (`wasi:cli/stdout@0.2.6`, ...), each with its
+/// capability. An interface that carries types only (what a world's `use types.{item}` imports)
+/// needs nothing from the host: it is [`Capability::TypesOnly`].
+pub(crate) fn imports(decoded: &contract::DecodedWorld) -> Vec<(String, Capability)> {
+    let resolve = &decoded.resolve;
+    resolve.worlds[decoded.world]
         .imports
         .iter()
-        .filter(|(_, item)| !matches!(item, wit_parser::WorldItem::Type { .. }))
-        .map(|(key, _)| decoded.resolve.name_world_key(key))
+        .filter(|(_, item)| !matches!(item, WorldItem::Type { .. }))
+        .map(|(key, item)| {
+            let name = resolve.name_world_key(key);
+            let capability = match item {
+                WorldItem::Interface { id, .. } if carries_types_only(resolve, *id) => {
+                    Capability::TypesOnly
+                }
+                _ => Capability::of_import(&name),
+            };
+            (name, capability)
+        })
         .collect()
+}
+
+/// Whether interface `id` has no functions and no resources (its own or used from elsewhere).
+fn carries_types_only(resolve: &Resolve, id: InterfaceId) -> bool {
+    let interface = &resolve.interfaces[id];
+    interface.functions.is_empty()
+        && interface.types.values().all(|&ty| {
+            let mut ty = ty;
+            loop {
+                match &resolve.types[ty].kind {
+                    TypeDefKind::Resource => return false,
+                    TypeDefKind::Type(Type::Id(aliased)) => ty = *aliased,
+                    _ => return true,
+                }
+            }
+        })
 }

@@ -855,6 +855,58 @@ async fn a_denial_is_told_to_the_model_and_rules_on_arguments_pick_calls() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_resumers_neither_lose_a_half_decided_run_nor_resume_it_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (policy, host) = approval_setup(tmp.path(), "\"required\"");
+    let state = Arc::new(StateStore::open(policy.policy().host().data_dir()).unwrap());
+    // Two tickets in one turn: two approvals.
+    let two = r#"{"calls": [{"name": "tickets__create", "arguments": {"title": "a", "body": "", "priority": "low"}}, {"name": "tickets__create", "arguments": {"title": "b", "body": "", "priority": "low"}}]}
+{"text": "Both handled."}"#;
+    let steps = parse_steps(two, "test").unwrap();
+    let paused = support(&policy, &host, &state, scripted(two))
+        .run(&principal("ana", &[]), "two tickets")
+        .await
+        .unwrap();
+    assert_eq!(paused.status, RunStatus::Paused);
+    let pending: Vec<i64> = state.approvals(false).unwrap().iter().map(|a| a.id).collect();
+    assert_eq!(pending.len(), 2);
+    let resumers = |n: usize| {
+        let (policy, host, state, steps) = (&policy, &host, &state, &steps);
+        let run_id = paused.run_id.clone();
+        async move {
+            let racing = (0..n).map(|_| {
+                let model = Arc::new(ScriptedModel::new("s", steps.clone()).starting_at(1));
+                let agent = support(policy, host, state, model);
+                let run_id = run_id.clone();
+                tokio::spawn(async move { agent.resume(&run_id).await.unwrap() })
+            });
+            futures::future::join_all(racing)
+                .await
+                .into_iter()
+                .map(|r| r.unwrap())
+                .filter(Option::is_some)
+                .count()
+        }
+    };
+
+    state.decide(pending[0], true, "lee", "ok").unwrap();
+    assert_eq!(resumers(8).await, 0, "half decided: nobody resumes");
+    assert!(
+        state.paused_run(&paused.run_id).unwrap().is_some(),
+        "and the run is still there to resume"
+    );
+    state.decide(pending[1], true, "lee", "ok").unwrap();
+    assert_eq!(resumers(8).await, 1, "exactly one resumer wins");
+    let resumed = state
+        .audit_of_run(&paused.run_id)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "run.resumed")
+        .count();
+    assert_eq!(resumed, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_canary_prompt_reaches_its_share_of_principals_stickily_and_is_counted() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -276,10 +276,10 @@ impl Agent {
 
     /// Resumes run `run_id`, paused for approvals, once every one of them is decided: approved
     /// calls run (unless their tool was switched off meanwhile), denied ones are reported to the
-    /// model as denied, and the run goes on. `None` when the run is not paused, still waits for
-    /// a decision, or another process resumed it first.
+    /// model as denied, and the run goes on. `None` when the run is not this agent's paused run,
+    /// still waits for a decision, or another resumer (in any process) took it first.
     pub async fn resume(&self, run_id: &str) -> Result<Option<RunReport>, StateError> {
-        let Some((agent, text)) = self.state.take_paused_run(run_id)? else {
+        let Some(text) = self.state.take_decided_run(run_id, &self.settings.name)? else {
             return Ok(None);
         };
         let paused: Paused = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
@@ -293,14 +293,6 @@ impl Agent {
             .filter(|a| a.decision.is_some())
             .map(|a| (a.id, a))
             .collect();
-        if paused
-            .waiting
-            .iter()
-            .any(|w| !decided.contains_key(&w.approval))
-        {
-            self.state.pause_run(run_id, &agent, &text)?;
-            return Ok(None);
-        }
         let principal = Principal {
             name: paused.principal,
             roles: paused.roles,

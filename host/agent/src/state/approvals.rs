@@ -219,13 +219,17 @@ impl StateStore {
             .map_err(|e| self.sqlite(e))
     }
 
-    /// The agent and state of paused run `run_id`, removed so that only one resumer gets it.
-    pub fn take_paused_run(&self, run_id: &str) -> Result<Option<(String, String)>, StateError> {
+    /// The state of `agent`'s paused run `run_id` once none of its approvals is pending, removed
+    /// in the same statement that checks the decisions: exactly one resumer gets it, and a
+    /// resumer that comes too early leaves it in place.
+    pub fn take_decided_run(&self, run_id: &str, agent: &str) -> Result<Option<String>, StateError> {
         self.lock()
             .query_row(
-                "DELETE FROM paused_runs WHERE run_id = ?1 RETURNING agent, state",
-                [run_id],
-                |row| Ok((row.get(0)?, row.get(1)?)),
+                "DELETE FROM paused_runs WHERE run_id = ?1 AND agent = ?2 AND NOT EXISTS
+                     (SELECT 1 FROM approvals WHERE run_id = ?1 AND decision IS NULL)
+                 RETURNING state",
+                params![run_id, agent],
+                |row| row.get(0),
             )
             .optional()
             .map_err(|e| self.sqlite(e))
@@ -248,6 +252,11 @@ mod tests {
             .unwrap();
         let reopened = StateStore::open(dir.path()).unwrap();
         assert_eq!(reopened.approvals(false).unwrap()[0].id, id);
+        assert_eq!(
+            reopened.take_decided_run("run-1", "support").unwrap(),
+            None,
+            "undecided: the run stays paused"
+        );
         let decided = reopened.decide(id, true, "lee", "looks fine").unwrap();
         assert_eq!(decided.decision.as_deref(), Some("approved"));
         let again = reopened.decide(id, false, "kim", "no").unwrap_err();
@@ -262,10 +271,15 @@ mod tests {
         assert!(reopened.approvals(false).unwrap().is_empty());
         assert_eq!(reopened.approvals(true).unwrap().len(), 1);
         assert_eq!(
-            reopened.take_paused_run("run-1").unwrap(),
-            Some(("support".into(), "{\"turns\": 1}".into()))
+            reopened.take_decided_run("run-1", "other").unwrap(),
+            None,
+            "another agent's run"
         );
-        assert_eq!(store.take_paused_run("run-1").unwrap(), None);
+        assert_eq!(
+            reopened.take_decided_run("run-1", "support").unwrap(),
+            Some("{\"turns\": 1}".into())
+        );
+        assert_eq!(store.take_decided_run("run-1", "support").unwrap(), None);
         let kinds: Vec<_> = store
             .audit_of_run("run-1")
             .unwrap()

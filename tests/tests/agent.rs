@@ -14,9 +14,11 @@ use harness_agent::models::Message;
 use harness_agent::models::Model;
 use harness_agent::models::scripted::{ScriptedModel, parse_steps};
 use harness_agent::replay;
+use harness_agent::replay::Decided;
 use harness_agent::routing::{Route, Router};
 use harness_agent::run::{Agent, CallDecision, CancellationToken, Event, RunReport, RunStatus};
 use harness_agent::state::StateStore;
+use harness_agent::state::records::{AuditRecord, Decision, Gate};
 use harness_agent::state::switches::Target;
 use harness_e2e::{PolicyFile, example_tool, hostile};
 use harness_sandbox::{Host, Outcome, Stop};
@@ -119,7 +121,7 @@ fn decisions(report: &RunReport) -> Vec<(String, String)> {
             Event::Call {
                 decision: CallDecision::Refused { gate, reason },
                 ..
-            } => Some(((*gate).to_owned(), reason.clone())),
+            } => Some((gate.as_str().to_owned(), reason.clone())),
             Event::Call {
                 decision: CallDecision::Ran { report, .. },
                 result,
@@ -696,7 +698,7 @@ async fn a_replay_matches_its_run_and_names_the_first_divergence() {
     let recorded = replay::recorded(&state, &report.run_id).unwrap();
     assert_eq!(recorded.responses.len(), 3);
     assert_eq!(recorded.decisions.len(), 3);
-    assert_eq!(recorded.decisions[1], "refused by role");
+    assert_eq!(recorded.decisions[1], Decided::Refused(Gate::Role));
     let agent = support(&policy, &host, &state, scripted("{\"text\": \"unused\"}"));
     let same = replay::replay(&agent, &report.run_id, &recorded)
         .await
@@ -788,7 +790,9 @@ async fn an_approval_pauses_the_run_which_resumes_after_a_restart() {
         agent.resume(&run_id).await.unwrap().is_none(),
         "not decided yet"
     );
-    state.decide(pending[0].id, true, "lee", "fine").unwrap();
+    state
+        .decide(pending[0].id, Decision::Approved, "lee", "fine")
+        .unwrap();
     let report = agent.resume(&run_id).await.unwrap().expect("resumes");
     assert_eq!(report.status, RunStatus::Answered);
     assert_eq!(report.answer, "Done what I could.");
@@ -835,7 +839,7 @@ async fn a_denial_is_told_to_the_model_and_rules_on_arguments_pick_calls() {
     assert_eq!(report.status, RunStatus::Paused);
     let id = state.approvals(false).unwrap()[0].id;
     state
-        .decide(id, false, "lee", "use the incident process")
+        .decide(id, Decision::Denied, "lee", "use the incident process")
         .unwrap();
     let report = agent.resume(&report.run_id).await.unwrap().unwrap();
     assert_eq!(report.status, RunStatus::Answered);
@@ -868,7 +872,12 @@ async fn racing_resumers_neither_lose_a_half_decided_run_nor_resume_it_twice() {
         .await
         .unwrap();
     assert_eq!(paused.status, RunStatus::Paused);
-    let pending: Vec<i64> = state.approvals(false).unwrap().iter().map(|a| a.id).collect();
+    let pending: Vec<i64> = state
+        .approvals(false)
+        .unwrap()
+        .iter()
+        .map(|a| a.id)
+        .collect();
     assert_eq!(pending.len(), 2);
     let resumers = |n: usize| {
         let (policy, host, state, steps) = (&policy, &host, &state, &steps);
@@ -889,13 +898,17 @@ async fn racing_resumers_neither_lose_a_half_decided_run_nor_resume_it_twice() {
         }
     };
 
-    state.decide(pending[0], true, "lee", "ok").unwrap();
+    state
+        .decide(pending[0], Decision::Approved, "lee", "ok")
+        .unwrap();
     assert_eq!(resumers(8).await, 0, "half decided: nobody resumes");
     assert!(
         state.paused_run(&paused.run_id).unwrap().is_some(),
         "and the run is still there to resume"
     );
-    state.decide(pending[1], true, "lee", "ok").unwrap();
+    state
+        .decide(pending[1], Decision::Approved, "lee", "ok")
+        .unwrap();
     assert_eq!(resumers(8).await, 1, "exactly one resumer wins");
     let resumed = state
         .audit_of_run(&paused.run_id)
@@ -1059,7 +1072,11 @@ async fn intent_routes_limit_what_is_offered_and_callable() {
     );
     let routed = state.audit_of_run(&report.run_id).unwrap();
     assert_eq!(routed[1].kind, "run.routed");
-    assert_eq!(routed[1].record["route"]["name"], "math");
+    assert!(
+        matches!(&routed[1].record, AuditRecord::RunRouted { route } if route.name == "math"),
+        "{:?}",
+        routed[1].record
+    );
 
     // No route matches: every tool of the agent.
     let model = scripted(r#"{"text": "hi"}"#);
@@ -1104,12 +1121,9 @@ async fn alerts_are_raised_on_tool_error_rates_and_costly_runs() {
             .audit_of_run(&report.run_id)
             .unwrap()
             .into_iter()
-            .filter(|e| e.kind == "alert.raised")
-            .map(|e| {
-                (
-                    e.record["alert"].as_str().unwrap().to_owned(),
-                    e.record["subject"].as_str().unwrap().to_owned(),
-                )
+            .filter_map(|e| match e.record {
+                AuditRecord::AlertRaised(alert) => Some((alert.alert, alert.subject)),
+                _ => None,
             })
             .collect()
     };
@@ -1246,9 +1260,10 @@ async fn a_cancelled_run_stops_mid_call_and_is_recorded() {
     );
     assert_eq!(model.used(), 1, "the model was not asked again");
     let last = state.audit_of_run(&report.run_id).unwrap().pop().unwrap();
-    assert_eq!(
-        (last.kind.as_str(), last.record["status"].as_str()),
-        ("run.ended", Some("cancelled"))
+    assert!(
+        matches!(&last.record, AuditRecord::RunEnded(ended) if ended.status == RunStatus::Cancelled),
+        "{:?}",
+        last.record
     );
 
     // A handle cancelled before the run starts stops it before the model is asked.

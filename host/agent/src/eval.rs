@@ -202,7 +202,7 @@ fn judge(case: &Case, report: &RunReport) -> CaseResult {
                 decision: CallDecision::Refused { gate, .. },
                 ..
             } => {
-                refused.insert(call.name.clone(), (*gate).to_owned());
+                refused.insert(call.name.clone(), gate.as_str().to_owned());
             }
             Event::Call {
                 call,

@@ -6,13 +6,14 @@
 use std::collections::BTreeSet;
 
 use rusqlite::params;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::config::{AgentSettings, Config, Rate};
 use crate::models::ToolCall;
 use crate::routing::Route;
 use crate::state::audit::since;
 use crate::state::ledger::{Budget, Exhausted, Reservation};
+use crate::state::records::{AuditRecord, Gate, ToolAdmitted};
 use crate::state::switches::Target;
 use crate::state::{StateError, StateStore};
 use harness_sandbox::Host;
@@ -87,15 +88,15 @@ fn list(roles: &BTreeSet<String>) -> String {
 }
 
 impl Refusal {
-    /// The gate that refused: `kill_switch`, `routing`, `role`, `rate` or `arguments`.
-    pub fn gate(&self) -> &'static str {
+    /// The gate that refused.
+    pub fn gate(&self) -> Gate {
         match self {
-            Refusal::Killed { .. } => "kill_switch",
-            Refusal::UnknownTool { .. } | Refusal::NotRouted { .. } => "routing",
-            Refusal::Role { .. } => "role",
-            Refusal::RateLimited { .. } => "rate",
-            Refusal::Budget { .. } => "budget",
-            Refusal::InvalidArguments { .. } => "arguments",
+            Refusal::Killed { .. } => Gate::KillSwitch,
+            Refusal::UnknownTool { .. } | Refusal::NotRouted { .. } => Gate::Routing,
+            Refusal::Role { .. } => Gate::Role,
+            Refusal::RateLimited { .. } => Gate::Rate,
+            Refusal::Budget { .. } => Gate::Budget,
+            Refusal::InvalidArguments { .. } => Gate::Arguments,
         }
     }
 }
@@ -105,8 +106,8 @@ impl Refusal {
 pub struct Admitted {
     /// `tool.function`.
     pub function: String,
-    /// The arguments object.
-    pub arguments: Map<String, Value>,
+    /// The arguments (a JSON object).
+    pub arguments: Value,
     /// The fuel reserved for it, to settle with what it used.
     pub fuel: Option<Reservation>,
     /// Whether a human must approve it first (the tool's `approval` applies).
@@ -165,13 +166,18 @@ pub fn check(
         }));
     }
     let function = format!("{name}.{}", function.name);
-    let record = json!({"call_id": call.id, "tool": name, "function": function, "principal": principal.name});
+    let record = AuditRecord::ToolAdmitted(ToolAdmitted {
+        call_id: call.id.clone(),
+        tool: name.clone(),
+        function: function.clone(),
+        principal: principal.name.clone(),
+    });
     let rate = gates.rate;
-    let admitted = state.append_audit_if(run_id, "tool.admitted", &record, |tx| {
+    let admitted = state.append_audit_if(run_id, record, |tx| {
         let Some(rate) = rate else { return Ok(None) };
         let used: u64 = tx.query_row(
-            "SELECT COUNT(*) FROM audit WHERE kind = 'tool.admitted' AND at > ?1
-             AND json_extract(record, '$.principal') = ?2 AND json_extract(record, '$.tool') = ?3",
+            "SELECT COUNT(*) FROM audit WHERE kind = 'tool.admitted' AND principal = ?2
+             AND tool = ?3 AND at > ?1",
             params![since(rate.per), principal.name, name],
             |row| row.get(0),
         )?;
@@ -209,7 +215,7 @@ pub fn check(
                 .as_ref()
                 .is_some_and(|rule| rule.applies(&arguments)),
             function,
-            arguments,
+            arguments: Value::Object(arguments),
             fuel,
         })),
         Err(message) => {

@@ -2,16 +2,17 @@
 //! its tools in the sandbox, and report the first divergence — a different decision (a gate
 //! refuses now, or no longer), a different tool, or a different result — or that it matched.
 
+use std::fmt;
 use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::gates::Principal;
-use crate::models::Finish;
+use crate::guards::pii::PiiPolicy;
 use crate::models::scripted::{ScriptedCall, ScriptedModel, ScriptedUsage, Step};
 use crate::run::{Agent, CallDecision, Event, RunReport};
-use crate::state::audit::AuditEntry;
+use crate::state::records::{AuditRecord, Gate, ModelResponded};
 use crate::state::{StateError, StateStore};
 
 /// Why a run cannot be replayed.
@@ -33,6 +34,32 @@ pub enum ReplayError {
     },
 }
 
+/// What happened to one tool call, as replay compares it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decided {
+    /// It ran; its outcome as the log keeps it (personal data masked).
+    Ran {
+        /// `tool.function`.
+        function: String,
+        /// `{"kind": "ok", "value": …}`, a tool error, or a stop.
+        outcome: Value,
+    },
+    /// A gate refused it.
+    Refused(Gate),
+    /// It waited for a human.
+    AwaitingApproval,
+}
+
+impl fmt::Display for Decided {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Decided::Ran { function, outcome } => write!(f, "ran {function} → {outcome}"),
+            Decided::Refused(gate) => write!(f, "refused by {gate}"),
+            Decided::AwaitingApproval => f.write_str("awaiting approval"),
+        }
+    }
+}
+
 /// A run as the audit log recorded it.
 #[derive(Clone, Debug)]
 pub struct Recorded {
@@ -44,8 +71,8 @@ pub struct Recorded {
     pub input: String,
     /// The model's responses, in order.
     pub responses: Vec<Step>,
-    /// Each tool call's decision, in order: `ran FUNCTION → OUTCOME` or `refused by GATE`.
-    pub decisions: Vec<String>,
+    /// Each tool call's decision, in order.
+    pub decisions: Vec<Decided>,
 }
 
 /// What replaying found.
@@ -64,55 +91,49 @@ pub struct ReplayReport {
 /// Reads run `run_id` back from the audit log.
 pub fn recorded(state: &StateStore, run_id: &str) -> Result<Recorded, ReplayError> {
     let entries = state.audit_of_run(run_id)?;
-    let unreadable = |message: &str| ReplayError::Unreadable {
-        run: run_id.to_owned(),
-        message: message.to_owned(),
-    };
     let started = entries
         .iter()
-        .find(|e| e.kind == "run.started")
+        .find_map(|e| match &e.record {
+            AuditRecord::RunStarted(started) => Some(started),
+            _ => None,
+        })
         .ok_or_else(|| ReplayError::UnknownRun(run_id.to_owned()))?;
-    let text = |entry: &AuditEntry, key: &str| {
-        entry
-            .record
-            .get(key)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    let input = text(started, "input")
-        .ok_or_else(|| unreadable("its input was blocked, so the model never saw it"))?;
-    let roles = started
-        .record
-        .get("roles")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten();
-    let principal = Principal {
-        name: text(started, "principal")
-            .ok_or_else(|| unreadable("run.started has no principal"))?,
-        roles: roles.filter_map(Value::as_str).map(str::to_owned).collect(),
-    };
+    let input = started
+        .input
+        .clone()
+        .ok_or_else(|| ReplayError::Unreadable {
+            run: run_id.to_owned(),
+            message: "its input was blocked, so the model never saw it".into(),
+        })?;
     let mut responses = Vec::new();
     let mut decisions = Vec::new();
     for entry in &entries {
-        match entry.kind.as_str() {
-            "model.responded" => responses.push(step(&entry.record)),
-            "tool.called" => decisions.push(ran(&entry.record)),
-            "tool.refused" => decisions.push(refused(&entry.record)),
-            "approval.requested" => decisions.push("awaiting approval".into()),
+        match &entry.record {
+            AuditRecord::ModelResponded(response) => responses.push(step(response)),
+            AuditRecord::ToolCalled(called) => decisions.push(Decided::Ran {
+                function: called.function.clone(),
+                outcome: called.outcome.clone(),
+            }),
+            AuditRecord::ToolRefused(refused) => decisions.push(Decided::Refused(refused.gate)),
+            AuditRecord::ApprovalRequested(_) => decisions.push(Decided::AwaitingApproval),
             _ => {}
         }
     }
     Ok(Recorded {
-        agent: text(started, "agent").ok_or_else(|| unreadable("run.started has no agent"))?,
-        principal,
+        agent: started.agent.clone(),
+        principal: Principal {
+            name: started.principal.clone(),
+            roles: started.roles.iter().cloned().collect(),
+        },
         input,
         responses,
         decisions,
     })
 }
 
-/// Replays `recorded` with `agent` (over scratch state) and compares.
+/// Replays `recorded` with `agent` (over scratch state) and compares. Give it a host whose tools
+/// cannot reach anything outside scratch (see `Policy::without_side_effects`): replay re-runs
+/// the tools.
 pub async fn replay(
     agent: &Agent,
     original: &str,
@@ -127,7 +148,7 @@ pub async fn replay(
         .with_model(model)
         .run(&recorded.principal, &recorded.input)
         .await?;
-    let now = decisions(&report);
+    let now = decisions(&report, &agent.settings().pii);
     let mut divergence = None;
     let mut compared = 0;
     for (i, (then, now)) in recorded.decisions.iter().zip(&now).enumerate() {
@@ -152,64 +173,29 @@ pub async fn replay(
     })
 }
 
-fn step(record: &Value) -> Step {
-    let calls = record
-        .get("calls")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|call| ScriptedCall {
-            name: call
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            arguments: Value::String(
-                call.get("raw_arguments")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-            ),
-        })
-        .collect();
-    let count = |key: &str| record.get(key).and_then(Value::as_u64).unwrap_or(0);
+/// The scripted step that gives back a recorded response.
+fn step(response: &ModelResponded) -> Step {
     Step {
-        text: record
-            .get("text")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        calls,
+        text: response.text.clone(),
+        calls: response
+            .calls
+            .iter()
+            .map(|call| ScriptedCall {
+                name: call.name.clone(),
+                arguments: Value::String(call.raw_arguments.clone()),
+            })
+            .collect(),
         usage: Some(ScriptedUsage {
-            input_tokens: count("gen_ai.usage.input_tokens"),
-            output_tokens: count("gen_ai.usage.output_tokens"),
+            input_tokens: response.input_tokens,
+            output_tokens: response.output_tokens,
         }),
-        finish: record
-            .get("finish")
-            .cloned()
-            .and_then(|f| serde_json::from_value::<Finish>(f).ok()),
+        finish: Some(response.finish.clone()),
         error: None,
     }
 }
 
-fn ran(record: &Value) -> String {
-    let function = record
-        .get("function")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let outcome = record.get("outcome").cloned().unwrap_or(Value::Null);
-    format!("ran {function} → {outcome}")
-}
-
-fn refused(record: &Value) -> String {
-    let gate = record
-        .get("gate")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    format!("refused by {gate}")
-}
-
-/// The decisions of a fresh run, worded as [`recorded`] words the log's.
-fn decisions(report: &RunReport) -> Vec<String> {
+/// The decisions of a fresh run, as the log would keep them (results masked by `pii`).
+fn decisions(report: &RunReport, pii: &PiiPolicy) -> Vec<Decided> {
     report
         .events
         .iter()
@@ -217,18 +203,19 @@ fn decisions(report: &RunReport) -> Vec<String> {
             Event::Call {
                 decision: CallDecision::Ran { function, report },
                 ..
-            } => Some(format!(
-                "ran {function} → {}",
-                serde_json::to_value(&report.outcome).unwrap_or(Value::Null)
-            )),
+            } => Some(Decided::Ran {
+                function: function.clone(),
+                outcome: serde_json::to_value(&report.outcome)
+                    .map_or(Value::Null, |o| pii.mask_json(&o)),
+            }),
             Event::Call {
                 decision: CallDecision::Refused { gate, .. },
                 ..
-            } => Some(format!("refused by {gate}")),
+            } => Some(Decided::Refused(*gate)),
             Event::Call {
                 decision: CallDecision::AwaitingApproval { .. },
                 ..
-            } => Some("awaiting approval".into()),
+            } => Some(Decided::AwaitingApproval),
             Event::Model { .. } | Event::Masked { .. } => None,
         })
         .collect()

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use anyhow::{Context, Result};
 use harness_agent::config::Config;
 use harness_agent::gates::Principal;
+use harness_agent::state::records::Decision;
 use harness_sandbox::Host;
 
 use crate::agents;
@@ -36,15 +37,19 @@ pub fn list(config: &Config, all: bool) -> Result<Exit> {
 
 /// `harness approvals approve|deny`: records the decision and, when it was the run's last
 /// pending one, resumes the run here and prints the rest of it.
-pub fn decide(config: &Config, host: Host, id: i64, approved: bool, reason: &str) -> Result<Exit> {
+pub fn decide(
+    config: &Config,
+    host: Host,
+    id: i64,
+    decision: Decision,
+    reason: &str,
+) -> Result<Exit> {
     let state = agents::state(config)?;
     let who = std::env::var("USER").unwrap_or_else(|_| "cli".into());
-    let decided = state.decide(id, approved, &who, reason)?;
+    let decided = state.decide(id, decision, &who, reason)?;
     println!(
         "approval {id} ({} {}) {} by {who}",
-        decided.function,
-        decided.arguments,
-        decided.decision.as_deref().unwrap_or_default()
+        decided.function, decided.arguments, decision
     );
     let waiting: Vec<_> = state
         .approvals_of_run(&decided.run_id)?

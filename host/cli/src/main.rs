@@ -20,6 +20,7 @@ mod tools;
 use std::process::ExitCode;
 
 use clap::Parser;
+use harness_agent::state::records::Decision;
 
 use args::{ApprovalsAction, AuditLogAction, BudgetAction, Cli, Command};
 use exit::Exit;
@@ -89,12 +90,12 @@ fn dispatch(command: Command) -> Exit {
             }
             ApprovalsAction::Approve { policy, id, reason } => {
                 with_host(&policy.path, |config, host| {
-                    approvals::decide(config, host, id, true, &reason)
+                    approvals::decide(config, host, id, Decision::Approved, &reason)
                 })
             }
             ApprovalsAction::Deny { policy, id, reason } => {
                 with_host(&policy.path, |config, host| {
-                    approvals::decide(config, host, id, false, &reason)
+                    approvals::decide(config, host, id, Decision::Denied, &reason)
                 })
             }
         },

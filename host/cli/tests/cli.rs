@@ -588,6 +588,7 @@ fn a_failing_case_names_what_it_expected_and_exits_1() {
 #[test]
 fn audit_log_verify_reports_an_intact_chain_and_names_a_tampered_record() {
     use harness_agent::state::StateStore;
+    use harness_agent::state::records::AuditRecord;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let policy = PolicyFile::new(&tmp.path().join("cache"))
@@ -597,7 +598,12 @@ fn audit_log_verify_reports_an_intact_chain_and_names_a_tampered_record() {
     let store = StateStore::open(&data).unwrap();
     for i in 0..4 {
         store
-            .append_audit("run-1", "tool.called", &serde_json::json!({ "n": i }))
+            .append_audit(
+                "run-1",
+                AuditRecord::AnswerInvalid {
+                    problem: format!("try {i}"),
+                },
+            )
             .unwrap();
     }
     let head = store.audit_head().unwrap();

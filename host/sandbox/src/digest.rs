@@ -15,6 +15,24 @@ impl Sha256Digest {
         Self(Sha256::digest(bytes).into())
     }
 
+    /// The digest of `value` as JSON text, hashed as it is written.
+    pub fn of_json(value: &serde_json::Value) -> Self {
+        struct Hashing(Sha256);
+        impl std::io::Write for Hashing {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.update(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut hashing = Hashing(Sha256::new());
+        // Writing JSON into a hasher cannot fail: the writer never does.
+        let _ = serde_json::to_writer(&mut hashing, value);
+        Self(hashing.0.finalize().into())
+    }
+
     /// Wraps an already computed digest.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)

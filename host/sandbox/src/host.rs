@@ -138,7 +138,7 @@ impl Host {
         Ok((tool, index))
     }
 
-    /// Calls function `name` with JSON `arguments` on behalf of `caller`.
+    /// Calls function `name` with JSON `arguments` (text) on behalf of `caller`.
     ///
     /// `Err` means the call was refused before it ran; every way a running tool can fail is an
     /// [`Outcome`](crate::Outcome) inside the report.
@@ -148,26 +148,55 @@ impl Host {
         arguments: &str,
         caller: &CallContext,
     ) -> Result<CallReport, CallError> {
-        let args_sha256 = Sha256Digest::of(arguments.as_bytes());
-        let (tool_name, function_name) = name.split_once('.').unwrap_or((name, ""));
-        let mut entry = CallRecord {
-            tool: tool_name,
-            function: function_name,
-            digest: None,
-            caller,
-            args_sha256: &args_sha256,
-        };
-        let prepared = self.prepare(name, arguments);
-        let (tool, index, params) = match prepared {
+        let parsed = self.lookup(name).and_then(|(tool, index)| {
+            let function = &tool.functions[index];
+            let max_input = tool.policy.limits.max_input;
+            if arguments.len() as u64 > max_input.0 {
+                return Err(CallError::BadJson {
+                    function: function.name.clone(),
+                    message: format!(
+                        "{} bytes is more than the limit of {max_input}",
+                        arguments.len()
+                    ),
+                });
+            }
+            serde_json::from_str::<Value>(arguments).map_err(|e| CallError::BadJson {
+                function: function.name.clone(),
+                message: format!("not valid JSON: {e}"),
+            })
+        });
+        match parsed {
+            Ok(value) => self.call_json(name, &value, caller).await,
+            Err(e) => {
+                let args_sha256 = Sha256Digest::of(arguments.as_bytes());
+                self.record(name, caller, &args_sha256)
+                    .refused(e.kind(), &e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// Calls function `name` with `arguments` already parsed (what a model's tool call or an
+    /// MCP request carries), on behalf of `caller`. The size limit applies to their JSON text,
+    /// and the call record holds the SHA-256 of that text.
+    pub async fn call_json(
+        &self,
+        name: &str,
+        arguments: &Value,
+        caller: &CallContext,
+    ) -> Result<CallReport, CallError> {
+        let args_sha256 = Sha256Digest::of_json(arguments);
+        let mut record = self.record(name, caller, &args_sha256);
+        let (tool, index, params) = match self.prepare(name, arguments) {
             Ok(ok) => ok,
             Err(e) => {
-                entry.refused(e.kind(), &e.to_string());
+                record.refused(e.kind(), &e.to_string());
                 return Err(e);
             }
         };
-        entry.tool = &tool.policy.name;
-        entry.function = &tool.functions[index].name;
-        entry.digest = Some(&tool.digest);
+        record.tool = &tool.policy.name;
+        record.function = &tool.functions[index].name;
+        record.digest = Some(&tool.digest);
 
         let engine = &self.inner.engine;
         let _call_slot = engine
@@ -181,35 +210,46 @@ impl Host {
             .await
             .expect("the host never closes its semaphores");
         let report = boundary::run(tool, index, params, caller.clone()).await;
-        entry.ran(&report);
+        record.ran(&report);
         Ok(report)
+    }
+
+    /// The record of a call to `name`, as asked.
+    fn record<'a>(
+        &self,
+        name: &'a str,
+        caller: &'a CallContext,
+        args_sha256: &'a Sha256Digest,
+    ) -> CallRecord<'a> {
+        let (tool, function) = name.split_once('.').unwrap_or((name, ""));
+        CallRecord {
+            tool,
+            function,
+            digest: None,
+            caller,
+            args_sha256,
+        }
     }
 
     fn prepare(
         &self,
         name: &str,
-        arguments: &str,
+        arguments: &Value,
     ) -> Result<(&Arc<LoadedTool>, usize, Vec<wasmtime::component::Val>), CallError> {
         let (tool, index) = self.lookup(name)?;
         let function = &tool.functions[index];
         let max_input = tool.policy.limits.max_input;
-        if arguments.len() as u64 > max_input.0 {
+        let size = convert::json_size(arguments);
+        if size > max_input.0 {
             return Err(CallError::BadJson {
                 function: function.name.clone(),
-                message: format!(
-                    "{} bytes is more than the limit of {max_input}",
-                    arguments.len()
-                ),
+                message: format!("{size} bytes is more than the limit of {max_input}"),
             });
         }
-        let value: Value = serde_json::from_str(arguments).map_err(|e| CallError::BadJson {
-            function: function.name.clone(),
-            message: format!("not valid JSON: {e}"),
-        })?;
         let params = convert::args_to_wit(
             &function.signature.resolve,
             &function.signature.params,
-            &value,
+            arguments,
         )
         .map_err(|source| CallError::InvalidArguments {
             function: function.name.clone(),

@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use regex::Regex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// A kind of sensitive text.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// API keys, access tokens, bearer tokens, JWTs.
@@ -53,6 +54,20 @@ impl Kind {
     /// The kind named `name`.
     pub fn from_name(name: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// `text` with this kind's confirmed matches replaced by `[name]`, and how many there were.
+    fn mask(self, text: &str) -> (String, u32) {
+        let mut count = 0;
+        let replaced = self.pattern().replace_all(text, |m: &regex::Captures<'_>| {
+            if self.confirms(&m[0]) {
+                count += 1;
+                format!("[{}]", self.name())
+            } else {
+                m[0].to_owned()
+            }
+        });
+        (replaced.into_owned(), count)
     }
 
     fn pattern(self) -> &'static Regex {
@@ -142,26 +157,51 @@ impl PiiPolicy {
             if action == Action::Allow {
                 continue;
             }
-            let mut count = 0;
-            let replaced = kind.pattern().replace_all(&out, |m: &regex::Captures<'_>| {
-                let text = &m[0];
-                if kind.confirms(text) {
-                    count += 1;
-                    format!("[{}]", kind.name())
-                } else {
-                    text.to_owned()
-                }
-            });
+            let (replaced, count) = kind.mask(&out);
             if count > 0 {
                 if action == Action::Block {
                     *found.entry(kind).or_insert(0) += count;
                     return Screened::Blocked { kind, found };
                 }
-                out = replaced.into_owned();
+                out = replaced;
                 found.insert(kind, count);
             }
         }
         Screened::Passed { text: out, found }
+    }
+
+    /// `text` with every kind this policy does not allow masked, blocked kinds included: what
+    /// the audit log keeps of text that came from a tool or a model.
+    pub fn mask(&self, text: &str) -> String {
+        Kind::ALL
+            .into_iter()
+            .filter(|kind| self.action(*kind) != Action::Allow)
+            .fold(text.to_owned(), |text, kind| kind.mask(&text).0)
+    }
+
+    /// `value` with [`PiiPolicy::mask`] applied to every string, and every number whose digits
+    /// hold personal data (a card number sent as a number) replaced by its mask.
+    pub fn mask_json(&self, value: &Value) -> Value {
+        match value {
+            Value::String(text) => Value::String(self.mask(text)),
+            Value::Number(n) => {
+                let digits = n.to_string();
+                let masked = self.mask(&digits);
+                if masked == digits {
+                    value.clone()
+                } else {
+                    Value::String(masked)
+                }
+            }
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.mask_json(v)).collect()),
+            Value::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(k, v)| (self.mask(k), self.mask_json(v)))
+                    .collect(),
+            ),
+            Value::Null | Value::Bool(_) => value.clone(),
+        }
     }
 }
 

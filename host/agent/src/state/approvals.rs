@@ -1,11 +1,12 @@
 //! Human approval: a call that needs it becomes a pending approval, and its run is paused with
 //! everything needed to resume it — in this process or another, before or after a restart.
 
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
-use serde_json::json;
 
 use super::audit::now;
+use super::records::{ApprovalDecided, ApprovalRequested, AuditRecord, Decision};
 use super::{StateError, StateStore};
 
 pub(super) const SCHEMA: &str = "
@@ -44,8 +45,8 @@ pub struct ApprovalRequest {
     pub principal: String,
     /// When it was asked for.
     pub requested_at: String,
-    /// `approved` or `denied`, once decided.
-    pub decision: Option<String>,
+    /// The decision, once made.
+    pub decision: Option<Decision>,
     /// Who decided.
     pub decided_by: Option<String>,
     /// Why, as the reviewer said.
@@ -67,13 +68,31 @@ pub enum DecideError {
         /// The approval.
         id: i64,
         /// The earlier decision.
-        decision: String,
+        decision: Decision,
         /// Who made it.
         by: String,
     },
 }
 
 const COLUMNS: &str = "id, run_id, call_id, function, arguments, principal, requested_at, decision, decided_by, reason";
+
+impl ToSql for Decision {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for Decision {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        match value.as_str()? {
+            "approved" => Ok(Decision::Approved),
+            "denied" => Ok(Decision::Denied),
+            other => Err(FromSqlError::Other(
+                format!("`{other}` is not a decision").into(),
+            )),
+        }
+    }
+}
 
 fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRequest> {
     Ok(ApprovalRequest {
@@ -112,8 +131,11 @@ impl StateStore {
         };
         self.append_audit(
             run_id,
-            "approval.requested",
-            &json!({"approval": id, "call_id": call_id, "function": function}),
+            AuditRecord::ApprovalRequested(ApprovalRequested {
+                approval: id,
+                call_id: call_id.to_owned(),
+                function: function.to_owned(),
+            }),
         )?;
         Ok(id)
     }
@@ -149,11 +171,10 @@ impl StateStore {
     pub fn decide(
         &self,
         id: i64,
-        approved: bool,
+        decision: Decision,
         by: &str,
         reason: &str,
     ) -> Result<ApprovalRequest, DecideError> {
-        let decision = if approved { "approved" } else { "denied" };
         let decided = {
             let mut db = self.lock();
             let tx = db
@@ -182,16 +203,23 @@ impl StateStore {
             .map_err(|e| self.sqlite(e))?;
             tx.commit().map_err(|e| self.sqlite(e))?;
             ApprovalRequest {
-                decision: Some(decision.into()),
+                decision: Some(decision),
                 decided_by: Some(by.into()),
                 reason: Some(reason.into()),
                 ..current
             }
         };
+        let details = ApprovalDecided {
+            approval: id,
+            by: by.to_owned(),
+            reason: reason.to_owned(),
+        };
         self.append_audit(
             &decided.run_id,
-            &format!("approval.{decision}"),
-            &json!({"approval": id, "by": by, "reason": reason}),
+            match decision {
+                Decision::Approved => AuditRecord::ApprovalApproved(details),
+                Decision::Denied => AuditRecord::ApprovalDenied(details),
+            },
         )?;
         Ok(decided)
     }
@@ -222,7 +250,11 @@ impl StateStore {
     /// The state of `agent`'s paused run `run_id` once none of its approvals is pending, removed
     /// in the same statement that checks the decisions: exactly one resumer gets it, and a
     /// resumer that comes too early leaves it in place.
-    pub fn take_decided_run(&self, run_id: &str, agent: &str) -> Result<Option<String>, StateError> {
+    pub fn take_decided_run(
+        &self,
+        run_id: &str,
+        agent: &str,
+    ) -> Result<Option<String>, StateError> {
         self.lock()
             .query_row(
                 "DELETE FROM paused_runs WHERE run_id = ?1 AND agent = ?2 AND NOT EXISTS
@@ -257,15 +289,19 @@ mod tests {
             None,
             "undecided: the run stays paused"
         );
-        let decided = reopened.decide(id, true, "lee", "looks fine").unwrap();
-        assert_eq!(decided.decision.as_deref(), Some("approved"));
-        let again = reopened.decide(id, false, "kim", "no").unwrap_err();
+        let decided = reopened
+            .decide(id, Decision::Approved, "lee", "looks fine")
+            .unwrap();
+        assert_eq!(decided.decision, Some(Decision::Approved));
+        let again = reopened
+            .decide(id, Decision::Denied, "kim", "no")
+            .unwrap_err();
         assert_eq!(
             again.to_string(),
             format!("approval {id} was already approved by lee")
         );
         assert!(matches!(
-            reopened.decide(99, true, "lee", ""),
+            reopened.decide(99, Decision::Approved, "lee", ""),
             Err(DecideError::Unknown(99))
         ));
         assert!(reopened.approvals(false).unwrap().is_empty());

@@ -11,11 +11,16 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::records::AuditRecord;
 use super::{StateError, StateStore};
 
 /// The `prev_hash` of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// The audit table as version 1 created it. The hash of each record covers `seq`, `at`,
+/// `run_id`, `kind`, `record` and `prev_hash` as stored; version 2 adds the `principal` and
+/// `tool` columns ([`MIGRATE_TO_2`]), derived from the record and checked by verification, so
+/// the chain format itself is unchanged and every version-1 record still verifies.
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY,
@@ -28,6 +33,19 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_by_run ON audit (run_id, seq);
 CREATE INDEX IF NOT EXISTS audit_by_kind ON audit (kind, at);";
 
+/// Version 1 → 2: the principal and tool a record is about, as columns the rate gate filters
+/// on, filled in for the records already there.
+pub(super) const MIGRATE_TO_2: &str = "
+ALTER TABLE audit ADD COLUMN principal TEXT;
+ALTER TABLE audit ADD COLUMN tool TEXT;
+UPDATE audit SET principal = json_extract(record, '$.principal')
+    WHERE kind IN ('run.started', 'tool.admitted');
+UPDATE audit SET tool = json_extract(record, '$.tool') WHERE kind = 'tool.admitted';
+UPDATE audit SET tool = substr(json_extract(record, '$.function'), 1,
+        instr(json_extract(record, '$.function'), '.') - 1)
+    WHERE kind = 'tool.called';
+CREATE INDEX IF NOT EXISTS audit_by_principal_tool ON audit (kind, principal, tool, at);";
+
 /// One record of the log.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AuditEntry {
@@ -35,12 +53,12 @@ pub struct AuditEntry {
     pub seq: u64,
     /// When it was written (RFC 3339, UTC).
     pub at: String,
-    /// The run it belongs to.
+    /// The run it belongs to (`-` for records outside a run, such as switches).
     pub run_id: String,
-    /// What happened: `run.started`, `gate.denied`, `tool.called`, ...
+    /// What happened: `run.started`, `tool.refused`, `tool.called`, ... (the record's kind).
     pub kind: String,
-    /// The details, as JSON.
-    pub record: Value,
+    /// The details.
+    pub record: AuditRecord,
     /// The hash of the record before it ([`GENESIS`] for the first).
     pub prev_hash: String,
     /// SHA-256 over all the fields above.
@@ -96,12 +114,10 @@ impl StateStore {
     pub fn append_audit(
         &self,
         run_id: &str,
-        kind: &str,
-        record: &Value,
+        record: AuditRecord,
     ) -> Result<AuditEntry, StateError> {
-        let appended = self.append_audit_if(run_id, kind, record, |_| {
-            Ok(None::<std::convert::Infallible>)
-        })?;
+        let appended =
+            self.append_audit_if(run_id, record, |_| Ok(None::<std::convert::Infallible>))?;
         Ok(match appended {
             Ok(entry) => entry,
             Err(never) => match never {},
@@ -113,10 +129,14 @@ impl StateStore {
     pub fn append_audit_if<R>(
         &self,
         run_id: &str,
-        kind: &str,
-        record: &Value,
+        record: AuditRecord,
         refuse: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<Option<R>>,
     ) -> Result<Result<AuditEntry, R>, StateError> {
+        let (kind, details) = record.to_parts().map_err(|message| StateError::Corrupt {
+            path: self.path.clone(),
+            message,
+        })?;
+        let stored = details.to_string();
         let mut db = self.lock();
         let tx = db
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -137,23 +157,32 @@ impl StateStore {
             seq,
             at: now(),
             run_id: run_id.to_owned(),
-            kind: kind.to_owned(),
-            record: record.clone(),
+            kind,
+            record,
             prev_hash,
             hash: String::new(),
         };
-        entry.hash = hash(&entry, &record.to_string());
+        entry.hash = chain_hash(
+            entry.seq,
+            &entry.at,
+            &entry.run_id,
+            &entry.kind,
+            &stored,
+            &entry.prev_hash,
+        );
         tx.execute(
-            "INSERT INTO audit (seq, at, run_id, kind, record, prev_hash, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO audit (seq, at, run_id, kind, record, prev_hash, hash, principal, tool)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 entry.seq,
                 entry.at,
                 entry.run_id,
                 entry.kind,
-                record.to_string(),
+                stored,
                 entry.prev_hash,
-                entry.hash
+                entry.hash,
+                entry.record.principal(),
+                entry.record.tool(),
             ],
         )
         .map_err(|e| self.sqlite(e))?;
@@ -165,17 +194,22 @@ impl StateStore {
     pub fn audit_of_run(&self, run_id: &str) -> Result<Vec<AuditEntry>, StateError> {
         let db = self.lock();
         let mut statement = db
-            .prepare(
-                "SELECT seq, at, run_id, kind, record, prev_hash, hash FROM audit
-                 WHERE run_id = ?1 ORDER BY seq",
-            )
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM audit WHERE run_id = ?1 ORDER BY seq"
+            ))
             .map_err(|e| self.sqlite(e))?;
         let rows = statement
-            .query_map([run_id], read_row)
+            .query_map([run_id], Row::read)
             .map_err(|e| self.sqlite(e))?;
         rows.map(|row| {
-            let (entry, _) = row.map_err(|e| self.sqlite(e))?;
-            Ok(entry)
+            let row = row.map_err(|e| self.sqlite(e))?;
+            let record = AuditRecord::from_parts(&row.kind, row.details()).map_err(|message| {
+                StateError::Corrupt {
+                    path: self.path.clone(),
+                    message: format!("audit record {}: {message}", row.seq),
+                }
+            })?;
+            Ok(row.into_entry(record))
         })
         .collect()
     }
@@ -194,37 +228,36 @@ impl StateStore {
         Ok(head.unwrap_or_else(|| GENESIS.to_owned()))
     }
 
-    /// Walks the whole chain; with `anchored_head`, also checks that it ends there.
+    /// Walks the whole chain; with `anchored_head`, also checks that it ends there. Besides
+    /// each hash and link, the `principal` and `tool` columns must be what the record says.
     pub fn verify_audit(
         &self,
         anchored_head: Option<&str>,
     ) -> Result<Result<Verified, Tampering>, StateError> {
         let db = self.lock();
         let mut statement = db
-            .prepare(
-                "SELECT seq, at, run_id, kind, record, prev_hash, hash FROM audit ORDER BY seq",
-            )
+            .prepare(&format!("SELECT {COLUMNS} FROM audit ORDER BY seq"))
             .map_err(|e| self.sqlite(e))?;
         let rows = statement
-            .query_map([], read_row)
+            .query_map([], Row::read)
             .map_err(|e| self.sqlite(e))?;
         let mut expected = 1;
         let mut head = GENESIS.to_owned();
         for row in rows {
-            let (entry, stored_record) = row.map_err(|e| self.sqlite(e))?;
-            if entry.seq != expected {
+            let row = row.map_err(|e| self.sqlite(e))?;
+            if row.seq != expected {
                 return Ok(Err(Tampering::Missing {
                     expected,
-                    found: entry.seq,
+                    found: row.seq,
                 }));
             }
-            if entry.prev_hash != head {
-                return Ok(Err(Tampering::Unlinked { seq: entry.seq }));
+            if row.prev_hash != head {
+                return Ok(Err(Tampering::Unlinked { seq: row.seq }));
             }
-            if hash(&entry, &stored_record) != entry.hash {
-                return Ok(Err(Tampering::Edited { seq: entry.seq }));
+            if row.hash() != row.hash || !row.columns_match() {
+                return Ok(Err(Tampering::Edited { seq: row.seq }));
             }
-            head = entry.hash;
+            head = row.hash;
             expected += 1;
         }
         if let Some(anchored) = anchored_head
@@ -256,34 +289,81 @@ pub fn since(ago: std::time::Duration) -> String {
     humantime::format_rfc3339_micros(then).to_string()
 }
 
-/// An entry and its record exactly as stored (the hash covers the stored text).
-fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(AuditEntry, String)> {
-    let stored: String = row.get(4)?;
-    Ok((
-        AuditEntry {
+/// The columns [`Row::read`] reads, in order.
+const COLUMNS: &str = "seq, at, run_id, kind, record, prev_hash, hash, principal, tool";
+
+/// One row exactly as stored: the hash covers the stored text of the record.
+struct Row {
+    seq: u64,
+    at: String,
+    run_id: String,
+    kind: String,
+    record: String,
+    prev_hash: String,
+    hash: String,
+    principal: Option<String>,
+    tool: Option<String>,
+}
+
+impl Row {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+        Ok(Row {
             seq: row.get(0)?,
             at: row.get(1)?,
             run_id: row.get(2)?,
             kind: row.get(3)?,
-            record: serde_json::from_str(&stored).unwrap_or(Value::String(stored.clone())),
+            record: row.get(4)?,
             prev_hash: row.get(5)?,
             hash: row.get(6)?,
-        },
-        stored,
-    ))
+            principal: row.get(7)?,
+            tool: row.get(8)?,
+        })
+    }
+
+    /// The record's details as JSON (a string when the stored text is not JSON).
+    fn details(&self) -> Value {
+        serde_json::from_str(&self.record).unwrap_or_else(|_| Value::String(self.record.clone()))
+    }
+
+    /// SHA-256 over every field but the hash, each length-prefixed on its own line.
+    fn hash(&self) -> String {
+        chain_hash(
+            self.seq,
+            &self.at,
+            &self.run_id,
+            &self.kind,
+            &self.record,
+            &self.prev_hash,
+        )
+    }
+
+    /// Whether the `principal` and `tool` columns are what the record says (a record of a kind
+    /// this version does not know has neither).
+    fn columns_match(&self) -> bool {
+        let record = AuditRecord::from_parts(&self.kind, self.details()).ok();
+        let principal = record.as_ref().and_then(AuditRecord::principal);
+        let tool = record.as_ref().and_then(AuditRecord::tool);
+        self.principal.as_deref() == principal && self.tool.as_deref() == tool
+    }
+
+    fn into_entry(self, record: AuditRecord) -> AuditEntry {
+        AuditEntry {
+            seq: self.seq,
+            at: self.at,
+            run_id: self.run_id,
+            kind: self.kind,
+            record,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        }
+    }
 }
 
-/// SHA-256 over every field but the hash, each on its own line (`record` as stored).
-fn hash(entry: &AuditEntry, record: &str) -> String {
+/// SHA-256 over every field but the hash, each on its own line, length-prefixed (`record` as
+/// stored): the chain's format since version 1.
+fn chain_hash(seq: u64, at: &str, run_id: &str, kind: &str, record: &str, prev: &str) -> String {
     let mut digest = Sha256::new();
-    for field in [
-        entry.seq.to_string().as_str(),
-        &entry.at,
-        &entry.run_id,
-        &entry.kind,
-        record,
-        &entry.prev_hash,
-    ] {
+    for field in [seq.to_string().as_str(), at, run_id, kind, record, prev] {
         digest.update(field.len().to_string().as_bytes());
         digest.update(b":");
         digest.update(field.as_bytes());
@@ -294,16 +374,24 @@ fn hash(entry: &AuditEntry, record: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
+    use crate::state::records::ToolAdmitted;
+
+    fn admitted(i: usize) -> AuditRecord {
+        AuditRecord::ToolAdmitted(ToolAdmitted {
+            call_id: format!("call_{i}"),
+            tool: "calc".into(),
+            function: "calc.apply".into(),
+            principal: "ana".into(),
+        })
+    }
 
     fn store_with(records: usize) -> (tempfile::TempDir, StateStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = StateStore::open(dir.path()).unwrap();
         for i in 0..records {
             store
-                .append_audit(&format!("run-{}", i % 2), "tool.called", &json!({"n": i}))
+                .append_audit(&format!("run-{}", i % 2), admitted(i))
                 .unwrap();
         }
         (dir, store)
@@ -327,7 +415,12 @@ mod tests {
         drop(store);
         let store = StateStore::open(dir.path()).unwrap();
         let next = store
-            .append_audit("run-9", "run.started", &json!({}))
+            .append_audit(
+                "run-9",
+                AuditRecord::AnswerInvalid {
+                    problem: "not JSON".into(),
+                },
+            )
             .unwrap();
         assert_eq!((next.seq, next.prev_hash), (6, verified.head));
         assert_eq!(verify(&store).unwrap().records, 6);
@@ -346,9 +439,96 @@ mod tests {
         let (_dir, store) = store_with(5);
         sql(
             &store,
-            "UPDATE audit SET record = '{\"n\":99}' WHERE seq = 3",
+            "UPDATE audit SET record = replace(record, 'call_2', 'call_9') WHERE seq = 3",
         );
         assert_eq!(verify(&store), Err(Tampering::Edited { seq: 3 }));
+
+        // The columns the rate gate counts by are checked against the record too.
+        let (_dir, store) = store_with(5);
+        sql(&store, "UPDATE audit SET principal = 'bob' WHERE seq = 4");
+        assert_eq!(verify(&store), Err(Tampering::Edited { seq: 4 }));
+    }
+
+    #[test]
+    fn a_file_of_version_1_verifies_upgrades_and_goes_on() {
+        // Version 1's table and records, exactly as it wrote them: no principal or tool columns.
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = rusqlite::Connection::open(dir.path().join("state.sqlite3")).unwrap();
+            db.execute_batch(SCHEMA).unwrap();
+            let mut prev = GENESIS.to_owned();
+            let records = [
+                (
+                    "run.started",
+                    r#"{"agent":"support","principal":"ana","roles":[],"model":"scripted/s","prompt":{"version":"abc","source":"inline","canary":false},"input":"hi","input_chars":2,"input_sha256":"00"}"#,
+                ),
+                (
+                    "tool.admitted",
+                    r#"{"call_id":"c1","tool":"calc","function":"calc.apply","principal":"ana"}"#,
+                ),
+                (
+                    "tool.called",
+                    r#"{"call_id":"c1","function":"calc.apply","outcome":{"kind":"ok","value":42.0},"fuel":10,"wall_us":5,"denials":[]}"#,
+                ),
+                (
+                    "tool.refused",
+                    r#"{"call_id":"c2","name":"tickets__create","gate":"role","reason":"no"}"#,
+                ),
+            ];
+            for (i, (kind, record)) in records.into_iter().enumerate() {
+                let seq = i as u64 + 1;
+                let at = now();
+                let hash = chain_hash(seq, &at, "run-1", kind, record, &prev);
+                db.execute(
+                    "INSERT INTO audit (seq, at, run_id, kind, record, prev_hash, hash)
+                     VALUES (?1, ?2, 'run-1', ?3, ?4, ?5, ?6)",
+                    params![seq, at, kind, record, prev, hash],
+                )
+                .unwrap();
+                prev = hash;
+            }
+        }
+        let store = StateStore::open(dir.path()).unwrap();
+        assert_eq!(verify(&store).unwrap().records, 4);
+        let version: i32 = store
+            .lock()
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, StateStore::VERSION);
+        let columns: Vec<(Option<String>, Option<String>)> = store
+            .lock()
+            .prepare("SELECT principal, tool FROM audit ORDER BY seq")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            columns,
+            [
+                (some("ana"), None),
+                (some("ana"), some("calc")),
+                (None, some("calc")),
+                (None, None)
+            ]
+        );
+        let entries = store.audit_of_run("run-1").unwrap();
+        assert!(matches!(
+            &entries[3].record,
+            AuditRecord::ToolRefused(r) if r.gate == crate::state::records::Gate::Role
+        ));
+        store.append_audit("run-2", admitted(9)).unwrap();
+        assert_eq!(verify(&store).unwrap().records, 5);
+
+        // A file from a newer version is refused, not misread.
+        drop(store);
+        rusqlite::Connection::open(dir.path().join("state.sqlite3"))
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 99")
+            .unwrap();
+        let error = StateStore::open(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("written by a newer harness"), "{error}");
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub struct Budget {
 }
 
 /// A budget that cannot take a reservation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, thiserror::Error)]
 #[error("the budget {scope} ({limit} per {}) has {left} left, and this needs {asked}", humantime::format_duration(*window))]
 pub struct Exhausted {
     /// The budget.

@@ -11,6 +11,7 @@ pub mod approvals;
 pub mod audit;
 pub mod ledger;
 pub mod metrics;
+pub mod records;
 pub mod switches;
 
 use std::path::{Path, PathBuf};
@@ -85,19 +86,7 @@ impl StateStore {
              PRAGMA busy_timeout = 5000;",
         )
         .map_err(|e| fail(e.to_string()))?;
-        db.execute_batch(
-            &[
-                audit::SCHEMA,
-                switches::SCHEMA,
-                ledger::SCHEMA,
-                approvals::SCHEMA,
-            ]
-            .concat(),
-        )
-        .map_err(|e| OpenError {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+        migrate(&db).map_err(fail)?;
         Ok(StateStore {
             db: Mutex::new(db),
             path,
@@ -109,6 +98,9 @@ impl StateStore {
         &self.path
     }
 
+    /// The schema version this build reads and writes (SQLite's `user_version`).
+    pub const VERSION: i32 = 2;
+
     fn lock(&self) -> MutexGuard<'_, Connection> {
         self.db.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -119,4 +111,40 @@ impl StateStore {
             source,
         }
     }
+}
+
+/// Brings the database to [`StateStore::VERSION`], in one transaction: version 1 (the tables,
+/// also what a new file starts from) then each migration. A file from a newer version is
+/// refused rather than read wrongly.
+fn migrate(db: &Connection) -> Result<(), String> {
+    let version: i32 = db
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(|e| e.to_string())?;
+    if version > StateStore::VERSION {
+        return Err(format!(
+            "it was written by a newer harness (state version {version}; this one knows up to {})",
+            StateStore::VERSION
+        ));
+    }
+    if version == StateStore::VERSION {
+        return Ok(());
+    }
+    let mut steps = vec![
+        audit::SCHEMA,
+        switches::SCHEMA,
+        ledger::SCHEMA,
+        approvals::SCHEMA,
+    ];
+    if version < 2 {
+        steps.push(audit::MIGRATE_TO_2);
+    }
+    let batch = format!(
+        "BEGIN IMMEDIATE; {} PRAGMA user_version = {}; COMMIT;",
+        steps.concat(),
+        StateStore::VERSION
+    );
+    db.execute_batch(&batch).map_err(|e| {
+        let _ = db.execute_batch("ROLLBACK");
+        format!("migrating from state version {version}: {e}")
+    })
 }

@@ -2,9 +2,9 @@
 //! (`harness kill`) or another thread, without a restart. Every flip is an audit record.
 
 use rusqlite::{OptionalExtension, params};
-use serde_json::json;
 
 use super::audit::now;
+use super::records::AuditRecord;
 use super::{StateError, StateStore};
 
 pub(super) const SCHEMA: &str = "
@@ -72,8 +72,11 @@ impl StateStore {
             .map_err(|e| self.sqlite(e))?;
         self.append_audit(
             "-",
-            "switch.killed",
-            &json!({"target": target.key(), "reason": reason, "by": who}),
+            AuditRecord::SwitchKilled {
+                target: target.key(),
+                reason: reason.to_owned(),
+                by: who.to_owned(),
+            },
         )?;
         Ok(())
     }
@@ -87,8 +90,10 @@ impl StateStore {
         if removed > 0 {
             self.append_audit(
                 "-",
-                "switch.enabled",
-                &json!({"target": target.key(), "by": who}),
+                AuditRecord::SwitchEnabled {
+                    target: target.key(),
+                    by: who.to_owned(),
+                },
             )?;
         }
         Ok(removed > 0)

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wasmtime_wasi::{TrappableError, WasiCtxView, WasiView};
 
 use super::Capability;
@@ -12,7 +12,7 @@ use super::Capability;
 pub const MAX_DENIALS: usize = 100;
 
 /// One attempt the tool's grants did not allow.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Denial {
     /// The capability the attempt used.
     pub capability: Capability,

@@ -35,7 +35,9 @@ wasmtime::component::bindgen!({
 });
 
 /// The capability an imported interface belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Capability {
     /// `harness:tool/log`: lines into the audit trail.

@@ -22,3 +22,23 @@ pub fn json_kind(value: &serde_json::Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
+
+/// The length of `value` as JSON text, counted without writing the text.
+pub(crate) fn json_size(value: &serde_json::Value) -> u64 {
+    let mut counter = Counter(0);
+    serde_json::to_writer(&mut counter, value).map_or(u64::MAX, |()| counter.0)
+}
+
+/// Counts the bytes written to it.
+struct Counter(u64);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker};
 use wit_parser::{InterfaceId, Resolve, Type, TypeDefKind, WorldItem};
 
-use crate::capabilities::{self, Capability};
 use crate::capabilities::kv::{KvStore, Namespace};
+use crate::capabilities::{self, Capability};
 use crate::contract::{self, ContractError, ToolFunction};
 use crate::digest::Sha256Digest;
 use crate::engine::HostEngine;

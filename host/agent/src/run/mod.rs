@@ -1,0 +1,531 @@
+//! One agent run: the user's words go to the model; each tool call it proposes passes the
+//! [gates](crate::gates) and then the sandbox; results go back; until the model answers, the turn
+//! limit is reached, or it cannot go on. Every step is an audit record in the hash chain, and
+//! the run always ends with an answer a person can read — never an empty or silent one.
+
+//!
+//! The loop is here; [`calls`](self) gates, runs and records a turn's tool calls, `pause`
+//! keeps a run for human approval and resumes it, `alerts` raises `[alerts]` thresholds, and
+//! `telemetry` emits the GenAI events.
+
+mod alerts;
+mod calls;
+mod pause;
+mod report;
+mod telemetry;
+
+pub use report::{CallDecision, Event, RunReport, RunStatus};
+
+use pause::Paused;
+/// Cancels runs: checked between steps, and it interrupts a model call or a batch of tool calls
+/// in flight (their sandboxes are dropped); the run ends recorded as cancelled.
+pub use tokio_util::sync::CancellationToken;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use harness_sandbox::{CallContext, Host};
+use sha2::{Digest, Sha256};
+
+use crate::config::{AgentSettings, Config};
+use crate::gates::Principal;
+use crate::guards::pii::Screened;
+use crate::models::{
+    Message, Model, ModelRequest, ModelResponse, TokenUsage, ToolCall, ToolChoice, ToolSpec,
+};
+use crate::routing::{KeywordRouter, Route, Router};
+use crate::state::ledger::{Budget, Exhausted, Reservation};
+use crate::state::records::{AuditRecord, ModelResponded, PromptUsed, RunEnded, RunStarted};
+use crate::state::switches::Target;
+use crate::state::{StateError, StateStore};
+
+/// An agent ready to run: its settings, its model (with retries and fallbacks), the host its
+/// tools run in, and the state its runs are recorded in. It owns what it needs (clones of shared
+/// handles), so a run can be spawned onto its own task.
+#[derive(Clone)]
+pub struct Agent {
+    host: Host,
+    state: Arc<StateStore>,
+    config: Arc<Config>,
+    settings: AgentSettings,
+    model: Arc<dyn Model>,
+    router: Arc<dyn Router>,
+    cancel: CancellationToken,
+}
+
+/// The whitelist has no agent of the name asked for.
+#[derive(Debug, thiserror::Error)]
+#[error("no [agents.{name}] in the whitelist; it has: {}", known.join(", "))]
+pub struct UnknownAgent {
+    /// The name asked for.
+    pub name: String,
+    /// The agents it has.
+    pub known: Vec<String>,
+}
+
+impl Agent {
+    /// Agent `name` of `config`, running tools in `host` and recording in `state`.
+    pub fn new(
+        host: Host,
+        state: Arc<StateStore>,
+        config: Arc<Config>,
+        name: &str,
+        model: Arc<dyn Model>,
+    ) -> Result<Agent, UnknownAgent> {
+        let settings = config
+            .agents()
+            .get(name)
+            .ok_or_else(|| UnknownAgent {
+                name: name.to_owned(),
+                known: config.agents().keys().cloned().collect(),
+            })?
+            .clone();
+        Ok(Agent {
+            host,
+            state,
+            router: Arc::new(KeywordRouter::new(&settings)),
+            config,
+            settings,
+            model,
+            cancel: CancellationToken::new(),
+        })
+    }
+
+    /// The same agent, whose runs `cancel` can stop.
+    pub fn with_cancel(self, cancel: CancellationToken) -> Agent {
+        Agent { cancel, ..self }
+    }
+
+    /// The same agent with another intent router than its `routes`.
+    pub fn with_router(self, router: Arc<dyn Router>) -> Agent {
+        Agent { router, ..self }
+    }
+
+    /// The same agent asking `model` instead (a scripted model, for evaluation and replay).
+    pub fn with_model(self, model: Arc<dyn Model>) -> Agent {
+        Agent { model, ..self }
+    }
+
+    /// Its settings.
+    pub fn settings(&self) -> &AgentSettings {
+        &self.settings
+    }
+
+    /// The state its runs are recorded in.
+    pub fn state(&self) -> &StateStore {
+        &self.state
+    }
+
+    /// Runs `input` for `principal` to its end.
+    pub async fn run(&self, principal: &Principal, input: &str) -> Result<RunReport, StateError> {
+        let run_id = new_run_id(&self.settings.name, &principal.name);
+        let mut run = Run::new(run_id.clone(), 0, TokenUsage::default(), 0);
+        let (prompt, canary) = self.settings.prompt_for(&principal.name);
+        run.report.prompt_version = prompt.version.clone();
+        // The audit log keeps the input as the model would see it, never the unmasked text; an
+        // input over the length limit is not even screened.
+        let chars = input.chars().count();
+        let too_long = chars > self.settings.max_input_chars;
+        let screened = (!too_long).then(|| self.settings.pii.apply(input));
+        let shown = match &screened {
+            Some(Screened::Passed { text, .. }) => Some(text.as_str()),
+            _ => None,
+        };
+        self.state.append_audit(
+            &run_id,
+            AuditRecord::RunStarted(RunStarted {
+                agent: self.settings.name.clone(),
+                principal: principal.name.clone(),
+                roles: principal.roles.iter().cloned().collect(),
+                model: self.model.id().to_string(),
+                prompt: PromptUsed {
+                    version: prompt.version.clone(),
+                    source: prompt.source.clone(),
+                    canary,
+                },
+                input: shown.map(str::to_owned),
+                input_chars: chars,
+                input_sha256: hex::encode(Sha256::digest(input)),
+            }),
+        )?;
+        let Some(screened) = screened else {
+            let answer = format!(
+                "Your message is {chars} characters long; this agent accepts at most {}. Nothing was sent to the model.",
+                self.settings.max_input_chars
+            );
+            return self.finish(run, RunStatus::InputRejected, answer);
+        };
+        let input = match self.note_screening(&mut run, "input", screened)? {
+            Ok(text) => text,
+            Err(kind) => {
+                let answer = format!(
+                    "Your message was not sent to the model: it contains {} data, which this agent does not accept.",
+                    kind.name()
+                );
+                return self.finish(run, RunStatus::InputRejected, answer);
+            }
+        };
+        if let Some(killed) = self
+            .state
+            .killed(&Target::Agent(self.settings.name.clone()))?
+        {
+            return self.finish(
+                run,
+                RunStatus::AgentKilled,
+                format!(
+                    "The agent `{}` is switched off: {}",
+                    self.settings.name, killed.reason
+                ),
+            );
+        }
+        run.route = self.router.route(&input);
+        self.state.append_audit(
+            &run_id,
+            AuditRecord::RunRouted {
+                route: run.route.clone(),
+            },
+        )?;
+        let request = ModelRequest {
+            system: prompt.text.clone(),
+            messages: vec![Message::User { text: input }],
+            tools: self.offered(&run.route)?,
+            tool_choice: ToolChoice::Auto,
+            parallel_tool_calls: true,
+            max_output_tokens: self.settings.max_output_tokens,
+        };
+        self.drive(run, principal, request).await
+    }
+
+    /// Turns of model and tools until the run ends or pauses.
+    async fn drive(
+        &self,
+        mut run: Run,
+        principal: &Principal,
+        mut request: ModelRequest,
+    ) -> Result<RunReport, StateError> {
+        let run_id = run.report.run_id.clone();
+        while run.report.turns < self.settings.max_turns {
+            if self.cancel.is_cancelled() {
+                return self.cancelled(run);
+            }
+            let reservation = match self.reserve_tokens(&run_id, principal, &request)? {
+                Ok(reservation) => reservation,
+                Err(exhausted) => {
+                    self.state.append_audit(
+                        &run_id,
+                        AuditRecord::BudgetExhausted {
+                            budget: exhausted.clone(),
+                        },
+                    )?;
+                    return self.finish(
+                        run,
+                        RunStatus::BudgetExhausted,
+                        format!("Stopped before asking the model again: {exhausted}."),
+                    );
+                }
+            };
+            run.report.turns += 1;
+            let started = std::time::Instant::now();
+            let answered = tokio::select! {
+                answered = self.model.complete(&request) => Some(answered),
+                () = self.cancel.cancelled() => None,
+            };
+            let Some(answered) = answered else {
+                return self.cancelled(run);
+            };
+            let latency = started.elapsed();
+            if let Some(reservation) = reservation {
+                let used = answered.as_ref().map_or(0, |r| r.usage.total());
+                self.state.settle(reservation, used)?;
+            }
+            let response = match answered {
+                Ok(response) => response,
+                Err(error) => {
+                    self.state.append_audit(
+                        &run_id,
+                        AuditRecord::ModelFailed {
+                            error: error.to_string(),
+                        },
+                    )?;
+                    return self.finish(
+                        run,
+                        RunStatus::ModelFailed,
+                        format!("No answer: the model could not be reached ({error})."),
+                    );
+                }
+            };
+            self.record_response(&mut run, &response, latency)?;
+            if response.calls.is_empty() {
+                let Some(answer) = response.text.filter(|t| !t.trim().is_empty()) else {
+                    let answer = "The model ended its turn without an answer.".to_owned();
+                    return self.finish(run, RunStatus::Answered, answer);
+                };
+                let Some(problem) = self
+                    .settings
+                    .output_schema
+                    .as_ref()
+                    .and_then(|s| s.problem(&answer))
+                else {
+                    return self.finish(run, RunStatus::Answered, answer);
+                };
+                run.output_errors += 1;
+                self.state.append_audit(
+                    &run_id,
+                    AuditRecord::AnswerInvalid {
+                        problem: self.settings.pii.mask(&problem),
+                    },
+                )?;
+                if run.output_errors > self.settings.max_output_retries {
+                    let answer = format!(
+                        "Stopped: the model's answer did not match the required format after {} tries ({problem}).",
+                        run.output_errors
+                    );
+                    return self.finish(run, RunStatus::OutputInvalid, answer);
+                }
+                request.messages.push(Message::Assistant {
+                    text: Some(answer),
+                    calls: Vec::new(),
+                });
+                request.messages.push(Message::User {
+                    text: format!(
+                        "Your answer must be only JSON matching this JSON Schema: {}. It does not: {problem}. Answer again.",
+                        self.settings.output_schema.as_ref().map(|s| s.schema.to_string()).unwrap_or_default()
+                    ),
+                });
+                continue;
+            }
+            let called = tokio::select! {
+                called = self.call_tools(&mut run, principal, &response.calls) => Some(called),
+                () = self.cancel.cancelled() => None,
+            };
+            let Some(called) = called else {
+                return self.cancelled(run);
+            };
+            let (results, waiting) = called?;
+            if !waiting.is_empty() {
+                let paused = Paused {
+                    principal: principal.name.clone(),
+                    prompt_version: run.report.prompt_version.clone(),
+                    route: run.route.clone(),
+                    roles: principal.roles.clone(),
+                    request,
+                    turns: run.report.turns,
+                    usage: run.report.usage,
+                    argument_errors: run.argument_errors,
+                    text: response.text,
+                    calls: response.calls,
+                    results,
+                    waiting,
+                };
+                return self.pause(run, paused);
+            }
+            request.messages.push(Message::Assistant {
+                text: response.text,
+                calls: response.calls,
+            });
+            request.messages.push(Message::ToolResults {
+                results: results.into_iter().flatten().collect(),
+            });
+            if run.argument_errors > self.settings.max_argument_errors {
+                let answer = format!(
+                    "Stopped: the model sent invalid tool arguments {} times (the limit is {}).",
+                    run.argument_errors, self.settings.max_argument_errors
+                );
+                return self.finish(run, RunStatus::ArgumentErrors, answer);
+            }
+        }
+        let answer = format!(
+            "Stopped after {} model turns without a final answer.",
+            self.settings.max_turns
+        );
+        self.finish(run, RunStatus::TurnLimit, answer)
+    }
+
+    /// Reserves the most the next model call can use against the token budgets: its request
+    /// counted as one token per byte (no tokenizer yields more) plus the answer's limit.
+    fn reserve_tokens(
+        &self,
+        run_id: &str,
+        principal: &Principal,
+        request: &ModelRequest,
+    ) -> Result<Result<Option<Reservation>, Exhausted>, StateError> {
+        let budgets = &self.settings.budgets;
+        let scopes: Vec<Budget> = [
+            (
+                format!("tokens:user:{}", principal.name),
+                budgets.user_tokens,
+            ),
+            ("tokens:global".to_owned(), budgets.global_tokens),
+        ]
+        .into_iter()
+        .filter_map(|(scope, limit)| {
+            Some(Budget {
+                scope,
+                limit: limit?,
+            })
+        })
+        .collect();
+        if scopes.is_empty() {
+            return Ok(Ok(None));
+        }
+        let bytes = serde_json::to_vec(request).map_or(0, |b| b.len() as u64);
+        let most = bytes + u64::from(request.max_output_tokens);
+        Ok(self.state.reserve(run_id, &scopes, most)?.map(Some))
+    }
+
+    /// The functions of the route's tools that are not switched off, as the model sees them.
+    fn offered(&self, route: &Route) -> Result<Vec<ToolSpec>, StateError> {
+        let mut offered = Vec::new();
+        for tool in self.host.tools() {
+            let name = &tool.policy.name;
+            if !route.tools.contains(name)
+                || self.state.killed(&Target::Tool(name.clone()))?.is_some()
+            {
+                continue;
+            }
+            offered.extend(tool.functions.iter().map(|f| ToolSpec {
+                name: f.qualified_name.clone(),
+                description: f.description.clone().unwrap_or_default(),
+                parameters: f.parameters_schema.clone(),
+            }));
+        }
+        Ok(offered)
+    }
+
+    fn record_response(
+        &self,
+        run: &mut Run,
+        response: &ModelResponse,
+        latency: std::time::Duration,
+    ) -> Result<(), StateError> {
+        let usage = &mut run.report.usage;
+        usage.input_tokens += response.usage.input_tokens;
+        usage.output_tokens += response.usage.output_tokens;
+        usage.cache_read_tokens += response.usage.cache_read_tokens;
+        let id = self.model.id();
+        let latency_ms = latency.as_secs_f64() * 1000.0;
+        telemetry::model_call(
+            &run.report.run_id,
+            &run.report.prompt_version,
+            &id,
+            response,
+            latency_ms,
+        );
+        // The log keeps what the model said masked, like everything that reaches it.
+        let pii = &self.settings.pii;
+        self.state.append_audit(
+            &run.report.run_id,
+            AuditRecord::ModelResponded(ModelResponded {
+                model: response.model.clone(),
+                response_id: response.response_id.clone(),
+                finish: response.finish.clone(),
+                text: response.text.as_deref().map(|t| pii.mask(t)),
+                calls: response
+                    .calls
+                    .iter()
+                    .map(|call| ToolCall {
+                        raw_arguments: pii.mask(&call.raw_arguments),
+                        ..call.clone()
+                    })
+                    .collect(),
+                provider: id.provider.clone(),
+                request_model: id.model.clone(),
+                input_tokens: response.usage.input_tokens,
+                output_tokens: response.usage.output_tokens,
+                latency_ms,
+            }),
+        )?;
+        self.check_run_tokens(run)?;
+        run.report.events.push(Event::Model {
+            text: response.text.clone(),
+            calls: response.calls.len(),
+            usage: response.usage,
+        });
+        Ok(())
+    }
+
+    /// Ends a cancelled run. Budget reservations of interrupted calls stay as reserved.
+    fn cancelled(&self, run: Run) -> Result<RunReport, StateError> {
+        let answer = "Cancelled before the run finished.".to_owned();
+        self.finish(run, RunStatus::Cancelled, answer)
+    }
+
+    fn finish(
+        &self,
+        mut run: Run,
+        status: RunStatus,
+        answer: String,
+    ) -> Result<RunReport, StateError> {
+        self.state.append_audit(
+            &run.report.run_id,
+            AuditRecord::RunEnded(RunEnded {
+                status,
+                answer: self.settings.pii.mask(&answer),
+                turns: run.report.turns,
+                prompt_version: run.report.prompt_version.clone(),
+                input_tokens: run.report.usage.input_tokens,
+                output_tokens: run.report.usage.output_tokens,
+            }),
+        )?;
+        run.report.status = status;
+        run.report.answer = answer;
+        Ok(run.report)
+    }
+}
+
+impl Run {
+    /// A run with no events yet (its route and prompt version are set once known).
+    fn new(run_id: String, turns: u32, usage: TokenUsage, argument_errors: u32) -> Run {
+        Run {
+            report: RunReport {
+                run_id,
+                status: RunStatus::Answered,
+                answer: String::new(),
+                turns,
+                usage,
+                prompt_version: String::new(),
+                events: Vec::new(),
+            },
+            route: Route {
+                name: "default".into(),
+                tools: Vec::new(),
+            },
+            alerted_tokens: false,
+            alerted_tools: BTreeSet::new(),
+            argument_errors,
+            output_errors: 0,
+        }
+    }
+}
+
+/// The context the host gives each tool call of a run.
+fn caller_context(principal: &Principal, run_id: &str) -> CallContext {
+    CallContext {
+        roles: principal.roles.iter().cloned().collect(),
+        ..CallContext::new(&principal.name, run_id)
+    }
+}
+
+/// A run in progress.
+struct Run {
+    report: RunReport,
+    route: Route,
+    /// Whether the run-token alert was raised, and for which tools the error-rate one was.
+    alerted_tokens: bool,
+    alerted_tools: BTreeSet<String>,
+    argument_errors: u32,
+    output_errors: u32,
+}
+
+/// `run-` and 16 hex digits, unique per agent, principal and instant.
+fn new_run_id(agent: &str, principal: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let digest = Sha256::digest(format!(
+        "{agent}\n{principal}\n{now}\n{}",
+        std::process::id()
+    ));
+    format!("run-{}", &hex::encode(digest)[..16])
+}

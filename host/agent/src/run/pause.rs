@@ -1,0 +1,171 @@
+//! Pausing a run for human approval, and resuming it once every approval is decided: what a
+//! paused run keeps (everything needed to go on, in any process), and how decisions become
+//! calls that run or refusals the model is told.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::calls::refused;
+use super::{Agent, CallDecision, Run, RunReport, RunStatus, caller_context};
+use crate::gates::{Admitted, Principal, Refusal};
+use crate::models::{Message, ModelRequest, TokenUsage, ToolCall, ToolResult};
+use crate::routing::Route;
+use crate::state::StateError;
+use crate::state::approvals::ApprovalRequest;
+use crate::state::records::{AuditRecord, Decision, Gate};
+use crate::state::switches::Target;
+
+/// A call that waits for a human, as a paused run keeps it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) struct Waiting {
+    /// Its position among the turn's calls.
+    pub(super) index: usize,
+    /// The approval's number.
+    pub(super) approval: i64,
+    /// What to run once approved.
+    pub(super) admitted: Admitted,
+}
+
+/// Everything needed to resume a paused run, stored as JSON.
+#[derive(Serialize, Deserialize)]
+pub(super) struct Paused {
+    pub(super) principal: String,
+    pub(super) prompt_version: String,
+    pub(super) route: Route,
+    pub(super) roles: BTreeSet<String>,
+    /// The conversation before the paused turn.
+    pub(super) request: ModelRequest,
+    pub(super) turns: u32,
+    pub(super) usage: TokenUsage,
+    pub(super) argument_errors: u32,
+    /// The paused turn: the model's text and calls, and the results known so far.
+    pub(super) text: Option<String>,
+    pub(super) calls: Vec<ToolCall>,
+    pub(super) results: Vec<Option<ToolResult>>,
+    pub(super) waiting: Vec<Waiting>,
+}
+
+impl Agent {
+    /// Resumes run `run_id`, paused for approvals, once every one of them is decided: approved
+    /// calls run (unless their tool was switched off meanwhile), denied ones are reported to the
+    /// model as denied, and the run goes on. `None` when the run is not this agent's paused run,
+    /// still waits for a decision, or another resumer (in any process) took it first.
+    pub async fn resume(&self, run_id: &str) -> Result<Option<RunReport>, StateError> {
+        let Some(text) = self.state.take_decided_run(run_id, &self.settings.name)? else {
+            return Ok(None);
+        };
+        let paused: Paused = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
+            path: self.state.path().to_owned(),
+            message: format!("paused run {run_id}: {e}"),
+        })?;
+        let decided: BTreeMap<i64, ApprovalRequest> = self
+            .state
+            .approvals_of_run(run_id)?
+            .into_iter()
+            .filter(|a| a.decision.is_some())
+            .map(|a| (a.id, a))
+            .collect();
+        let principal = Principal {
+            name: paused.principal,
+            roles: paused.roles,
+        };
+        let mut run = Run::new(
+            run_id.to_owned(),
+            paused.turns,
+            paused.usage,
+            paused.argument_errors,
+        );
+        run.report.prompt_version = paused.prompt_version.clone();
+        run.route = paused.route;
+        self.state.append_audit(
+            run_id,
+            AuditRecord::RunResumed {
+                approvals: decided.keys().copied().collect(),
+            },
+        )?;
+        let mut decisions = Vec::new();
+        let mut approved = Vec::new();
+        for waiting in paused.waiting {
+            let approval = &decided[&waiting.approval];
+            let tool = waiting
+                .admitted
+                .function
+                .split('.')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            let killed = self.state.killed(&Target::Tool(tool.clone()))?;
+            if approval.decision == Some(Decision::Approved) && killed.is_none() {
+                approved.push((waiting.index, waiting.admitted));
+                continue;
+            }
+            if let Some(reservation) = waiting.admitted.fuel {
+                self.state.settle(reservation, 0)?;
+            }
+            decisions.push((
+                waiting.index,
+                match killed {
+                    Some(killed) if approval.decision == Some(Decision::Approved) => {
+                        refused(Refusal::Killed {
+                            tool,
+                            reason: killed.reason,
+                        })
+                    }
+                    _ => CallDecision::Refused {
+                        gate: Gate::Approval,
+                        reason: format!(
+                            "denied by {}: {}",
+                            approval.decided_by.as_deref().unwrap_or("a reviewer"),
+                            approval.reason.as_deref().unwrap_or("no reason given")
+                        ),
+                    },
+                },
+            ));
+        }
+        decisions.extend(
+            self.execute(&caller_context(&principal, run_id), &paused.calls, approved)
+                .await?,
+        );
+        let mut results = paused.results;
+        for (index, decision) in decisions {
+            results[index] = Some(self.note_call(&mut run, &paused.calls[index], decision)?);
+        }
+        let mut request = paused.request;
+        request.messages.push(Message::Assistant {
+            text: paused.text,
+            calls: paused.calls,
+        });
+        request.messages.push(Message::ToolResults {
+            results: results.into_iter().flatten().collect(),
+        });
+        self.drive(run, &principal, request).await.map(Some)
+    }
+
+    /// Keeps the run's state for [`Agent::resume`] and reports it as paused.
+    pub(super) fn pause(&self, mut run: Run, paused: Paused) -> Result<RunReport, StateError> {
+        let run_id = run.report.run_id.clone();
+        let approvals: Vec<String> = paused
+            .waiting
+            .iter()
+            .map(|w| format!("{} ({})", w.approval, w.admitted.function))
+            .collect();
+        let state = serde_json::to_string(&paused).map_err(|e| StateError::Corrupt {
+            path: self.state.path().to_owned(),
+            message: format!("cannot keep run {run_id}: {e}"),
+        })?;
+        self.state.pause_run(&run_id, &self.settings.name, &state)?;
+        self.state.append_audit(
+            &run_id,
+            AuditRecord::RunPaused {
+                approvals: paused.waiting.iter().map(|w| w.approval).collect(),
+            },
+        )?;
+        run.report.status = RunStatus::Paused;
+        run.report.answer = format!(
+            "Paused: waiting for human approval of {}. Decide with `harness approvals approve ID` or `harness approvals deny ID --reason ...`.",
+            approvals.join(", ")
+        );
+        Ok(run.report)
+    }
+}

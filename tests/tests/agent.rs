@@ -859,6 +859,62 @@ async fn a_denial_is_told_to_the_model_and_rules_on_arguments_pick_calls() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_data_in_a_tool_result_never_reaches_the_state_file() {
+    const CARD: &str = "4111 1111 1111 1111";
+    const IBAN: &str = "GB82 WEST 1234 5698 7654 32";
+    const EMAIL: &str = "ana.lopez@example.com";
+    let tmp = tempfile::tempdir().unwrap();
+    let kb = tmp.path().join("kb");
+    std::fs::create_dir(&kb).unwrap();
+    std::fs::write(
+        kb.join("billing.md"),
+        format!("# Billing\nRefund card {CARD} to {IBAN}; confirm with {EMAIL}.\n"),
+    )
+    .unwrap();
+    let script = r#"{"calls": [{"name": "kb__document", "arguments": {"path": "/kb/billing.md"}}]}
+{"text": "The refund is on its way."}"#;
+    let path = PolicyFile::new(&tmp.path().join("cache"))
+        .data_dir(&tmp.path().join("data"))
+        .tool(
+            "kb",
+            &example_tool("kb"),
+            &format!(
+                "fs = [{{ host = {:?}, guest = \"/kb\", mode = \"ro\" }}]",
+                kb.display().to_string()
+            ),
+        )
+        .scripted_agent(tmp.path(), "support", script, "")
+        .write(tmp.path());
+    let (policy, host, state) = open(&path);
+    let model = scripted(script);
+    let report = support(&policy, &host, &state, model.clone())
+        .run(&principal("ana", &[]), "Where is my refund?")
+        .await
+        .unwrap();
+    assert_eq!(report.status, RunStatus::Answered);
+    let Message::ToolResults { results } = model.requests()[1].messages.last().unwrap().clone()
+    else {
+        panic!("the model got the tool's result")
+    };
+    assert!(
+        results[0].content.contains("[card]") && results[0].content.contains("[iban]"),
+        "{}",
+        results[0].content
+    );
+    drop(state);
+
+    let mut stored = Vec::new();
+    for file in std::fs::read_dir(tmp.path().join("data")).unwrap() {
+        stored.extend(std::fs::read(file.unwrap().path()).unwrap());
+    }
+    let stored = String::from_utf8_lossy(&stored);
+    assert!(stored.contains("[card]"), "the masked result is kept");
+    for secret in [CARD, IBAN, EMAIL, "4111111111111111", "GB82WEST"] {
+        assert!(!stored.contains(secret), "`{secret}` is in the state files");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_resumers_neither_lose_a_half_decided_run_nor_resume_it_twice() {
     let tmp = tempfile::tempdir().unwrap();
     let (policy, host) = approval_setup(tmp.path(), "\"required\"");

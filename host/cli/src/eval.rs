@@ -25,7 +25,7 @@ pub fn eval(config: &Config, dataset: &Path, agent: Option<&str>, json: bool) ->
     } else {
         Some(agents::model(config, settings, 0)?)
     };
-    let scratch = Scratch::new(config, settings)?;
+    let scratch = Scratch::new(config.clone(), settings)?;
     let runtime = crate::load::runtime()?;
     let report = runtime.block_on(eval::evaluate(&scratch.agent, model, &cases))?;
     if json {
@@ -70,6 +70,11 @@ pub fn replay(config: &Config, run_id: &str) -> Result<Exit> {
             config.policy().path().display()
         )
     })?;
+    // Replay runs the tools again: none may reach anything outside the scratch folder.
+    let (config, restricted) = config.clone().without_side_effects();
+    for what in &restricted {
+        println!("replaying without side effects: {what}");
+    }
     let scratch = Scratch::new(config, settings)?;
     let runtime = crate::load::runtime()?;
     let report = runtime.block_on(replay::replay(&scratch.agent, run_id, &recorded))?;
@@ -97,9 +102,9 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn new(config: &Config, settings: &harness_agent::config::AgentSettings) -> Result<Scratch> {
+    fn new(config: Config, settings: &harness_agent::config::AgentSettings) -> Result<Scratch> {
         let dir = tempfile::tempdir().context("creating a scratch folder")?;
-        let config = config.clone().with_data_dir(dir.path().join("data"));
+        let config = config.with_data_dir(dir.path().join("data"));
         let state = Arc::new(StateStore::open(config.policy().host().data_dir())?);
         let host = Host::load(config.policy().clone())?;
         Ok(Scratch {

@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use harness_e2e::{PolicyFile, example_tool, hostile, sha256_file};
+use harness_e2e::http_server::HttpServer;
+use harness_e2e::{PolicyFile, c_fixture, example_tool, hostile, sha256_file};
 use serde_json::Value;
 
 struct Run {
@@ -904,5 +905,87 @@ fn a_paused_run_is_approved_from_another_process_and_finishes() {
     assert_eq!(
         harness(&["audit-log", "verify", "--policy", policy]).code,
         0
+    );
+}
+
+#[test]
+fn a_replay_repeats_no_side_effect_and_says_what_it_withheld() {
+    let server = HttpServer::ok("pong");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .data_dir(&tmp.path().join("data"))
+        .tool(
+            "files",
+            &c_fixture("fsprobe"),
+            &format!(
+                "fs = [{{ host = {:?}, guest = \"/out\", mode = \"rw\" }}]",
+                out.display().to_string()
+            ),
+        )
+        .tool(
+            "web",
+            &c_fixture("httpprobe"),
+            &format!(
+                "http = [{{ url = \"http://127.0.0.1:{}\", methods = [\"GET\"] }}]",
+                server.port()
+            ),
+        )
+        .scripted_agent(
+            tmp.path(),
+            "helper",
+            &format!(
+                r#"{{"calls": [{{"name": "files__write-file", "arguments": {{"path": "/out/note.txt", "data": "written once"}}}}, {{"name": "web__fetch", "arguments": {{"method": "GET", "scheme": "http", "authority": "{}", "path": "/ping", "headers": [], "body": ""}}}}]}}
+{{"text": "Done."}}
+"#,
+                server.addr()
+            ),
+            "",
+        )
+        .write(tmp.path());
+    let policy = policy.to_str().unwrap();
+
+    let run = harness(&["run", "--policy", policy, "--json", "write and ping"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    let run_id = report["run_id"].as_str().unwrap();
+    let note = out.join("note.txt");
+    let written = std::fs::metadata(&note).unwrap().modified().unwrap();
+    assert_eq!(server.connections(), 1);
+
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let replay = harness(&["replay", "--policy", policy, run_id]);
+    assert!(
+        replay
+            .stdout
+            .contains("replaying without side effects: files: /out read-only (granted read-write)"),
+        "{}",
+        replay.stdout
+    );
+    assert!(
+        replay.stdout.contains(
+            "replaying without side effects: web: no HTTP (granted: GET http://127.0.0.1:"
+        ),
+        "{}",
+        replay.stdout
+    );
+    // The tools were denied this time, so the replay differs from the recording, and says so.
+    assert_eq!(replay.code, 9, "{}{}", replay.stdout, replay.stderr);
+    assert!(
+        replay.stdout.contains("DIVERGED at call 1"),
+        "{}",
+        replay.stdout
+    );
+    assert_eq!(
+        std::fs::metadata(&note).unwrap().modified().unwrap(),
+        written,
+        "the replay wrote the file again"
+    );
+    assert_eq!(std::fs::read_to_string(&note).unwrap(), "written once");
+    assert_eq!(
+        server.connections(),
+        1,
+        "the replay reached the server again"
     );
 }

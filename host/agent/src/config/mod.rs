@@ -93,6 +93,13 @@ impl Config {
             ..self
         }
     }
+
+    /// The same whitelist with no grant that reaches outside the host (see
+    /// [`Policy::without_side_effects`]), for replaying a recorded run; and what was restricted.
+    pub fn without_side_effects(self) -> (Config, Vec<String>) {
+        let (policy, restricted) = self.policy.without_side_effects();
+        (Config { policy, ..self }, restricted)
+    }
 }
 
 impl From<(Policy, Checked)> for Config {

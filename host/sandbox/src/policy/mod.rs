@@ -393,6 +393,40 @@ impl Policy {
         self.host.data_dir = data_dir;
         self
     }
+
+    /// The same whitelist with every grant that reaches outside the host taken away or made
+    /// read-only: no HTTP (nor its secrets), no sockets, granted directories read-only. What runs
+    /// a recorded run again must not repeat its side effects; tools that try are denied inside
+    /// the sandbox (and `strict` is lifted so they still load). Returns what was restricted, in
+    /// words, per tool.
+    pub fn without_side_effects(mut self) -> (Self, Vec<String>) {
+        let mut restricted = Vec::new();
+        for tool in self.tools.values_mut() {
+            let grants = &mut tool.grants;
+            let mut what = Vec::new();
+            if !grants.http.is_empty() {
+                let urls: Vec<String> = grants.http.iter().map(ToString::to_string).collect();
+                what.push(format!("no HTTP (granted: {})", urls.join(", ")));
+                grants.http.clear();
+                grants.secrets.clear();
+            }
+            if !grants.sockets.is_empty() {
+                let addrs: Vec<String> =
+                    grants.sockets.iter().map(|g| g.addr.to_string()).collect();
+                what.push(format!("no sockets (granted: {})", addrs.join(", ")));
+                grants.sockets.clear();
+            }
+            for fs in grants.fs.iter_mut().filter(|g| g.mode == FsMode::ReadWrite) {
+                what.push(format!("{} read-only (granted read-write)", fs.guest));
+                fs.mode = FsMode::ReadOnly;
+            }
+            if !what.is_empty() {
+                tool.strict = false;
+                restricted.push(format!("{}: {}", tool.name, what.join("; ")));
+            }
+        }
+        (self, restricted)
+    }
 }
 
 /// Tool names become prefixes of function names that OpenAI and MCP accept (`[a-zA-Z0-9_-]`),

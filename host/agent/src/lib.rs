@@ -7,6 +7,25 @@
 //! ([`state`]). [`config`] reads the agent's part of the whitelist, [`models`] speaks to the
 //! providers, [`run`] is the loop, and [`eval`] and [`replay`] re-run it against golden datasets
 //! and recorded runs.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use harness_agent::{config::Config, gates::Principal, models, run::Agent, state::StateStore};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Arc::new(Config::load("harness.toml")?);
+//! let host = harness_sandbox::Host::load(config.policy().clone())?;
+//! let state = Arc::new(StateStore::open(config.policy().host().data_dir())?);
+//! let settings = &config.agents()["support"];
+//! let model = models::connect(&config.models()[&settings.model], &|name| std::env::var(name).ok())?;
+//! let agent = Agent::new(host, state, config.clone(), "support", model)?;
+//! let principal = Principal { name: "ana".into(), roles: ["support".to_owned()].into() };
+//! let report = agent.run(&principal, "Is the VPN down?").await?;
+//! println!("{}", report.answer);
+//! # Ok(()) }
+//! ```
+//!
+//! `cargo run -p harness-agent --example scripted_run` runs one end to end with a scripted model.
 
 pub mod config;
 pub mod eval;

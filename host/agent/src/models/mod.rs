@@ -264,6 +264,7 @@ impl TokenUsage {
 
 /// Why a model call failed. [`ModelError::is_transient`] says whether trying again may help.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ModelError {
     /// The provider answered with an error status.
     #[error("{provider} answered {status}: {message}")]

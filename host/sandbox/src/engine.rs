@@ -32,16 +32,16 @@ pub struct HostEngine {
 }
 
 impl HostEngine {
-    /// Builds the engine for `max_concurrency` concurrent calls whose largest memory cap is
-    /// `max_memory` bytes, and starts the epoch ticker.
+    /// Builds the engine for `max_concurrency` concurrent calls (1 to 4096, as the whitelist
+    /// checks) whose largest memory cap is `max_memory` bytes, and starts the epoch ticker.
     pub fn new(max_concurrency: u32, max_memory: u64) -> wasmtime::Result<Self> {
-        let total_memories = max_concurrency * MEMORIES_PER_CALL;
+        let total_memories = max_concurrency.saturating_mul(MEMORIES_PER_CALL);
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(max_concurrency)
             .total_stacks(max_concurrency)
-            .total_core_instances(max_concurrency * 32)
+            .total_core_instances(max_concurrency.saturating_mul(32))
             .total_memories(total_memories)
-            .total_tables(max_concurrency * 8)
+            .total_tables(max_concurrency.saturating_mul(8))
             .max_memories_per_module(MEMORIES_PER_CALL)
             .max_tables_per_module(4)
             .table_elements(MAX_TABLE_ELEMENTS)
@@ -57,7 +57,7 @@ impl HostEngine {
             .max_wasm_stack(MAX_WASM_STACK)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
-        start_epoch_ticker(&engine);
+        start_epoch_ticker(&engine)?;
         Ok(Self {
             engine,
             call_slots: Arc::new(Semaphore::new(max_concurrency as usize)),
@@ -69,7 +69,7 @@ impl HostEngine {
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] on a plain thread, so deadlines hold even when
 /// every tokio worker is busy. The thread holds only a weak reference and ends with the engine.
-fn start_epoch_ticker(engine: &Engine) {
+fn start_epoch_ticker(engine: &Engine) -> wasmtime::Result<()> {
     let weak = engine.weak();
     std::thread::Builder::new()
         .name("harness-epoch".into())
@@ -80,5 +80,6 @@ fn start_epoch_ticker(engine: &Engine) {
                 std::thread::sleep(EPOCH_TICK);
             }
         })
-        .expect("spawning the epoch thread at start-up");
+        .map_err(|e| wasmtime::format_err!("cannot start the epoch thread: {e}"))?;
+    Ok(())
 }

@@ -15,22 +15,24 @@ impl Sha256Digest {
         Self(Sha256::digest(bytes).into())
     }
 
-    /// The digest of `value` as JSON text, hashed as it is written.
-    pub fn of_json(value: &serde_json::Value) -> Self {
-        struct Hashing(Sha256);
+    /// The digest of `value` as JSON text, and the text's length, measured as it is written
+    /// (without keeping the text).
+    pub fn of_json_sized(value: &serde_json::Value) -> (Self, u64) {
+        struct Hashing(Sha256, u64);
         impl std::io::Write for Hashing {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
                 self.0.update(buf);
+                self.1 += buf.len() as u64;
                 Ok(buf.len())
             }
             fn flush(&mut self) -> std::io::Result<()> {
                 Ok(())
             }
         }
-        let mut hashing = Hashing(Sha256::new());
+        let mut hashing = Hashing(Sha256::new(), 0);
         // Writing JSON into a hasher cannot fail: the writer never does.
         let _ = serde_json::to_writer(&mut hashing, value);
-        Self(hashing.0.finalize().into())
+        (Self(hashing.0.finalize().into()), hashing.1)
     }
 
     /// Wraps an already computed digest.

@@ -10,7 +10,7 @@ use crate::contract::ToolFunction;
 use crate::convert::{self, ArgumentError};
 use crate::digest::Sha256Digest;
 use crate::engine::HostEngine;
-use crate::policy::Policy;
+use crate::policy::{Bytes, Policy};
 use crate::record::CallRecord;
 use crate::registry::{LoadError, LoadEvent, LoadedTool, Registry};
 
@@ -148,28 +148,22 @@ impl Host {
         arguments: &str,
         caller: &CallContext,
     ) -> Result<CallReport, CallError> {
+        let sized = Sized {
+            bytes: arguments.len() as u64,
+            sha256: Sha256Digest::of(arguments.as_bytes()),
+        };
         let parsed = self.lookup(name).and_then(|(tool, index)| {
             let function = &tool.functions[index];
-            let max_input = tool.policy.limits.max_input;
-            if arguments.len() as u64 > max_input.0 {
-                return Err(CallError::BadJson {
-                    function: function.name.clone(),
-                    message: format!(
-                        "{} bytes is more than the limit of {max_input}",
-                        arguments.len()
-                    ),
-                });
-            }
+            check_size(function, tool.policy.limits.max_input, sized.bytes)?;
             serde_json::from_str::<Value>(arguments).map_err(|e| CallError::BadJson {
                 function: function.name.clone(),
                 message: format!("not valid JSON: {e}"),
             })
         });
         match parsed {
-            Ok(value) => self.call_json(name, &value, caller).await,
+            Ok(value) => self.call_sized(name, &value, &sized, caller).await,
             Err(e) => {
-                let args_sha256 = Sha256Digest::of(arguments.as_bytes());
-                self.record(name, caller, &args_sha256)
+                self.record(name, caller, &sized.sha256)
                     .refused(e.kind(), &e.to_string());
                 Err(e)
             }
@@ -178,16 +172,27 @@ impl Host {
 
     /// Calls function `name` with `arguments` already parsed (what a model's tool call or an
     /// MCP request carries), on behalf of `caller`. The size limit applies to their JSON text,
-    /// and the call record holds the SHA-256 of that text.
+    /// and the call record holds the SHA-256 of that text, both measured without writing it.
     pub async fn call_json(
         &self,
         name: &str,
         arguments: &Value,
         caller: &CallContext,
     ) -> Result<CallReport, CallError> {
-        let args_sha256 = Sha256Digest::of_json(arguments);
-        let mut record = self.record(name, caller, &args_sha256);
-        let (tool, index, params) = match self.prepare(name, arguments) {
+        let (sha256, bytes) = Sha256Digest::of_json_sized(arguments);
+        self.call_sized(name, arguments, &Sized { bytes, sha256 }, caller)
+            .await
+    }
+
+    async fn call_sized(
+        &self,
+        name: &str,
+        arguments: &Value,
+        sized: &Sized,
+        caller: &CallContext,
+    ) -> Result<CallReport, CallError> {
+        let mut record = self.record(name, caller, &sized.sha256);
+        let (tool, index, params) = match self.prepare(name, arguments, sized.bytes) {
             Ok(ok) => ok,
             Err(e) => {
                 record.refused(e.kind(), &e.to_string());
@@ -235,17 +240,11 @@ impl Host {
         &self,
         name: &str,
         arguments: &Value,
+        bytes: u64,
     ) -> Result<(&Arc<LoadedTool>, usize, Vec<wasmtime::component::Val>), CallError> {
         let (tool, index) = self.lookup(name)?;
         let function = &tool.functions[index];
-        let max_input = tool.policy.limits.max_input;
-        let size = convert::json_size(arguments);
-        if size > max_input.0 {
-            return Err(CallError::BadJson {
-                function: function.name.clone(),
-                message: format!("{size} bytes is more than the limit of {max_input}"),
-            });
-        }
+        check_size(function, tool.policy.limits.max_input, bytes)?;
         let params = convert::args_to_wit(
             &function.signature.resolve,
             &function.signature.params,
@@ -257,4 +256,21 @@ impl Host {
         })?;
         Ok((tool, index, params))
     }
+}
+
+/// The size and digest of a call's arguments as JSON text.
+struct Sized {
+    bytes: u64,
+    sha256: Sha256Digest,
+}
+
+/// Refuses arguments of `bytes` bytes when they are over `max_input`.
+fn check_size(function: &ToolFunction, max_input: Bytes, bytes: u64) -> Result<(), CallError> {
+    if bytes > max_input.0 {
+        return Err(CallError::BadJson {
+            function: function.name.clone(),
+            message: format!("{bytes} bytes is more than the limit of {max_input}"),
+        });
+    }
+    Ok(())
 }

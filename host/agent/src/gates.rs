@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use rusqlite::params;
 use serde_json::Value;
 
-use crate::config::{AgentSettings, Config, Rate};
+use crate::config::{Config, Rate};
 use crate::models::ToolCall;
 use crate::routing::Route;
 use crate::state::audit::since;
@@ -16,7 +16,7 @@ use crate::state::ledger::{Budget, Exhausted, Reservation};
 use crate::state::records::{AuditRecord, Gate, ToolAdmitted};
 use crate::state::switches::Target;
 use crate::state::{StateError, StateStore};
-use harness_sandbox::Host;
+use harness_sandbox::{CallContext, Host};
 
 /// Why a gate refused a call.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -114,7 +114,7 @@ pub struct Admitted {
     pub needs_approval: bool,
 }
 
-/// Who a run acts for.
+/// Who a run (or a call) acts for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
     /// Their name.
@@ -123,14 +123,22 @@ pub struct Principal {
     pub roles: BTreeSet<String>,
 }
 
+impl Principal {
+    /// The context the sandbox gives each tool call made for them in run `run_id`.
+    pub fn call_context(&self, run_id: &str) -> CallContext {
+        CallContext {
+            roles: self.roles.iter().cloned().collect(),
+            ..CallContext::new(&self.name, run_id)
+        }
+    }
+}
+
 /// Checks `call` against every gate, in order. Admission is recorded (`tool.admitted`) in the
 /// same transaction as the rate check, so concurrent runs never exceed a rate.
-#[expect(clippy::too_many_arguments, reason = "each is one thing a gate reads")]
 pub fn check(
     host: &Host,
     state: &StateStore,
     config: &Config,
-    agent: &AgentSettings,
     route: &Route,
     principal: &Principal,
     run_id: &str,
@@ -190,7 +198,7 @@ pub fn check(
     if let Err(refusal) = admitted {
         return Ok(Err(refusal));
     }
-    let fuel = match agent.budgets.user_fuel {
+    let fuel = match config.budgets().user_fuel {
         Some(limit) => {
             let budget = Budget {
                 scope: format!("fuel:user:{}", principal.name),

@@ -27,6 +27,7 @@
 //!
 //! `cargo run -p harness-agent --example scripted_run` runs one end to end with a scripted model.
 
+pub mod calls;
 pub mod config;
 pub mod eval;
 pub mod gates;

@@ -35,7 +35,7 @@ impl Agent {
         if run.alerted_tools.contains(function) {
             return Ok(());
         }
-        let Some(stats) = self.state.tool_stats(function, rule.window)? else {
+        let Some(stats) = self.gate.state().tool_stats(function, rule.window)? else {
             return Ok(());
         };
         let rate = stats.errors as f64 / stats.calls as f64;
@@ -62,7 +62,7 @@ impl Agent {
         threshold: f64,
     ) -> Result<(), StateError> {
         tracing::warn!(target: "harness::alert", alert = kind, subject, value, threshold, run_id, "alert raised");
-        self.state.append_audit(
+        self.gate.state().append_audit(
             run_id,
             AuditRecord::AlertRaised(AlertRaised {
                 alert: kind.to_owned(),

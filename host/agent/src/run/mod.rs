@@ -14,7 +14,8 @@ mod pause;
 mod report;
 mod telemetry;
 
-pub use report::{CallDecision, Event, RunReport, RunStatus};
+pub use crate::calls::CallDecision;
+pub use report::{Event, RunReport, RunStatus};
 
 use pause::Paused;
 /// Cancels runs: checked between steps, and it interrupts a model call or a batch of tool calls
@@ -24,9 +25,10 @@ pub use tokio_util::sync::CancellationToken;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use harness_sandbox::{CallContext, Host};
+use harness_sandbox::Host;
 use sha2::{Digest, Sha256};
 
+use crate::calls::ToolGate;
 use crate::config::{AgentSettings, Config};
 use crate::gates::Principal;
 use crate::guards::pii::Screened;
@@ -44,9 +46,7 @@ use crate::state::{StateError, StateStore};
 /// handles), so a run can be spawned onto its own task.
 #[derive(Clone)]
 pub struct Agent {
-    host: Host,
-    state: Arc<StateStore>,
-    config: Arc<Config>,
+    gate: ToolGate,
     settings: AgentSettings,
     model: Arc<dyn Model>,
     router: Arc<dyn Router>,
@@ -81,10 +81,8 @@ impl Agent {
             })?
             .clone();
         Ok(Agent {
-            host,
-            state,
             router: Arc::new(KeywordRouter::new(&settings)),
-            config,
+            gate: ToolGate::new(host, state, config),
             settings,
             model,
             cancel: CancellationToken::new(),
@@ -113,7 +111,12 @@ impl Agent {
 
     /// The state its runs are recorded in.
     pub fn state(&self) -> &StateStore {
-        &self.state
+        self.gate.state()
+    }
+
+    /// The gates and sandbox its tool calls go through.
+    pub fn gate(&self) -> &ToolGate {
+        &self.gate
     }
 
     /// Runs `input` for `principal` to its end.
@@ -131,7 +134,7 @@ impl Agent {
             Some(Screened::Passed { text, .. }) => Some(text.as_str()),
             _ => None,
         };
-        self.state.append_audit(
+        self.gate.state().append_audit(
             &run_id,
             AuditRecord::RunStarted(RunStarted {
                 agent: self.settings.name.clone(),
@@ -166,7 +169,8 @@ impl Agent {
             }
         };
         if let Some(killed) = self
-            .state
+            .gate
+            .state()
             .killed(&Target::Agent(self.settings.name.clone()))?
         {
             return self.finish(
@@ -179,7 +183,7 @@ impl Agent {
             );
         }
         run.route = self.router.route(&input);
-        self.state.append_audit(
+        self.gate.state().append_audit(
             &run_id,
             AuditRecord::RunRouted {
                 route: run.route.clone(),
@@ -211,7 +215,7 @@ impl Agent {
             let reservation = match self.reserve_tokens(&run_id, principal, &request)? {
                 Ok(reservation) => reservation,
                 Err(exhausted) => {
-                    self.state.append_audit(
+                    self.gate.state().append_audit(
                         &run_id,
                         AuditRecord::BudgetExhausted {
                             budget: exhausted.clone(),
@@ -236,12 +240,12 @@ impl Agent {
             let latency = started.elapsed();
             if let Some(reservation) = reservation {
                 let used = answered.as_ref().map_or(0, |r| r.usage.total());
-                self.state.settle(reservation, used)?;
+                self.gate.state().settle(reservation, used)?;
             }
             let response = match answered {
                 Ok(response) => response,
                 Err(error) => {
-                    self.state.append_audit(
+                    self.gate.state().append_audit(
                         &run_id,
                         AuditRecord::ModelFailed {
                             error: error.to_string(),
@@ -269,7 +273,7 @@ impl Agent {
                     return self.finish(run, RunStatus::Answered, answer);
                 };
                 run.output_errors += 1;
-                self.state.append_audit(
+                self.gate.state().append_audit(
                     &run_id,
                     AuditRecord::AnswerInvalid {
                         problem: self.settings.pii.mask(&problem),
@@ -370,16 +374,20 @@ impl Agent {
         }
         let bytes = serde_json::to_vec(request).map_or(0, |b| b.len() as u64);
         let most = bytes + u64::from(request.max_output_tokens);
-        Ok(self.state.reserve(run_id, &scopes, most)?.map(Some))
+        Ok(self.gate.state().reserve(run_id, &scopes, most)?.map(Some))
     }
 
     /// The functions of the route's tools that are not switched off, as the model sees them.
     fn offered(&self, route: &Route) -> Result<Vec<ToolSpec>, StateError> {
         let mut offered = Vec::new();
-        for tool in self.host.tools() {
+        for tool in self.gate.host().tools() {
             let name = &tool.policy.name;
             if !route.tools.contains(name)
-                || self.state.killed(&Target::Tool(name.clone()))?.is_some()
+                || self
+                    .gate
+                    .state()
+                    .killed(&Target::Tool(name.clone()))?
+                    .is_some()
             {
                 continue;
             }
@@ -413,7 +421,7 @@ impl Agent {
         );
         // The log keeps what the model said masked, like everything that reaches it.
         let pii = &self.settings.pii;
-        self.state.append_audit(
+        self.gate.state().append_audit(
             &run.report.run_id,
             AuditRecord::ModelResponded(ModelResponded {
                 model: response.model.clone(),
@@ -456,7 +464,7 @@ impl Agent {
         status: RunStatus,
         answer: String,
     ) -> Result<RunReport, StateError> {
-        self.state.append_audit(
+        self.gate.state().append_audit(
             &run.report.run_id,
             AuditRecord::RunEnded(RunEnded {
                 status,
@@ -495,14 +503,6 @@ impl Run {
             argument_errors,
             output_errors: 0,
         }
-    }
-}
-
-/// The context the host gives each tool call of a run.
-fn caller_context(principal: &Principal, run_id: &str) -> CallContext {
-    CallContext {
-        roles: principal.roles.iter().cloned().collect(),
-        ..CallContext::new(&principal.name, run_id)
     }
 }
 

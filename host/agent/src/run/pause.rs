@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::calls::refused;
-use super::{Agent, CallDecision, Run, RunReport, RunStatus, caller_context};
+use super::{Agent, CallDecision, Run, RunReport, RunStatus};
 use crate::gates::{Admitted, Principal, Refusal};
 use crate::models::{Message, ModelRequest, TokenUsage, ToolCall, ToolResult};
 use crate::routing::Route;
@@ -52,15 +51,20 @@ impl Agent {
     /// model as denied, and the run goes on. `None` when the run is not this agent's paused run,
     /// still waits for a decision, or another resumer (in any process) took it first.
     pub async fn resume(&self, run_id: &str) -> Result<Option<RunReport>, StateError> {
-        let Some(text) = self.state.take_decided_run(run_id, &self.settings.name)? else {
+        let Some(text) = self
+            .gate
+            .state()
+            .take_decided_run(run_id, &self.settings.name)?
+        else {
             return Ok(None);
         };
         let paused: Paused = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
-            path: self.state.path().to_owned(),
+            path: self.gate.state().path().to_owned(),
             message: format!("paused run {run_id}: {e}"),
         })?;
         let decided: BTreeMap<i64, ApprovalRequest> = self
-            .state
+            .gate
+            .state()
             .approvals_of_run(run_id)?
             .into_iter()
             .filter(|a| a.decision.is_some())
@@ -78,7 +82,7 @@ impl Agent {
         );
         run.report.prompt_version = paused.prompt_version.clone();
         run.route = paused.route;
-        self.state.append_audit(
+        self.gate.state().append_audit(
             run_id,
             AuditRecord::RunResumed {
                 approvals: decided.keys().copied().collect(),
@@ -95,22 +99,23 @@ impl Agent {
                 .next()
                 .unwrap_or_default()
                 .to_owned();
-            let killed = self.state.killed(&Target::Tool(tool.clone()))?;
+            let killed = self.gate.state().killed(&Target::Tool(tool.clone()))?;
             if approval.decision == Some(Decision::Approved) && killed.is_none() {
                 approved.push((waiting.index, waiting.admitted));
                 continue;
             }
             if let Some(reservation) = waiting.admitted.fuel {
-                self.state.settle(reservation, 0)?;
+                self.gate.state().settle(reservation, 0)?;
             }
             decisions.push((
                 waiting.index,
                 match killed {
                     Some(killed) if approval.decision == Some(Decision::Approved) => {
-                        refused(Refusal::Killed {
+                        Refusal::Killed {
                             tool,
                             reason: killed.reason,
-                        })
+                        }
+                        .into()
                     }
                     _ => CallDecision::Refused {
                         gate: Gate::Approval,
@@ -123,10 +128,12 @@ impl Agent {
                 },
             ));
         }
-        decisions.extend(
-            self.execute(&caller_context(&principal, run_id), &paused.calls, approved)
-                .await?,
-        );
+        let (indexes, approved): (Vec<usize>, Vec<_>) = approved.into_iter().unzip();
+        let ran = self
+            .gate
+            .run(&principal.call_context(run_id), approved)
+            .await?;
+        decisions.extend(indexes.into_iter().zip(ran));
         let mut results = paused.results;
         for (index, decision) in decisions {
             results[index] = Some(self.note_call(&mut run, &paused.calls[index], decision)?);
@@ -151,11 +158,13 @@ impl Agent {
             .map(|w| format!("{} ({})", w.approval, w.admitted.function))
             .collect();
         let state = serde_json::to_string(&paused).map_err(|e| StateError::Corrupt {
-            path: self.state.path().to_owned(),
+            path: self.gate.state().path().to_owned(),
             message: format!("cannot keep run {run_id}: {e}"),
         })?;
-        self.state.pause_run(&run_id, &self.settings.name, &state)?;
-        self.state.append_audit(
+        self.gate
+            .state()
+            .pause_run(&run_id, &self.settings.name, &state)?;
+        self.gate.state().append_audit(
             &run_id,
             AuditRecord::RunPaused {
                 approvals: paused.waiting.iter().map(|w| w.approval).collect(),

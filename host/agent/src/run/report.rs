@@ -2,12 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use harness_sandbox::CallReport;
 use serde::{Deserialize, Serialize};
 
+use crate::calls::CallDecision;
 use crate::guards::pii::Kind;
 use crate::models::{TokenUsage, ToolCall, ToolResult};
-use crate::state::records::Gate;
 
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,31 +33,6 @@ pub enum RunStatus {
     OutputInvalid,
     /// Cancelled through its [`CancellationToken`].
     Cancelled,
-}
-
-/// What happened to one proposed tool call.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "decision", rename_all = "snake_case")]
-pub enum CallDecision {
-    /// A gate refused it; it never reached the sandbox.
-    Refused {
-        /// The gate.
-        gate: Gate,
-        /// Why, as the model was told.
-        reason: String,
-    },
-    /// It waits for a human to approve it (the run is paused).
-    AwaitingApproval {
-        /// The approval's number.
-        approval: i64,
-    },
-    /// It ran in the sandbox.
-    Ran {
-        /// `tool.function`.
-        function: String,
-        /// The host's report: outcome, fuel, time, denials.
-        report: Box<CallReport>,
-    },
 }
 
 /// One step of a run, in order, for display and tests (the audit log has the same steps).

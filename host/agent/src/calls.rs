@@ -1,0 +1,228 @@
+//! The one path from a proposed tool call to its outcome, shared by every front end (agent
+//! runs, MCP, the HTTP API): the [gates](crate::gates) in order, a human approval where the tool
+//! needs one, the sandbox, and the audit records. [`ToolGate`] holds what that path needs.
+
+use std::sync::Arc;
+
+use harness_sandbox::{CallContext, CallReport, Host};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::gates::{self, Admitted, Principal, Refusal};
+use crate::guards::pii::PiiPolicy;
+use crate::models::ToolCall;
+use crate::routing::Route;
+use crate::state::records::{AuditRecord, Gate, ToolCalled, ToolRefused};
+use crate::state::{StateError, StateStore};
+
+/// What happened to one proposed tool call.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum CallDecision {
+    /// A gate refused it; it never reached the sandbox.
+    Refused {
+        /// The gate.
+        gate: Gate,
+        /// Why, in words for the caller.
+        reason: String,
+    },
+    /// It waits for a human to approve it.
+    AwaitingApproval {
+        /// The approval's number.
+        approval: i64,
+    },
+    /// It ran in the sandbox.
+    Ran {
+        /// `tool.function`.
+        function: String,
+        /// The host's report: outcome, fuel, time, denials.
+        report: Box<CallReport>,
+    },
+}
+
+impl From<Refusal> for CallDecision {
+    fn from(refusal: Refusal) -> CallDecision {
+        CallDecision::Refused {
+            gate: refusal.gate(),
+            reason: refusal.to_string(),
+        }
+    }
+}
+
+/// How a call came through the gates.
+#[derive(Debug)]
+pub enum Admission {
+    /// It may run.
+    Admitted(Admitted),
+    /// It may run once a human approves it: the approval was requested.
+    Awaiting {
+        /// What to run once approved.
+        admitted: Admitted,
+        /// The approval's number.
+        approval: i64,
+    },
+    /// A gate refused it.
+    Refused(Refusal),
+}
+
+/// The gates and the sandbox behind them, with the state they record in: what every front end
+/// calls tools through. Cheap to clone.
+#[derive(Clone)]
+pub struct ToolGate {
+    host: Host,
+    state: Arc<StateStore>,
+    config: Arc<Config>,
+}
+
+impl ToolGate {
+    /// The gate over `host`, recording in `state`, with the gates of `config`.
+    pub fn new(host: Host, state: Arc<StateStore>, config: Arc<Config>) -> ToolGate {
+        ToolGate {
+            host,
+            state,
+            config,
+        }
+    }
+
+    /// The sandbox.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// The state the gates count in and the records go to.
+    pub fn state(&self) -> &StateStore {
+        &self.state
+    }
+
+    /// The whitelist.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Passes `call` through the gates in order (kill switch, routing, role, rate, budget,
+    /// arguments); a call its tool's `approval` applies to gets an approval request.
+    pub fn admit(
+        &self,
+        route: &Route,
+        principal: &Principal,
+        run_id: &str,
+        call: &ToolCall,
+    ) -> Result<Admission, StateError> {
+        let checked = gates::check(
+            &self.host,
+            &self.state,
+            &self.config,
+            route,
+            principal,
+            run_id,
+            call,
+        )?;
+        Ok(match checked {
+            Ok(admitted) if admitted.needs_approval => {
+                let approval = self.state.request_approval(
+                    run_id,
+                    &call.id,
+                    &admitted.function,
+                    &admitted.arguments.to_string(),
+                    &principal.name,
+                )?;
+                Admission::Awaiting { admitted, approval }
+            }
+            Ok(admitted) => Admission::Admitted(admitted),
+            Err(refusal) => Admission::Refused(refusal),
+        })
+    }
+
+    /// Runs admitted calls concurrently in the sandbox and settles their fuel; the decisions
+    /// come back in the same order. Arguments the sandbox finds invalid are a refusal.
+    pub async fn run(
+        &self,
+        caller: &CallContext,
+        admitted: Vec<Admitted>,
+    ) -> Result<Vec<CallDecision>, StateError> {
+        let runs = admitted
+            .iter()
+            .map(|ok| self.host.call_json(&ok.function, &ok.arguments, caller));
+        let reports = futures::future::join_all(runs).await;
+        let mut decisions = Vec::with_capacity(reports.len());
+        for (ok, report) in admitted.into_iter().zip(reports) {
+            if let Some(reservation) = ok.fuel {
+                let used = report.as_ref().map_or(0, |r| r.usage.fuel);
+                self.state.settle(reservation, used)?;
+            }
+            decisions.push(match report {
+                Ok(report) => CallDecision::Ran {
+                    function: ok.function,
+                    report: Box::new(report),
+                },
+                Err(error) => Refusal::InvalidArguments {
+                    tool: ok.function,
+                    message: error.to_string(),
+                }
+                .into(),
+            });
+        }
+        Ok(decisions)
+    }
+
+    /// Records `decision` on `call` in run `run_id`: `tool.refused`, or `tool.called` with its
+    /// outcome masked by `pii` (the approval request is the record of a waiting call).
+    pub fn record(
+        &self,
+        run_id: &str,
+        call: &ToolCall,
+        decision: &CallDecision,
+        pii: &PiiPolicy,
+    ) -> Result<(), StateError> {
+        let record = match decision {
+            CallDecision::AwaitingApproval { .. } => return Ok(()),
+            CallDecision::Refused { gate, reason } => AuditRecord::ToolRefused(ToolRefused {
+                call_id: call.id.clone(),
+                name: call.name.clone(),
+                gate: *gate,
+                reason: reason.clone(),
+            }),
+            CallDecision::Ran { function, report } => {
+                let outcome = serde_json::to_value(&report.outcome)
+                    .map_or(Value::Null, |o| pii.mask_json(&o));
+                AuditRecord::ToolCalled(ToolCalled {
+                    call_id: call.id.clone(),
+                    function: function.clone(),
+                    outcome,
+                    fuel: report.usage.fuel,
+                    wall_us: u64::try_from(report.usage.wall.as_micros()).unwrap_or(u64::MAX),
+                    denials: report.denials.clone(),
+                })
+            }
+        };
+        self.state.append_audit(run_id, record)?;
+        Ok(())
+    }
+
+    /// One call from start to end, as a front end without a model makes it: the gates, the
+    /// approval request or the sandbox, and the record.
+    pub async fn call(
+        &self,
+        route: &Route,
+        principal: &Principal,
+        run_id: &str,
+        call: &ToolCall,
+        pii: &PiiPolicy,
+    ) -> Result<CallDecision, StateError> {
+        let decision = match self.admit(route, principal, run_id, call)? {
+            Admission::Refused(refusal) => refusal.into(),
+            Admission::Awaiting { approval, .. } => CallDecision::AwaitingApproval { approval },
+            Admission::Admitted(admitted) => {
+                let caller = principal.call_context(run_id);
+                let mut decisions = self.run(&caller, vec![admitted]).await?;
+                decisions.pop().unwrap_or_else(|| CallDecision::Refused {
+                    gate: Gate::Routing,
+                    reason: "the sandbox returned no outcome".into(),
+                })
+            }
+        };
+        self.record(run_id, call, &decision, pii)?;
+        Ok(decision)
+    }
+}

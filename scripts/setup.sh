@@ -3,7 +3,8 @@
 # - clang-16 + lld-16 + wasi-libc, to build C tools (and link Rust ones) to wasm;
 # - rustc-web + cargo-web + rust-web-src, Debian's Rust with the standard-library source, to
 #   build Rust tools for wasm where rustup cannot add the wasm32-wasip2 target;
-# - componentize-py in ./.venv, to build Python tools.
+# - componentize-py in ./.venv, to build Python tools;
+# - the official MCP Python SDK (mcp) in ./.venv, the real client the MCP tests drive.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -22,4 +23,9 @@ if ! .venv/bin/componentize-py --version 2>/dev/null | grep -q "$componentize_py
   echo "setup: installing componentize-py $componentize_py_version into .venv"
   python3 -m venv .venv
   .venv/bin/pip install -q "componentize-py==$componentize_py_version"
+fi
+mcp_version=2.3.0
+if ! .venv/bin/python -c "import importlib.metadata as m; assert m.version('mcp') == '$mcp_version'" 2>/dev/null; then
+  echo "setup: installing the MCP Python SDK $mcp_version into .venv"
+  .venv/bin/pip install -q "mcp==$mcp_version"
 fi

@@ -69,6 +69,18 @@ pub enum Command {
         #[arg(long, requires = "tool")]
         deny_warnings: bool,
     },
+    /// Serve the whitelist's tools over MCP on stdin/stdout (for Claude Desktop, IDEs, agent
+    /// frameworks); every call passes the same gates as an agent run.
+    Mcp {
+        #[command(flatten)]
+        policy: PolicyArg,
+        /// Who the calls are made for (the local user).
+        #[arg(long, default_value_t = default_user())]
+        principal: String,
+        /// A role of the principal (repeat for several).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
     /// Run an agent on a question: the model proposes tool calls, every call passes the gates and
     /// the sandbox; prints the conversation with each decision.
     Run {
@@ -254,4 +266,9 @@ pub enum AuditLogAction {
         #[command(flatten)]
         policy: PolicyArg,
     },
+}
+
+/// The local user, for commands that act for whoever runs them.
+fn default_user() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "cli".into())
 }

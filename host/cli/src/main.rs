@@ -14,6 +14,7 @@ mod exit;
 mod load;
 mod metrics;
 mod run;
+mod serve;
 mod switches;
 mod tools;
 
@@ -67,6 +68,13 @@ fn dispatch(command: Command) -> Exit {
             target_dir,
         } => report(build::build(&dir, output.as_deref(), target_dir.as_deref())),
         Command::Test { dir, target_dir } => report(build::test(&dir, target_dir.as_deref())),
+        Command::Mcp {
+            policy,
+            principal,
+            roles,
+        } => with_host(&policy.path, |config, host| {
+            serve::mcp(config, host, principal, roles)
+        }),
         Command::Run {
             policy,
             agent,

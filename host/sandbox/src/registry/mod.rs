@@ -29,6 +29,10 @@ pub struct LoadedTool {
     pub policy: ToolPolicy,
     /// The digest of the component that was loaded (equal to the pinned one).
     pub digest: Sha256Digest,
+    /// The name of the component's WIT world.
+    pub world: String,
+    /// The first line of the world's doc comment: what the tool is, in a phrase.
+    pub summary: Option<String>,
     /// Its callable functions, in WIT order.
     pub functions: Vec<ToolFunction>,
     /// The interfaces it imports.
@@ -275,6 +279,16 @@ fn load_tool(
         source: Box::new(source),
     };
     let decoded = contract::decode_world(&bytes).map_err(contract_error)?;
+    let (world, summary) = {
+        let world = &decoded.resolve.worlds[decoded.world];
+        let summary = world
+            .docs
+            .contents
+            .as_deref()
+            .and_then(|docs| docs.lines().next())
+            .map(|line| line.trim().to_owned());
+        (world.name.clone(), summary)
+    };
     let classified = imports(&decoded);
     let refused = capabilities::unlinked_imports(&classified);
     let imports: Vec<String> = classified.into_iter().map(|(name, _)| name).collect();
@@ -360,6 +374,8 @@ fn load_tool(
         egress: crate::capabilities::http::Egress::new(&tool.grants),
         policy: tool.clone(),
         digest,
+        world,
+        summary,
         functions,
         imports,
         cache: cache_outcome,

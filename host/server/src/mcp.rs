@@ -1,0 +1,205 @@
+//! The MCP server: every tool function of the whitelist as an MCP tool, and every `tools/call`
+//! through the same [`ToolGate`] as an agent's calls — kill switch, routing, role, rate, budget,
+//! arguments, approval, then the sandbox — recorded in the same hash chain.
+//!
+//! What a client sees:
+//! - the result of a function as `structuredContent` (wrapped as `{"result": …}` when it is not
+//!   an object) plus its JSON text in `content`;
+//! - the `err` of a `result` as `isError: true` with the error's JSON;
+//! - a sandbox stop (fuel, timeout, memory, output size, trap) as `isError: true` with a
+//!   sentence naming the limit;
+//! - a refusal by the kill switch, role, rate or budget gate as `isError: true` naming the
+//!   gate;
+//! - an unknown tool or invalid arguments as the protocol error `-32602` naming the problem;
+//! - a call that needs a human's approval as `isError: true` naming the approval; once a
+//!   person decides it (`harness approvals approve|deny`), the same call again runs or is
+//!   refused, once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use harness_agent::calls::{CallDecision, ToolGate};
+use harness_agent::gates::Principal;
+use harness_agent::guards::pii::PiiPolicy;
+use harness_agent::models::ToolCall;
+use harness_agent::routing::Route;
+use harness_agent::state::StateError;
+use harness_agent::state::records::Gate;
+use harness_agent::state::switches::Target;
+use harness_sandbox::Outcome;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    InitializeResult, ListToolsResult, PaginatedRequestParams, ServerCapabilities, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::catalog;
+
+/// Tools per page of `tools/list`.
+pub const PAGE_SIZE: usize = 100;
+
+/// An MCP server over a [`ToolGate`], acting for one principal (the local user on stdio, the
+/// authenticated client over HTTP).
+#[derive(Clone)]
+pub struct McpServer {
+    gate: ToolGate,
+    principal: Principal,
+    pii: PiiPolicy,
+    calls: Arc<AtomicU64>,
+}
+
+impl McpServer {
+    /// A server whose calls go through `gate` on behalf of `principal`.
+    pub fn new(gate: ToolGate, principal: Principal) -> McpServer {
+        McpServer {
+            gate,
+            principal,
+            pii: PiiPolicy::default(),
+            calls: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Every tool function of the whitelist that is not switched off, as MCP tools, in order.
+    pub fn tools(&self) -> Result<Vec<Tool>, StateError> {
+        let mut tools = Vec::new();
+        for tool in self.gate.host().tools() {
+            let target = Target::Tool(tool.policy.name.clone());
+            if self.gate.state().killed(&target)?.is_some() {
+                continue;
+            }
+            tools.extend(tool.functions.iter().map(|f| catalog::tool(tool, f)));
+        }
+        Ok(tools)
+    }
+
+    /// Calls tool `name` with `arguments` and says how it went, as MCP words it.
+    pub async fn call(&self, name: &str, arguments: Value) -> Result<CallToolResult, ErrorData> {
+        let run_id = self.new_run_id();
+        let call = ToolCall {
+            id: run_id.clone(),
+            name: name.to_owned(),
+            raw_arguments: arguments.to_string(),
+        };
+        let route = Route {
+            name: "mcp".into(),
+            tools: self
+                .gate
+                .config()
+                .policy()
+                .tools()
+                .keys()
+                .cloned()
+                .collect(),
+        };
+        let decision = self
+            .gate
+            .call(&route, &self.principal, &run_id, &call, &self.pii)
+            .await
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        match decision {
+            CallDecision::Refused { gate, reason } => match gate {
+                Gate::Routing | Gate::Arguments => Err(ErrorData::invalid_params(reason, None)),
+                gate => Ok(error_text(format!(
+                    "refused by the harness ({gate}): {reason}"
+                ))),
+            },
+            CallDecision::AwaitingApproval { approval } => Ok(error_text(format!(
+                "waiting for human approval {approval}: a person decides with `harness approvals \
+                 approve {approval}` or `deny {approval}`; then call again with the same arguments"
+            ))),
+            CallDecision::Ran { function, report } => Ok(match report.outcome {
+                Outcome::Ok { value } => {
+                    let schema = self
+                        .gate
+                        .host()
+                        .function(&function)
+                        .map(|(_, f)| f.result_schema.clone())
+                        .unwrap_or(Value::Null);
+                    let structured = catalog::structured(&schema, value.clone());
+                    let mut result = CallToolResult::structured(structured);
+                    result.content = vec![ContentBlock::text(value.to_string())];
+                    result
+                }
+                Outcome::ToolError { error } => error_text(error.to_string()),
+                Outcome::Stopped { stop } => {
+                    error_text(format!("the sandbox stopped the call: {stop}"))
+                }
+                other => error_text(format!("the call ended as {}", other.kind())),
+            }),
+        }
+    }
+
+    /// `mcp-` and 16 hex digits, unique per principal, process and call.
+    fn new_run_id(&self) -> String {
+        let n = self.calls.fetch_add(1, Ordering::Relaxed);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let digest = Sha256::digest(format!(
+            "{}\n{now}\n{}\n{n}",
+            self.principal.name,
+            std::process::id()
+        ));
+        format!("mcp-{}", &hex::encode(digest)[..16])
+    }
+}
+
+fn error_text(text: String) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(text)])
+}
+
+impl ServerHandler for McpServer {
+    fn get_info(&self) -> InitializeResult {
+        InitializeResult::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new("harness", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "Sandboxed WebAssembly tools. Every call passes the whitelist's gates (kill switch, \
+             role, rate, budget, arguments, human approval) and runs metered in a fresh sandbox.",
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let tools = self
+            .tools()
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        let start = match request.and_then(|r| r.cursor) {
+            None => 0,
+            Some(cursor) => cursor
+                .parse::<usize>()
+                .ok()
+                .filter(|&at| at <= tools.len())
+                .ok_or_else(|| {
+                    ErrorData::invalid_params(
+                        format!("`{cursor}` is not a cursor of this list"),
+                        None,
+                    )
+                })?,
+        };
+        let end = (start + PAGE_SIZE).min(tools.len());
+        let mut page = ListToolsResult::with_all_items(tools[start..end].to_vec());
+        page.next_cursor = (end < tools.len()).then(|| end.to_string());
+        Ok(page)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let arguments = Value::Object(request.arguments.unwrap_or_default());
+        self.call(&request.name, arguments).await.map(Into::into)
+    }
+}

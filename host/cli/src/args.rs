@@ -81,6 +81,20 @@ pub enum Command {
         #[arg(long = "role")]
         roles: Vec<String>,
     },
+    /// Serve the whitelist's tools over MCP on streamable HTTP at /mcp (with /healthz and
+    /// /readyz); clients authenticate with keys from [clients].
+    Serve {
+        #[command(flatten)]
+        policy: PolicyArg,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7878")]
+        listen: std::net::SocketAddr,
+    },
+    /// Client keys for `harness serve`.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Run an agent on a question: the model proposes tool calls, every call passes the gates and
     /// the sandbox; prints the conversation with each decision.
     Run {
@@ -268,7 +282,17 @@ pub enum AuditLogAction {
     },
 }
 
+/// What `harness keys` does.
+#[derive(Subcommand)]
+pub enum KeysAction {
+    /// Make a key for client NAME: prints the key once and the [clients.NAME] entry to paste.
+    New {
+        /// The client's name.
+        name: String,
+    },
+}
+
 /// The local user, for commands that act for whoever runs them.
-fn default_user() -> String {
+pub fn default_user() -> String {
     std::env::var("USER").unwrap_or_else(|_| "cli".into())
 }

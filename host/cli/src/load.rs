@@ -6,13 +6,23 @@ use std::path::Path;
 use anyhow::Context as _;
 use harness_agent::config::Config;
 use harness_sandbox::{Host, LoadEvent};
+use harness_server::ServerSettings;
 
 use crate::exit::Exit;
 
 /// Reads the whitelist and runs `command` on it; a failure of either is printed.
 pub fn with_config(path: &Path, command: impl FnOnce(&Config) -> anyhow::Result<Exit>) -> Exit {
-    match Config::load(path) {
-        Ok(config) => report(command(&config)),
+    with_settings(path, |config, _| command(config))
+}
+
+/// Reads the whitelist, the server's `[clients]` included, and runs `command` on it. Every
+/// command reads the whole file, so a whitelist with tables for the server works everywhere.
+pub fn with_settings(
+    path: &Path,
+    command: impl FnOnce(&Config, ServerSettings) -> anyhow::Result<Exit>,
+) -> Exit {
+    match harness_server::settings::load(path) {
+        Ok((config, settings)) => report(command(&config, settings)),
         Err(e) => {
             eprintln!("harness: {e}");
             Exit::Load
@@ -23,8 +33,16 @@ pub fn with_config(path: &Path, command: impl FnOnce(&Config) -> anyhow::Result<
 /// Reads the whitelist, loads its tools (saying when one compiles), and runs `command`; a
 /// whitelist or component that fails to load exits 3.
 pub fn with_host(path: &Path, command: impl FnOnce(&Config, Host) -> anyhow::Result<Exit>) -> Exit {
-    with_config(path, |config| match load_host(config) {
-        Ok(host) => command(config, host),
+    with_server(path, |config, _, host| command(config, host))
+}
+
+/// [`with_host`], with the server's settings too.
+pub fn with_server(
+    path: &Path,
+    command: impl FnOnce(&Config, ServerSettings, Host) -> anyhow::Result<Exit>,
+) -> Exit {
+    with_settings(path, |config, settings| match load_host(config) {
+        Ok(host) => command(config, settings, host),
         Err(e) => {
             eprintln!("harness: {e}");
             Ok(Exit::Load)
@@ -33,7 +51,7 @@ pub fn with_host(path: &Path, command: impl FnOnce(&Config, Host) -> anyhow::Res
 }
 
 /// Loads `config`'s tools, printing a line for each one that must be compiled first.
-pub fn load_host(config: &Config) -> Result<Host, harness_sandbox::LoadError> {
+fn load_host(config: &Config) -> Result<Host, harness_sandbox::LoadError> {
     Host::load_with_progress(config.policy().clone(), &mut |event| {
         if let LoadEvent::Compiling { tool, bytes } = event {
             eprintln!(

@@ -23,9 +23,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use harness_agent::state::records::Decision;
 
-use args::{ApprovalsAction, AuditLogAction, BudgetAction, Cli, Command};
+use args::{ApprovalsAction, AuditLogAction, BudgetAction, Cli, Command, KeysAction};
 use exit::Exit;
-use load::{report, with_config, with_host};
+use load::{report, with_config, with_host, with_server};
 
 fn main() -> ExitCode {
     init_tracing();
@@ -75,6 +75,12 @@ fn dispatch(command: Command) -> Exit {
         } => with_host(&policy.path, |config, host| {
             serve::mcp(config, host, principal, roles)
         }),
+        Command::Serve { policy, listen } => with_server(&policy.path, |config, settings, host| {
+            serve::http(config, settings, host, listen)
+        }),
+        Command::Keys {
+            action: KeysAction::New { name },
+        } => report(serve::new_key(&name)),
         Command::Run {
             policy,
             agent,

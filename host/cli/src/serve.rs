@@ -1,5 +1,5 @@
-//! `harness mcp`: the whitelist's tools to an MCP client over stdio, through the same gates as
-//! agent runs.
+//! `harness mcp` and `harness serve`: the whitelist's tools to MCP clients, over stdio or
+//! streamable HTTP, through the same gates as agent runs; `harness keys new` makes client keys.
 
 use std::sync::Arc;
 
@@ -8,7 +8,8 @@ use harness_agent::calls::ToolGate;
 use harness_agent::config::Config;
 use harness_agent::gates::Principal;
 use harness_sandbox::Host;
-use harness_server::McpServer;
+use harness_server::{McpServer, ServerSettings};
+use tokio_util::sync::CancellationToken;
 
 use crate::agents;
 use crate::exit::Exit;
@@ -22,5 +23,50 @@ pub fn mcp(config: &Config, host: Host, principal: String, roles: Vec<String>) -
     };
     crate::load::runtime()?
         .block_on(harness_server::serve_stdio(McpServer::new(gate, principal)))?;
+    Ok(Exit::Success)
+}
+
+/// Serves MCP over HTTP on `listen` until Ctrl-C or SIGTERM; in-flight calls finish first.
+pub fn http(
+    config: &Config,
+    settings: ServerSettings,
+    host: Host,
+    listen: std::net::SocketAddr,
+) -> Result<Exit> {
+    let gate = ToolGate::new(host, agents::state(config)?, Arc::new(config.clone()));
+    let local = Principal {
+        name: crate::args::default_user(),
+        roles: Default::default(),
+    };
+    let shutdown = CancellationToken::new();
+    crate::load::runtime()?.block_on(async {
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let terminated = async {
+                match term.as_mut() {
+                    Some(term) => {
+                        term.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                () = terminated => {}
+            }
+            stop.cancel();
+        });
+        harness_server::serve_http(gate, settings, local, listen, shutdown).await
+    })?;
+    Ok(Exit::Success)
+}
+
+/// `harness keys new NAME`: prints a new client key once, and the entry to paste.
+pub fn new_key(name: &str) -> Result<Exit> {
+    let (key, entry) = harness_server::settings::new_key(name)?;
+    println!("key (shown once; give it to the client, store it nowhere else):\n{key}\n");
+    println!("whitelist entry:\n{entry}");
     Ok(Exit::Success)
 }

@@ -171,3 +171,196 @@ fn an_mcp_client_lists_true_annotations_and_every_call_meets_the_gates() {
     let verified = state.verify_audit(None).unwrap().unwrap();
     assert!(verified.records >= 8, "{verified:?}");
 }
+
+/// A `harness serve` process on a free loopback port, stopped when dropped.
+struct Served {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Served {
+    fn start(policy: &Path) -> Served {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_harness"))
+            .args(["serve", "--policy"])
+            .arg(policy)
+            .args(["--listen", &addr.to_string()])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let served = Served { child, addr };
+        for _ in 0..200 {
+            if served.get("/readyz").starts_with("HTTP/1.1 200") {
+                return served;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("harness serve did not become ready on {addr}");
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/mcp", self.addr)
+    }
+
+    /// The raw response to `GET path`.
+    fn get(&self, path: &str) -> String {
+        self.raw(&format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        ))
+    }
+
+    /// The raw response to a JSON-RPC ping POSTed with `headers`.
+    fn ping(&self, headers: &str) -> String {
+        self.post(headers, r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+    }
+
+    /// The raw response to JSON-RPC `body` POSTed with `headers`.
+    fn post(&self, headers: &str, body: &str) -> String {
+        self.raw(&format!(
+            "POST /mcp HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n{headers}\
+             Connection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        ))
+    }
+
+    fn raw(&self, request: &str) -> String {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect(self.addr) else {
+            return String::new();
+        };
+        let _ = stream.write_all(request.as_bytes());
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the Python client against `url` with `key`, in `mode`.
+fn http_client(url: &str, key: &str, mode: &str, actions: Value) -> Vec<Value> {
+    let root = repo_root();
+    let output = Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("tests/mcp/client.py"))
+        .arg(actions.to_string())
+        .arg(url)
+        .env("HARNESS_MCP_KEY", key)
+        .env("HARNESS_MCP_MODE", mode)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "client failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn http_clients_authenticate_with_keys_in_both_protocol_eras() {
+    const DESK: &str = "hk_desk-key-for-tests";
+    const VIEWER: &str = "hk_viewer-key-for-tests";
+    let tmp = tempfile::tempdir().unwrap();
+    let sha = |key: &str| harness_sandbox::Sha256Digest::of(key.as_bytes()).to_string();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .data_dir(&tmp.path().join("data"))
+        .tool("calc", &example_tool("calc"), "")
+        .tool(
+            "tickets",
+            &example_tool("tickets"),
+            "kv = { quota = \"64 KiB\" }\nroles = [\"support\"]",
+        )
+        .raw(&format!(
+            "[clients.desk]\nkey_sha256 = \"{}\"\nroles = [\"support\"]\n\n\
+             [clients.viewer]\nkey_sha256 = \"{}\"\nprincipal = \"vera\"\n",
+            sha(DESK),
+            sha(VIEWER)
+        ))
+        .write(tmp.path());
+    let served = Served::start(&policy);
+
+    assert!(served.get("/healthz").starts_with("HTTP/1.1 200"));
+    let actions = json!([
+        ["call", "calc__apply", {"op": "add", "a": 1, "b": 2}],
+        ["call", "tickets__list", {}],
+    ]);
+    for mode in ["legacy", "2026-07-28"] {
+        let desk = http_client(&served.url(), DESK, mode, actions.clone());
+        assert_eq!(desk[0]["structured"], json!({"result": 3.0}), "{mode}");
+        assert_eq!(desk[1]["is_error"], false, "{mode}: {}", desk[1]);
+        let viewer = http_client(&served.url(), VIEWER, mode, actions.clone());
+        assert_eq!(
+            viewer[1]["text"],
+            "refused by the harness (role): `tickets` needs one of the roles support; vera has none",
+            "{mode}"
+        );
+    }
+
+    let no_key = served.ping("");
+    assert!(no_key.starts_with("HTTP/1.1 401"), "{no_key}");
+    assert!(
+        no_key
+            .to_ascii_lowercase()
+            .contains("www-authenticate: bearer"),
+        "{no_key}"
+    );
+    let wrong = served.ping("Authorization: Bearer hk_guessed\r\n");
+    assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
+    let foreign = served.ping(&format!(
+        "Authorization: Bearer {DESK}\r\nOrigin: http://evil.example\r\n"
+    ));
+    assert!(foreign.starts_with("HTTP/1.1 403"), "{foreign}");
+    // A 2026-07-28 exchange in raw JSON-RPC: no initialize, no session, the protocol in `_meta`;
+    // from a local browser origin.
+    let stateless = served.post(
+        &format!(
+            "Authorization: Bearer {DESK}\r\nOrigin: http://localhost:3000\r\n\
+             MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/list\r\n"
+        ),
+        r#"{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"raw","version":"1"}}}}"#,
+    );
+    assert!(stateless.starts_with("HTTP/1.1 200"), "{stateless}");
+    assert!(stateless.contains("\"calc__apply\""), "{stateless}");
+    assert!(
+        !stateless.to_ascii_lowercase().contains("mcp-session-id"),
+        "no session: {stateless}"
+    );
+
+    // Who called is in the chain: the desk client's calls ran for its principal.
+    drop(served);
+    let state = StateStore::open(&tmp.path().join("data")).unwrap();
+    assert!(state.verify_audit(None).unwrap().is_ok());
+}
+
+#[test]
+fn serve_refuses_a_public_address_without_clients() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .tool("calc", &example_tool("calc"), "")
+        .write(tmp.path());
+    let run = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["serve", "--policy"])
+        .arg(&policy)
+        .args(["--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(6));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains(
+            "0.0.0.0:0 is not a loopback address, and the whitelist declares no [clients]"
+        ),
+        "{stderr}"
+    );
+}

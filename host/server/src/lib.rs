@@ -5,9 +5,13 @@
 //! derived from the grants); [`mcp`] answers `tools/list` and `tools/call`.
 
 pub mod catalog;
+pub mod http;
 pub mod mcp;
+pub mod settings;
 
+pub use http::serve_http;
 pub use mcp::McpServer;
+pub use settings::{Client, ServerSettings};
 
 use rmcp::ServiceExt;
 
@@ -25,7 +29,7 @@ pub async fn serve_stdio(server: McpServer) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// Why a server stopped with an error.
+/// Why a server could not start, or stopped with an error.
 #[derive(Debug, thiserror::Error)]
-#[error("the MCP server stopped: {0}")]
-pub struct ServeError(String);
+#[error("the MCP server: {0}")]
+pub struct ServeError(pub(crate) String);

@@ -18,6 +18,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use axum::http::request::Parts;
 use harness_agent::calls::{CallDecision, ToolGate};
 use harness_agent::gates::Principal;
 use harness_agent::guards::pii::PiiPolicy;
@@ -41,8 +42,8 @@ use crate::catalog;
 /// Tools per page of `tools/list`.
 pub const PAGE_SIZE: usize = 100;
 
-/// An MCP server over a [`ToolGate`], acting for one principal (the local user on stdio, the
-/// authenticated client over HTTP).
+/// An MCP server over a [`ToolGate`]. Calls run for the client an HTTP request authenticated
+/// as, or else for the server's own principal (the local user, on stdio).
 #[derive(Clone)]
 pub struct McpServer {
     gate: ToolGate,
@@ -75,9 +76,15 @@ impl McpServer {
         Ok(tools)
     }
 
-    /// Calls tool `name` with `arguments` and says how it went, as MCP words it.
-    pub async fn call(&self, name: &str, arguments: Value) -> Result<CallToolResult, ErrorData> {
-        let run_id = self.new_run_id();
+    /// Calls tool `name` with `arguments` for `principal`, and says how it went, as MCP words
+    /// it.
+    pub async fn call(
+        &self,
+        principal: &Principal,
+        name: &str,
+        arguments: Value,
+    ) -> Result<CallToolResult, ErrorData> {
+        let run_id = self.new_run_id(principal);
         let call = ToolCall {
             id: run_id.clone(),
             name: name.to_owned(),
@@ -96,7 +103,7 @@ impl McpServer {
         };
         let decision = self
             .gate
-            .call(&route, &self.principal, &run_id, &call, &self.pii)
+            .call(&route, principal, &run_id, &call, &self.pii)
             .await
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
         match decision {
@@ -133,7 +140,7 @@ impl McpServer {
     }
 
     /// `mcp-` and 16 hex digits, unique per principal, process and call.
-    fn new_run_id(&self) -> String {
+    fn new_run_id(&self, principal: &Principal) -> String {
         let n = self.calls.fetch_add(1, Ordering::Relaxed);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -141,7 +148,7 @@ impl McpServer {
             .as_nanos();
         let digest = Sha256::digest(format!(
             "{}\n{now}\n{}\n{n}",
-            self.principal.name,
+            principal.name,
             std::process::id()
         ));
         format!("mcp-{}", &hex::encode(digest)[..16])
@@ -197,9 +204,18 @@ impl ServerHandler for McpServer {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        // Over HTTP, the client the request authenticated as; on stdio, the local user.
+        let principal = context
+            .extensions
+            .get::<Parts>()
+            .and_then(|parts| parts.extensions.get::<Principal>())
+            .unwrap_or(&self.principal)
+            .clone();
         let arguments = Value::Object(request.arguments.unwrap_or_default());
-        self.call(&request.name, arguments).await.map(Into::into)
+        self.call(&principal, &request.name, arguments)
+            .await
+            .map(Into::into)
     }
 }

@@ -102,8 +102,8 @@ impl Config {
     }
 }
 
-impl From<(Policy, Checked)> for Config {
-    fn from((policy, checked): (Policy, Checked)) -> Config {
+impl From<(Policy, AgentPart)> for Config {
+    fn from((policy, checked): (Policy, AgentPart)) -> Config {
         Config {
             policy,
             models: checked.models,
@@ -114,9 +114,13 @@ impl From<(Policy, Checked)> for Config {
     }
 }
 
-/// The agent's top-level tables as written.
+/// The agent's part of the whitelist as a sandbox [`Extension`]: `[models]`, `[agents]`,
+/// `[budgets]`, `[alerts]` and each tool's `roles`, `rate` and `approval`. [`Config::load`]
+/// uses it alone; a layer above (a server with tables of its own) parses it together with its
+/// own extension, `Policy::load_extended::<(AgentTables, Its)>`, and makes the [`Config`] from
+/// the result.
 #[derive(Default)]
-struct AgentTables {
+pub struct AgentTables {
     models: BTreeMap<String, models::RawModel>,
     agents: BTreeMap<String, agents::RawAgent>,
     budgets: Budgets,
@@ -124,7 +128,9 @@ struct AgentTables {
 }
 
 impl ExtraKeys for AgentTables {
-    const KEYS: &'static [&'static str] = &["models", "agents", "budgets", "alerts"];
+    fn keys() -> Vec<&'static str> {
+        vec!["models", "agents", "budgets", "alerts"]
+    }
 
     fn read<'de, D: Deserializer<'de>>(&mut self, key: &str, value: D) -> Result<(), D::Error> {
         match key {
@@ -140,14 +146,16 @@ impl ExtraKeys for AgentTables {
 
 /// A tool's gate keys as written.
 #[derive(Default)]
-struct RawToolGates {
+pub struct RawToolGates {
     roles: Option<Vec<String>>,
     rate: Option<Rate>,
     approval: Option<gates::RawApproval>,
 }
 
 impl ExtraKeys for RawToolGates {
-    const KEYS: &'static [&'static str] = &["roles", "rate", "approval"];
+    fn keys() -> Vec<&'static str> {
+        vec!["roles", "rate", "approval"]
+    }
 
     fn read<'de, D: Deserializer<'de>>(&mut self, key: &str, value: D) -> Result<(), D::Error> {
         match key {
@@ -160,8 +168,8 @@ impl ExtraKeys for RawToolGates {
     }
 }
 
-/// The agent's tables, checked.
-struct Checked {
+/// The agent's tables, checked: with the [`Policy`] they were read with, a [`Config`].
+pub struct AgentPart {
     models: BTreeMap<String, ModelSettings>,
     agents: BTreeMap<String, AgentSettings>,
     budgets: Budgets,
@@ -170,13 +178,13 @@ struct Checked {
 
 impl Extension for AgentTables {
     type Tool = RawToolGates;
-    type Checked = Checked;
+    type Checked = AgentPart;
 
     fn check(
         self,
         tools: BTreeMap<String, RawToolGates>,
         policy: &Policy,
-    ) -> Result<Checked, (String, String)> {
+    ) -> Result<AgentPart, (String, String)> {
         let base = policy.path().parent().unwrap_or(Path::new("."));
         let mut gates = BTreeMap::new();
         for (name, raw) in tools {
@@ -222,7 +230,7 @@ impl Extension for AgentTables {
                 .map_err(|(key, msg)| (format!("agents.{name}.{key}"), msg))?;
             agents.insert(name, checked);
         }
-        Ok(Checked {
+        Ok(AgentPart {
             models,
             agents,
             budgets: self.budgets,

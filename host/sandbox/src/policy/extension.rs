@@ -18,9 +18,9 @@ use super::Policy;
 /// The keys of one whitelist table that a layer above the sandbox reads.
 pub trait ExtraKeys: Default {
     /// The keys it owns.
-    const KEYS: &'static [&'static str];
+    fn keys() -> Vec<&'static str>;
 
-    /// Reads the value of `key`, one of [`KEYS`](Self::KEYS).
+    /// Reads the value of `key`, one of [`keys`](Self::keys).
     fn read<'de, D: Deserializer<'de>>(&mut self, key: &str, value: D) -> Result<(), D::Error>;
 }
 
@@ -37,7 +37,9 @@ pub trait ExtraKeys: Default {
 /// struct Owners(BTreeMap<String, String>);
 ///
 /// impl ExtraKeys for Owners {
-///     const KEYS: &'static [&'static str] = &["owners"];
+///     fn keys() -> Vec<&'static str> {
+///         vec!["owners"]
+///     }
 ///     fn read<'de, D: Deserializer<'de>>(&mut self, _key: &str, value: D) -> Result<(), D::Error> {
 ///         self.0 = BTreeMap::deserialize(value)?;
 ///         Ok(())
@@ -79,7 +81,9 @@ pub trait Extension: ExtraKeys {
 
 /// No extension: the sandbox alone, which owns every key it accepts.
 impl ExtraKeys for () {
-    const KEYS: &'static [&'static str] = &[];
+    fn keys() -> Vec<&'static str> {
+        Vec::new()
+    }
 
     fn read<'de, D: Deserializer<'de>>(&mut self, key: &str, _value: D) -> Result<(), D::Error> {
         Err(de::Error::custom(format!("unknown field `{key}`")))
@@ -92,6 +96,42 @@ impl Extension for () {
 
     fn check(self, _tools: BTreeMap<String, ()>, _policy: &Policy) -> Result<(), (String, String)> {
         Ok(())
+    }
+}
+
+/// Two layers at once (the agent's tables and a server's, say): each key goes to the one that
+/// owns it.
+impl<A: ExtraKeys, B: ExtraKeys> ExtraKeys for (A, B) {
+    fn keys() -> Vec<&'static str> {
+        let mut keys = A::keys();
+        keys.extend(B::keys());
+        keys
+    }
+
+    fn read<'de, D: Deserializer<'de>>(&mut self, key: &str, value: D) -> Result<(), D::Error> {
+        if A::keys().contains(&key) {
+            self.0.read(key, value)
+        } else {
+            self.1.read(key, value)
+        }
+    }
+}
+
+impl<A: Extension, B: Extension> Extension for (A, B) {
+    type Tool = (A::Tool, B::Tool);
+    type Checked = (A::Checked, B::Checked);
+
+    fn check(
+        self,
+        tools: BTreeMap<String, (A::Tool, B::Tool)>,
+        policy: &Policy,
+    ) -> Result<Self::Checked, (String, String)> {
+        let (mut first, mut second) = (BTreeMap::new(), BTreeMap::new());
+        for (name, (a, b)) in tools {
+            first.insert(name.clone(), a);
+            second.insert(name, b);
+        }
+        Ok((self.0.check(first, policy)?, self.1.check(second, policy)?))
     }
 }
 
@@ -177,7 +217,8 @@ impl<'de, K: DeserializeSeed<'de>, X: ExtraKeys> DeserializeSeed<'de> for Key<K,
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         let key = String::deserialize(d)?;
-        if X::KEYS.contains(&key.as_str()) {
+        let extra = X::keys();
+        if extra.contains(&key.as_str()) {
             return Ok(KeyOf::Extra(key, self.0));
         }
         let deserializer: de::value::StringDeserializer<D::Error> = key.into_deserializer();
@@ -185,14 +226,14 @@ impl<'de, K: DeserializeSeed<'de>, X: ExtraKeys> DeserializeSeed<'de> for Key<K,
             .deserialize(deserializer)
             .map(KeyOf::Known)
             .map_err(|e| {
-                if X::KEYS.is_empty() {
+                if extra.is_empty() {
                     e
                 } else {
                     let known = e.to_string();
                     de::Error::custom(format!(
                         "{}, or one of `{}`",
                         known.trim_end(),
-                        X::KEYS.join("`, `")
+                        extra.join("`, `")
                     ))
                 }
             })

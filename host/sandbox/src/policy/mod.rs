@@ -575,7 +575,9 @@ mod tests {
         #[derive(Default)]
         struct Team(Option<String>);
         impl ExtraKeys for Team {
-            const KEYS: &'static [&'static str] = &["team", "owner"];
+            fn keys() -> Vec<&'static str> {
+                vec!["team", "owner"]
+            }
             fn read<'de, D: serde::Deserializer<'de>>(
                 &mut self,
                 _key: &str,

@@ -1,0 +1,138 @@
+//! `harness serve`: MCP over streamable HTTP at `/mcp` (legacy sessions and the stateless
+//! 2026-07-28 revision, as rmcp negotiates them), plus `/healthz` and `/readyz`.
+//!
+//! Every `/mcp` request is authenticated: with `[clients]` in the whitelist, a
+//! `Authorization: Bearer KEY` matching one client's `key_sha256` (compared in constant time),
+//! whose principal and roles the calls then run for; otherwise `401` with `WWW-Authenticate`.
+//! Without any client the server serves the local user only, and refuses to listen on anything
+//! but a loopback address. `Origin` is checked on every request (only local origins for a
+//! loopback server), and so is `Host` on a loopback server (DNS-rebinding protection).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use harness_agent::calls::ToolGate;
+use harness_agent::gates::Principal;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
+
+use crate::ServeError;
+use crate::mcp::McpServer;
+use crate::settings::ServerSettings;
+
+/// Largest request body `/mcp` accepts.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// Serves on `listen` until `shutdown` is cancelled; in-flight requests finish first.
+pub async fn serve_http(
+    gate: ToolGate,
+    settings: ServerSettings,
+    local: Principal,
+    listen: SocketAddr,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    if settings.clients.is_empty() && !listen.ip().is_loopback() {
+        return Err(ServeError(format!(
+            "{listen} is not a loopback address, and the whitelist declares no [clients]: \
+             anyone who can reach it could call the tools; add a client \
+             (`harness keys new NAME`) or listen on 127.0.0.1"
+        )));
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| ServeError(format!("cannot listen on {listen}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| ServeError(e.to_string()))?;
+    tracing::info!(target: "harness::serve", %bound, "serving MCP at /mcp");
+    let app = router(gate, settings, local, bound, shutdown.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .map_err(|e| ServeError(e.to_string()))
+}
+
+/// The routes of a server bound to `bound`.
+pub fn router(
+    gate: ToolGate,
+    settings: ServerSettings,
+    local: Principal,
+    bound: SocketAddr,
+    shutdown: CancellationToken,
+) -> Router {
+    let mut config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(true)
+        .with_max_request_body_bytes(MAX_BODY)
+        .with_cancellation_token(shutdown.child_token());
+    config = if bound.ip().is_loopback() {
+        config
+            .with_allowed_origins(["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"])
+            .enforce_origin_validation()
+    } else {
+        // Clients authenticate with keys, and a load balancer's host name is not known here.
+        config.disable_allowed_hosts().enforce_origin_validation()
+    };
+    let server = McpServer::new(gate, local);
+    let mcp = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let auth = Arc::new(settings);
+    Router::new()
+        .route_service("/mcp", mcp)
+        .layer(middleware::from_fn_with_state(auth, authenticate))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ready" }))
+}
+
+/// Finds the client of the request's Bearer key and lets the request through for its
+/// principal; with no clients declared, lets it through for the local user.
+async fn authenticate(
+    State(settings): State<Arc<ServerSettings>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if settings.clients.is_empty() {
+        return next.run(request).await;
+    }
+    let key = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let client = key.and_then(|key| {
+        // Every client is compared, so the time taken does not say which key came close.
+        settings
+            .clients
+            .values()
+            .filter(|c| c.has_key(key))
+            .fold(None, |found, c| found.or(Some(c)))
+    });
+    match client {
+        Some(client) => {
+            request.extensions_mut().insert(client.principal.clone());
+            next.run(request).await
+        }
+        None => {
+            let mut response = (
+                StatusCode::UNAUTHORIZED,
+                "a client key is required: `Authorization: Bearer KEY` (see `harness keys new`)",
+            )
+                .into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"harness\""),
+            );
+            response
+        }
+    }
+}

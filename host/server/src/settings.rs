@@ -1,0 +1,131 @@
+//! The server's part of the whitelist: `[clients.NAME]`, who may call over HTTP.
+//!
+//! ```toml
+//! [clients.helpdesk]
+//! key_sha256 = "…"          # the SHA-256 of the client's key; `harness keys new helpdesk` makes one
+//! principal = "helpdesk"     # who its calls are for (default: the client's name)
+//! roles = ["support"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use harness_agent::config::{AgentTables, Config};
+use harness_agent::gates::Principal;
+use harness_sandbox::policy::{Extension, ExtraKeys};
+use harness_sandbox::{Policy, PolicyError, Sha256Digest};
+use serde::de::{self, Deserialize, Deserializer};
+
+/// A client allowed to call over HTTP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Client {
+    /// The table's name.
+    pub name: String,
+    /// The SHA-256 of its key (the key itself is never stored).
+    pub key_sha256: Sha256Digest,
+    /// Who its calls are for.
+    pub principal: Principal,
+}
+
+impl Client {
+    /// Whether `key` is this client's key, compared in constant time.
+    pub fn has_key(&self, key: &str) -> bool {
+        let given = Sha256Digest::of(key.as_bytes());
+        given
+            .as_bytes()
+            .iter()
+            .zip(self.key_sha256.as_bytes())
+            .fold(0u8, |differ, (a, b)| differ | (a ^ b))
+            == 0
+    }
+}
+
+/// The server's settings, from the whitelist.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// The clients, by name.
+    pub clients: BTreeMap<String, Client>,
+}
+
+/// Reads the whitelist at `path`: the agent's [`Config`] and the server's settings, in one pass.
+pub fn load(path: &Path) -> Result<(Config, ServerSettings), PolicyError> {
+    let (policy, (agent, server)) = Policy::load_extended::<(AgentTables, ServerTables)>(path)?;
+    Ok((Config::from((policy, agent)), server))
+}
+
+/// `[clients]` as written.
+#[derive(Default)]
+pub struct ServerTables {
+    clients: BTreeMap<String, RawClient>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    key_sha256: Sha256Digest,
+    principal: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+impl ExtraKeys for ServerTables {
+    fn keys() -> Vec<&'static str> {
+        vec!["clients"]
+    }
+
+    fn read<'de, D: Deserializer<'de>>(&mut self, key: &str, value: D) -> Result<(), D::Error> {
+        match key {
+            "clients" => self.clients = Deserialize::deserialize(value)?,
+            other => return Err(de::Error::custom(format!("unknown table `{other}`"))),
+        }
+        Ok(())
+    }
+}
+
+impl Extension for ServerTables {
+    type Tool = ();
+    type Checked = ServerSettings;
+
+    fn check(
+        self,
+        _tools: BTreeMap<String, ()>,
+        _policy: &Policy,
+    ) -> Result<ServerSettings, (String, String)> {
+        let mut clients = BTreeMap::new();
+        let mut keys = BTreeMap::new();
+        for (name, raw) in self.clients {
+            if let Some(other) = keys.insert(raw.key_sha256, name.clone()) {
+                return Err((
+                    format!("clients.{name}.key_sha256"),
+                    format!("the same key as clients.{other}; give each client its own"),
+                ));
+            }
+            let principal = Principal {
+                name: raw.principal.unwrap_or_else(|| name.clone()),
+                roles: raw.roles.into_iter().collect(),
+            };
+            clients.insert(
+                name.clone(),
+                Client {
+                    name,
+                    key_sha256: raw.key_sha256,
+                    principal,
+                },
+            );
+        }
+        Ok(ServerSettings { clients })
+    }
+}
+
+/// A new client key (32 random bytes, hex, prefixed `hk_`) and its whitelist entry.
+pub fn new_key(name: &str) -> std::io::Result<(String, String)> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    let key = format!("hk_{}", hex::encode(bytes));
+    let entry = format!(
+        "[clients.{name}]\nkey_sha256 = \"{}\"\nprincipal = \"{name}\"\nroles = []\n",
+        Sha256Digest::of(key.as_bytes())
+    );
+    Ok((key, entry))
+}

@@ -4,7 +4,8 @@
 # - rustc-web + cargo-web + rust-web-src, Debian's Rust with the standard-library source, to
 #   build Rust tools for wasm where rustup cannot add the wasm32-wasip2 target;
 # - componentize-py in ./.venv, to build Python tools;
-# - the official MCP Python SDK (mcp) in ./.venv, the real client the MCP tests drive.
+# - the official MCP Python SDK (mcp) in ./.venv, the real client the MCP tests drive;
+# - the MCP conformance suite and the Node 22 it needs, from npm into ./.npm-tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -28,4 +29,10 @@ mcp_version=2.3.0
 if ! .venv/bin/python -c "import importlib.metadata as m; assert m.version('mcp') == '$mcp_version'" 2>/dev/null; then
   echo "setup: installing the MCP Python SDK $mcp_version into .venv"
   .venv/bin/pip install -q "mcp==$mcp_version"
+fi
+conformance_version=0.1.16
+if [ ! -x .npm-tools/node_modules/.bin/conformance ] || ! grep -q "\"version\": \"$conformance_version\"" .npm-tools/node_modules/@modelcontextprotocol/conformance/package.json 2>/dev/null; then
+  echo "setup: installing the MCP conformance suite $conformance_version and Node 22 into .npm-tools"
+  mkdir -p .npm-tools
+  (cd .npm-tools && npm install --silent --no-audit --no-fund "node@22" "@modelcontextprotocol/conformance@$conformance_version" >/dev/null)
 fi

@@ -364,3 +364,38 @@ fn serve_refuses_a_public_address_without_clients() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_mcp_conformance_suite_passes_for_a_tools_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .data_dir(&tmp.path().join("data"))
+        .tool("calc", &example_tool("calc"), "")
+        .write(tmp.path());
+    let served = Served::start(&policy);
+    let bin = repo_root().join(".npm-tools/node_modules/.bin");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // The scenarios that apply to a server offering tools only (see the README's MCP section).
+    for scenario in [
+        "server-initialize",
+        "ping",
+        "tools-list",
+        "dns-rebinding-protection",
+    ] {
+        let run = Command::new(bin.join("conformance"))
+            .args(["server", "--url", &served.url(), "--scenario", scenario])
+            .env("PATH", &path)
+            .output()
+            .expect("the conformance suite runs (scripts/setup.sh installs it)");
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            run.status.success() && stdout.contains(" 0 failed"),
+            "{scenario}: {stdout}{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+}

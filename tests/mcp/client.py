@@ -1,7 +1,9 @@
 """Drives a Harness MCP server with the official MCP Python SDK and prints what it saw as JSON.
 
 Usage: client.py ACTIONS_JSON TARGET...
-  ACTIONS_JSON: a list of actions, each ["list"] or ["call", NAME, ARGUMENTS]
+  ACTIONS_JSON: a list of actions, each ["list"], ["call", NAME, ARGUMENTS],
+    ["run", [PROGRAM, ARG...]] (a command run meanwhile, such as `harness kill`), or
+    ["await_list_changed", SECONDS] (whether `notifications/tools/list_changed` came in time)
   TARGET: an `http://…/mcp` URL, or a program and its arguments (spawned, spoken to on stdio)
 Options through the environment: HARNESS_MCP_MODE (auto, legacy, 2026-07-28),
 HARNESS_MCP_KEY (a Bearer key for HTTP).
@@ -55,8 +57,30 @@ def tool_json(tool):
 async def main(spec, actions):
     seen = []
     mode = os.environ.get("HARNESS_MCP_MODE", "auto")
-    async with Client(target(spec), mode=mode) as client:
+    changed = asyncio.Event()
+
+    async def on_message(message):
+        if type(message).__name__ == "ToolListChangedNotification" or "tools/list_changed" in repr(
+            message
+        ):
+            changed.set()
+
+    async with Client(target(spec), mode=mode, message_handler=on_message) as client:
         for action in actions:
+            if action[0] == "run":
+                process = await asyncio.create_subprocess_exec(
+                    *action[1], stdout=asyncio.subprocess.DEVNULL
+                )
+                seen.append({"exit": await process.wait()})
+                continue
+            if action[0] == "await_list_changed":
+                try:
+                    await asyncio.wait_for(changed.wait(), action[1])
+                    seen.append({"list_changed": True})
+                except asyncio.TimeoutError:
+                    seen.append({"list_changed": False})
+                changed.clear()
+                continue
             if action[0] == "list":
                 listed = await client.list_tools()
                 seen.append({"tools": [tool_json(t) for t in listed.tools]})

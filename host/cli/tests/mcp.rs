@@ -10,8 +10,20 @@ use harness_agent::state::StateStore;
 use harness_e2e::{PolicyFile, example_tool, hostile, repo_root};
 use serde_json::{Value, json};
 
-/// Runs the Python client with `actions` against `harness mcp` on `policy` for `principal`.
+/// Runs the Python client with `actions` against `harness mcp` on `policy` for `principal`, in
+/// the SDK's `auto` mode (the newest era both sides speak).
 fn client(policy: &Path, principal: &str, roles: &[&str], actions: Value) -> Vec<Value> {
+    client_in("auto", policy, principal, roles, actions)
+}
+
+/// [`client`] in `mode` (`auto`, `legacy` or `2026-07-28`).
+fn client_in(
+    mode: &str,
+    policy: &Path,
+    principal: &str,
+    roles: &[&str],
+    actions: Value,
+) -> Vec<Value> {
     let mut server = vec![
         env!("CARGO_BIN_EXE_harness").to_owned(),
         "mcp".into(),
@@ -28,6 +40,7 @@ fn client(policy: &Path, principal: &str, roles: &[&str], actions: Value) -> Vec
         .arg(root.join("tests/mcp/client.py"))
         .arg(actions.to_string())
         .args(&server)
+        .env("HARNESS_MCP_MODE", mode)
         .output()
         .expect("the Python MCP client runs (scripts/setup.sh installs it)");
     assert!(
@@ -398,4 +411,61 @@ fn the_mcp_conformance_suite_passes_for_a_tools_server() {
             String::from_utf8_lossy(&run.stderr)
         );
     }
+}
+
+#[test]
+fn a_kill_switch_from_another_process_reaches_a_connected_client() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .data_dir(&tmp.path().join("data"))
+        .tool("calc", &example_tool("calc"), "")
+        .tool("kb", &example_tool("kb"), "")
+        .write(tmp.path());
+    let harness = env!("CARGO_BIN_EXE_harness");
+    let policy_arg = policy.display().to_string();
+    let kill = json!([
+        harness, "kill", "--policy", policy_arg, "calc", "--reason", "recalled"
+    ]);
+    let enable = json!([harness, "enable", "--policy", policy_arg, "calc"]);
+    let actions = json!([
+        ["list"],
+        ["run", kill],
+        ["await_list_changed", 5],
+        ["list"],
+        ["call", "calc__apply", {"op": "add", "a": 1, "b": 1}],
+        ["run", enable],
+        ["await_list_changed", 5],
+    ]);
+    let legacy = client_in("legacy", &policy, "ana", &[], actions.clone());
+    assert_eq!(
+        legacy[2],
+        json!({"list_changed": true}),
+        "legacy: {legacy:?}"
+    );
+    assert_eq!(
+        legacy[6],
+        json!({"list_changed": true}),
+        "legacy: {legacy:?}"
+    );
+    let seen = client(&policy, "ana", &[], actions);
+    let names = |listed: &Value| -> Vec<String> {
+        listed["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(names(&seen[0]).contains(&"calc__apply".to_owned()));
+    assert_eq!(seen[1], json!({"exit": 0}));
+    assert_eq!(seen[2], json!({"list_changed": true}), "no notification");
+    assert!(
+        names(&seen[3]).iter().all(|n| !n.starts_with("calc__")),
+        "{:?}",
+        seen[3]
+    );
+    assert_eq!(
+        seen[4]["text"],
+        "refused by the harness (kill_switch): the tool `calc` is switched off: recalled"
+    );
 }

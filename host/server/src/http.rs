@@ -52,18 +52,25 @@ pub async fn serve_http(
         .local_addr()
         .map_err(|e| ServeError(e.to_string()))?;
     tracing::info!(target: "harness::serve", %bound, "serving MCP at /mcp");
-    let app = router(gate, settings, local, bound, shutdown.clone());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
+    let server = McpServer::new(gate, local);
+    let watcher = {
+        let (server, stop) = (server.clone(), shutdown.clone());
+        tokio::spawn(async move { server.watch_switches(stop).await })
+    };
+    let app = router(server, settings, bound, shutdown.clone());
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await
-        .map_err(|e| ServeError(e.to_string()))
+        .map_err(|e| ServeError(e.to_string()));
+    shutdown.cancel();
+    let _ = watcher.await;
+    served
 }
 
-/// The routes of a server bound to `bound`.
+/// The routes of `server` bound to `bound`.
 pub fn router(
-    gate: ToolGate,
+    server: McpServer,
     settings: ServerSettings,
-    local: Principal,
     bound: SocketAddr,
     shutdown: CancellationToken,
 ) -> Router {
@@ -79,7 +86,6 @@ pub fn router(
         // Clients authenticate with keys, and a load balancer's host name is not known here.
         config.disable_allowed_hosts().enforce_origin_validation()
     };
-    let server = McpServer::new(gate, local);
     let mcp = StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(LocalSessionManager::default()),

@@ -16,17 +16,30 @@ pub use settings::{Client, ServerSettings};
 use rmcp::ServiceExt;
 
 /// Serves MCP on this process's stdin and stdout until the client closes them. Nothing but MCP
-/// messages goes to stdout.
+/// messages goes to stdout. The client is told when a kill switch changes the tool list.
 pub async fn serve_stdio(server: McpServer) -> Result<(), ServeError> {
-    let running = server
-        .serve(rmcp::transport::stdio())
-        .await
-        .map_err(|e| ServeError(e.to_string()))?;
-    running
-        .waiting()
-        .await
-        .map_err(|e| ServeError(e.to_string()))?;
-    Ok(())
+    let stop = tokio_util::sync::CancellationToken::new();
+    let watcher = {
+        let (server, stop) = (server.clone(), stop.clone());
+        tokio::spawn(async move { server.watch_switches(stop).await })
+    };
+    let served = async {
+        let running = server
+            .clone()
+            .serve(rmcp::transport::stdio())
+            .await
+            .map_err(|e| ServeError(e.to_string()))?;
+        // The one client of this process, whichever protocol era it speaks.
+        server.add_peer(running.peer().clone());
+        running
+            .waiting()
+            .await
+            .map_err(|e| ServeError(e.to_string()))
+    }
+    .await;
+    stop.cancel();
+    let _ = watcher.await;
+    served.map(|_| ())
 }
 
 /// Why a server could not start, or stopped with an error.

@@ -15,8 +15,9 @@
 //!   person decides it (`harness approvals approve|deny`), the same call again runs or is
 //!   refused, once.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::http::request::Parts;
 use harness_agent::calls::{CallDecision, ToolGate};
@@ -32,10 +33,11 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     InitializeResult, ListToolsResult, PaginatedRequestParams, ServerCapabilities, Tool,
 };
-use rmcp::service::RequestContext;
-use rmcp::{ErrorData, RoleServer, ServerHandler};
+use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
 
 use crate::catalog;
 
@@ -50,7 +52,12 @@ pub struct McpServer {
     principal: Principal,
     pii: PiiPolicy,
     calls: Arc<AtomicU64>,
+    /// The clients connected with a session (stdio, legacy HTTP), to tell when tools change.
+    peers: Arc<Mutex<Vec<Peer<RoleServer>>>>,
 }
+
+/// How often the server looks for switches flipped by another process.
+pub const SWITCH_POLL: Duration = Duration::from_millis(250);
 
 impl McpServer {
     /// A server whose calls go through `gate` on behalf of `principal`.
@@ -60,7 +67,63 @@ impl McpServer {
             principal,
             pii: PiiPolicy::default(),
             calls: Arc::new(AtomicU64::new(0)),
+            peers: Arc::default(),
         }
+    }
+
+    /// Watches the kill switches (set by any process sharing the state) until `stop`, and sends
+    /// `notifications/tools/list_changed` to every connected client when they change: a
+    /// switched-off tool leaves `tools/list`, and a call to it is refused anyway.
+    pub async fn watch_switches(&self, stop: CancellationToken) {
+        let mut seen = self.switched_off();
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(SWITCH_POLL) => {}
+            }
+            let now = self.switched_off();
+            if now != seen {
+                seen = now;
+                self.notify_tools_changed().await;
+            }
+        }
+    }
+
+    /// The targets switched off now (empty when the state cannot be read: the gates still
+    /// refuse at call time).
+    fn switched_off(&self) -> Vec<String> {
+        self.gate
+            .state()
+            .switches()
+            .map(|switches| switches.into_iter().map(|s| s.target).collect())
+            .unwrap_or_default()
+    }
+
+    /// Sends `notifications/tools/list_changed` to every connected client, forgetting those
+    /// that left.
+    pub async fn notify_tools_changed(&self) {
+        let peers: Vec<Peer<RoleServer>> = self.lock_peers().clone();
+        let mut gone = Vec::new();
+        for (i, peer) in peers.iter().enumerate() {
+            if peer.is_transport_closed() || peer.notify_tool_list_changed().await.is_err() {
+                gone.push(i);
+            }
+        }
+        let mut peers = self.lock_peers();
+        for i in gone.into_iter().rev() {
+            if i < peers.len() {
+                peers.remove(i);
+            }
+        }
+    }
+
+    /// Tells `peer` too when tools change.
+    pub fn add_peer(&self, peer: Peer<RoleServer>) {
+        self.lock_peers().push(peer);
+    }
+
+    fn lock_peers(&self) -> std::sync::MutexGuard<'_, Vec<Peer<RoleServer>>> {
+        self.peers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Every tool function of the whitelist that is not switched off, as MCP tools, in order.
@@ -172,6 +235,13 @@ impl ServerHandler for McpServer {
             "Sandboxed WebAssembly tools. Every call passes the whitelist's gates (kill switch, \
              role, rate, budget, arguments, human approval) and runs metered in a fresh sandbox.",
         )
+    }
+
+    /// An HTTP session began (stdio's one client is added when it connects, in any era).
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if context.extensions.get::<Parts>().is_some() {
+            self.add_peer(context.peer);
+        }
     }
 
     async fn list_tools(

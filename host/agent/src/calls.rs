@@ -13,7 +13,8 @@ use crate::gates::{self, Admitted, Principal, Refusal};
 use crate::guards::pii::PiiPolicy;
 use crate::models::ToolCall;
 use crate::routing::Route;
-use crate::state::records::{AuditRecord, Gate, ToolCalled, ToolRefused};
+use crate::state::approvals::Claim;
+use crate::state::records::{AuditRecord, Decision, Gate, ToolCalled, ToolRefused};
 use crate::state::{StateError, StateStore};
 
 /// What happened to one proposed tool call.
@@ -100,8 +101,9 @@ impl ToolGate {
         &self.config
     }
 
-    /// Passes `call` through the gates in order (kill switch, routing, role, rate, budget,
-    /// arguments); a call its tool's `approval` applies to gets an approval request.
+    /// Passes `call` of run `run_id` through the gates in order (kill switch, routing, role,
+    /// rate, budget, arguments); a call its tool's `approval` applies to gets an approval
+    /// request of its own, decided for this run (which pauses until then).
     pub fn admit(
         &self,
         route: &Route,
@@ -109,7 +111,63 @@ impl ToolGate {
         run_id: &str,
         call: &ToolCall,
     ) -> Result<Admission, StateError> {
-        let checked = gates::check(
+        Ok(match self.check(route, principal, run_id, call)? {
+            Ok(admitted) if admitted.needs_approval => {
+                let approval = self.request(principal, run_id, call, &admitted)?;
+                Admission::Awaiting { admitted, approval }
+            }
+            Ok(admitted) => Admission::Admitted(admitted),
+            Err(refusal) => Admission::Refused(refusal),
+        })
+    }
+
+    /// Like [`ToolGate::admit`], for a caller without a run to pause (MCP, the HTTP API): the
+    /// same call made again finds its approval — still waiting, or decided, in which case the
+    /// decision applies to this one call and is used up.
+    pub fn admit_again(
+        &self,
+        route: &Route,
+        principal: &Principal,
+        run_id: &str,
+        call: &ToolCall,
+    ) -> Result<Admission, StateError> {
+        let admitted = match self.check(route, principal, run_id, call)? {
+            Ok(admitted) if admitted.needs_approval => admitted,
+            Ok(admitted) => return Ok(Admission::Admitted(admitted)),
+            Err(refusal) => return Ok(Admission::Refused(refusal)),
+        };
+        let arguments = canonical(&admitted.arguments);
+        let claim = self
+            .state
+            .claim_approval(&principal.name, &admitted.function, &arguments)?;
+        let waiting = match claim {
+            Some(Claim::Decided {
+                decision: Decision::Approved,
+                ..
+            }) => return Ok(Admission::Admitted(admitted)),
+            Some(Claim::Decided { by, reason, .. }) => {
+                self.release(&admitted)?;
+                return Ok(Admission::Refused(Refusal::Denied { by, reason }));
+            }
+            Some(Claim::Pending { id }) => id,
+            None => self.request(principal, run_id, call, &admitted)?,
+        };
+        // Nothing runs until a person decides: the fuel reserved for it goes back.
+        self.release(&admitted)?;
+        Ok(Admission::Awaiting {
+            admitted,
+            approval: waiting,
+        })
+    }
+
+    fn check(
+        &self,
+        route: &Route,
+        principal: &Principal,
+        run_id: &str,
+        call: &ToolCall,
+    ) -> Result<Result<Admitted, Refusal>, StateError> {
+        gates::check(
             &self.host,
             &self.state,
             &self.config,
@@ -117,21 +175,33 @@ impl ToolGate {
             principal,
             run_id,
             call,
-        )?;
-        Ok(match checked {
-            Ok(admitted) if admitted.needs_approval => {
-                let approval = self.state.request_approval(
-                    run_id,
-                    &call.id,
-                    &admitted.function,
-                    &admitted.arguments.to_string(),
-                    &principal.name,
-                )?;
-                Admission::Awaiting { admitted, approval }
-            }
-            Ok(admitted) => Admission::Admitted(admitted),
-            Err(refusal) => Admission::Refused(refusal),
-        })
+        )
+    }
+
+    /// Asks a person to approve `admitted`, the arguments kept in canonical form (keys sorted)
+    /// so the same call made again finds it.
+    fn request(
+        &self,
+        principal: &Principal,
+        run_id: &str,
+        call: &ToolCall,
+        admitted: &Admitted,
+    ) -> Result<i64, StateError> {
+        self.state.request_approval(
+            run_id,
+            &call.id,
+            &admitted.function,
+            &canonical(&admitted.arguments),
+            &principal.name,
+        )
+    }
+
+    /// Gives back the fuel reserved for a call that does not run now.
+    fn release(&self, admitted: &Admitted) -> Result<(), StateError> {
+        match admitted.fuel {
+            Some(reservation) => self.state.settle(reservation, 0),
+            None => Ok(()),
+        }
     }
 
     /// Runs admitted calls concurrently in the sandbox and settles their fuel; the decisions
@@ -200,8 +270,8 @@ impl ToolGate {
         Ok(())
     }
 
-    /// One call from start to end, as a front end without a model makes it: the gates, the
-    /// approval request or the sandbox, and the record.
+    /// One call from start to end, as a front end without a run makes it: the gates, the
+    /// approval (see [`ToolGate::admit_again`]) or the sandbox, and the record.
     pub async fn call(
         &self,
         route: &Route,
@@ -210,7 +280,7 @@ impl ToolGate {
         call: &ToolCall,
         pii: &PiiPolicy,
     ) -> Result<CallDecision, StateError> {
-        let decision = match self.admit(route, principal, run_id, call)? {
+        let decision = match self.admit_again(route, principal, run_id, call)? {
             Admission::Refused(refusal) => refusal.into(),
             Admission::Awaiting { approval, .. } => CallDecision::AwaitingApproval { approval },
             Admission::Admitted(admitted) => {
@@ -225,4 +295,25 @@ impl ToolGate {
         self.record(run_id, call, &decision, pii)?;
         Ok(decision)
     }
+}
+
+/// `value` as JSON with every object's keys in order: one text for the same arguments however
+/// a client ordered them.
+fn canonical(value: &Value) -> String {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sorted(&map[k])))
+                        .collect(),
+                )
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
 }

@@ -73,6 +73,14 @@ pub enum Refusal {
         /// Which budget, and what is left.
         exhausted: Exhausted,
     },
+    /// A person denied the call.
+    #[error("denied by {by}: {reason}")]
+    Denied {
+        /// Who.
+        by: String,
+        /// Why, as they said.
+        reason: String,
+    },
     /// The arguments are not a JSON object, or do not fit the tool's schema.
     #[error("invalid arguments for `{tool}`: {message}")]
     InvalidArguments {
@@ -97,6 +105,7 @@ impl Refusal {
             Refusal::RateLimited { .. } => Gate::Rate,
             Refusal::Budget { .. } => Gate::Budget,
             Refusal::InvalidArguments { .. } => Gate::Arguments,
+            Refusal::Denied { .. } => Gate::Approval,
         }
     }
 }

@@ -67,8 +67,11 @@ pub fn decide(
     }
     let Some((agent, paused)) = state.paused_run(&decided.run_id)? else {
         println!(
-            "run {} is not paused (it was resumed already)",
-            decided.run_id
+            "no paused run waits for it: the caller's next call with the same arguments {} once",
+            match decision {
+                Decision::Approved => "runs",
+                Decision::Denied => "is refused",
+            }
         );
         return Ok(Exit::Success);
     };

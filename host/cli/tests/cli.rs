@@ -853,7 +853,7 @@ fn a_paused_run_is_approved_from_another_process_and_finishes() {
     );
 
     let list = harness(&["approvals", "list", "--policy", policy]);
-    assert!(list.stdout.starts_with("1  pending  tickets.create {\"title\":\"VPN down\",\"body\":\"\",\"priority\":\"high\"}  for ana"), "{}", list.stdout);
+    assert!(list.stdout.starts_with("1  pending  tickets.create {\"body\":\"\",\"priority\":\"high\",\"title\":\"VPN down\"}  for ana"), "{}", list.stdout);
 
     let approve = harness(&[
         "approvals",

@@ -469,3 +469,88 @@ fn a_kill_switch_from_another_process_reaches_a_connected_client() {
         "refused by the harness (kill_switch): the tool `calc` is switched off: recalled"
     );
 }
+
+#[test]
+fn an_approval_gated_call_runs_once_after_a_person_approves_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .data_dir(&tmp.path().join("data"))
+        .tool(
+            "tickets",
+            &example_tool("tickets"),
+            "kv = { quota = \"64 KiB\" }\napproval = { when = { priority = [\"urgent\"] } }\nrate = \"20/min\"",
+        )
+        .write(tmp.path());
+    let harness = env!("CARGO_BIN_EXE_harness");
+    let policy_arg = policy.display().to_string();
+    let decide = |verdict: &str, id: &str| {
+        json!([
+            harness,
+            "approvals",
+            verdict,
+            "--policy",
+            policy_arg,
+            id,
+            "--reason",
+            "checked"
+        ])
+    };
+    let urgent = json!({"title": "VPN down", "body": "", "priority": "urgent"});
+    let reordered = json!({"priority": "urgent", "body": "", "title": "VPN down"});
+    let seen = client(
+        &policy,
+        "ana",
+        &[],
+        json!([
+            ["call", "tickets__create", urgent],
+            ["call", "tickets__create", urgent],
+            ["call", "tickets__create", {"title": "Low", "body": "", "priority": "low"}],
+            ["run", decide("approve", "1")],
+            ["call", "tickets__create", urgent],
+            ["call", "tickets__create", urgent],
+            ["call", "tickets__create", reordered],
+            ["run", decide("deny", "2")],
+            ["call", "tickets__create", urgent],
+            ["call", "tickets__create", urgent],
+        ]),
+    );
+    let waiting = |n: u64| {
+        format!(
+            "waiting for human approval {n}: a person decides with `harness approvals approve {n}` \
+             or `deny {n}`; then call again with the same arguments"
+        )
+    };
+    assert_eq!(seen[0]["text"], waiting(1), "{:?}", seen[0]);
+    assert_eq!(
+        seen[1]["text"],
+        waiting(1),
+        "the same call waits for the same approval"
+    );
+    assert_eq!(
+        seen[2]["is_error"], false,
+        "the rule does not apply: {:?}",
+        seen[2]
+    );
+    assert_eq!(seen[3], json!({"exit": 0}));
+    assert_eq!(
+        seen[4]["is_error"], false,
+        "approved: it runs: {:?}",
+        seen[4]
+    );
+    assert_eq!(seen[4]["structured"]["title"], "VPN down");
+    assert_eq!(seen[5]["text"], waiting(2), "the decision was used once");
+    assert_eq!(
+        seen[6]["text"],
+        waiting(2),
+        "the same arguments with keys in another order: {:?}",
+        seen[6]
+    );
+    assert_eq!(seen[9]["text"], waiting(3), "the denial was used once");
+    assert_eq!(
+        seen[8]["text"],
+        "refused by the harness (approval): denied by root: checked".replace(
+            "root",
+            &std::env::var("USER").unwrap_or_else(|_| "cli".into())
+        )
+    );
+}

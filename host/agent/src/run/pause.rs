@@ -6,13 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Agent, CallDecision, Run, RunReport, RunStatus};
+use super::{Agent, Run, RunReport, RunStatus};
 use crate::gates::{Admitted, Principal, Refusal};
 use crate::models::{Message, ModelRequest, TokenUsage, ToolCall, ToolResult};
 use crate::routing::Route;
 use crate::state::StateError;
 use crate::state::approvals::ApprovalRequest;
-use crate::state::records::{AuditRecord, Decision, Gate};
+use crate::state::records::{AuditRecord, Decision};
 use crate::state::switches::Target;
 
 /// A call that waits for a human, as a paused run keeps it.
@@ -117,14 +117,17 @@ impl Agent {
                         }
                         .into()
                     }
-                    _ => CallDecision::Refused {
-                        gate: Gate::Approval,
-                        reason: format!(
-                            "denied by {}: {}",
-                            approval.decided_by.as_deref().unwrap_or("a reviewer"),
-                            approval.reason.as_deref().unwrap_or("no reason given")
-                        ),
-                    },
+                    _ => Refusal::Denied {
+                        by: approval
+                            .decided_by
+                            .clone()
+                            .unwrap_or_else(|| "a reviewer".into()),
+                        reason: approval
+                            .reason
+                            .clone()
+                            .unwrap_or_else(|| "no reason given".into()),
+                    }
+                    .into(),
                 },
             ));
         }

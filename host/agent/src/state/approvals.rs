@@ -28,6 +28,36 @@ CREATE TABLE IF NOT EXISTS paused_runs (
     state TEXT NOT NULL,
     paused_at TEXT NOT NULL);";
 
+/// Version 2 → 3: an approval is used once. A decision is consumed when the paused run it
+/// belongs to resumes, or when the same call comes again outside a run (MCP, the HTTP API);
+/// approvals decided before this version count as used.
+pub(super) const MIGRATE_TO_3: &str = "
+ALTER TABLE approvals ADD COLUMN consumed_at TEXT;
+UPDATE approvals SET consumed_at = decided_at WHERE decision IS NOT NULL;
+CREATE INDEX IF NOT EXISTS approvals_by_call ON approvals (principal, function, arguments);";
+
+/// A claim on an approval for a call made again: the decision (now used), or the approval it
+/// still waits for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// A person decided this call; the decision is now used and will not apply again.
+    Decided {
+        /// The approval.
+        id: i64,
+        /// The decision.
+        decision: Decision,
+        /// Who decided.
+        by: String,
+        /// Why.
+        reason: String,
+    },
+    /// It still waits for a person.
+    Pending {
+        /// The approval.
+        id: i64,
+    },
+}
+
 /// One approval, pending or decided.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ApprovalRequest {
@@ -222,6 +252,59 @@ impl StateStore {
             },
         )?;
         Ok(decided)
+    }
+
+    /// The approval of `principal`'s call of `function` with `arguments` (canonical JSON) that is
+    /// neither used nor part of a paused run: a decided one is marked used in the same
+    /// transaction, so it applies to exactly one call; `None` when there is none.
+    pub fn claim_approval(
+        &self,
+        principal: &str,
+        function: &str,
+        arguments: &str,
+    ) -> Result<Option<Claim>, StateError> {
+        let mut db = self.lock();
+        let tx = db
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.sqlite(e))?;
+        let found = tx
+            .query_row(
+                "SELECT id, decision, decided_by, reason FROM approvals
+                 WHERE principal = ?1 AND function = ?2 AND arguments = ?3
+                   AND consumed_at IS NULL
+                   AND run_id NOT IN (SELECT run_id FROM paused_runs)
+                 ORDER BY id LIMIT 1",
+                params![principal, function, arguments],
+                |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, Option<Decision>>(1)?,
+                        row.get::<_, Option<String>>(2)?,
+                        row.get::<_, Option<String>>(3)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(|e| self.sqlite(e))?;
+        let claim = match found {
+            None => None,
+            Some((id, None, _, _)) => Some(Claim::Pending { id }),
+            Some((id, Some(decision), by, reason)) => {
+                tx.execute(
+                    "UPDATE approvals SET consumed_at = ?2 WHERE id = ?1",
+                    params![id, now()],
+                )
+                .map_err(|e| self.sqlite(e))?;
+                Some(Claim::Decided {
+                    id,
+                    decision,
+                    by: by.unwrap_or_default(),
+                    reason: reason.unwrap_or_default(),
+                })
+            }
+        };
+        tx.commit().map_err(|e| self.sqlite(e))?;
+        Ok(claim)
     }
 
     /// Keeps a paused run's state until it resumes.

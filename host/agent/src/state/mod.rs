@@ -99,7 +99,7 @@ impl StateStore {
     }
 
     /// The schema version this build reads and writes (SQLite's `user_version`).
-    pub const VERSION: i32 = 2;
+    pub const VERSION: i32 = 3;
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
         self.db.lock().unwrap_or_else(|p| p.into_inner())
@@ -137,6 +137,9 @@ fn migrate(db: &Connection) -> Result<(), String> {
     ];
     if version < 2 {
         steps.push(audit::MIGRATE_TO_2);
+    }
+    if version < 3 {
+        steps.push(approvals::MIGRATE_TO_3);
     }
     let batch = format!(
         "BEGIN IMMEDIATE; {} PRAGMA user_version = {}; COMMIT;",

@@ -8,21 +8,36 @@ use harness_agent::calls::ToolGate;
 use harness_agent::config::Config;
 use harness_agent::gates::Principal;
 use harness_sandbox::Host;
+use harness_server::reload::watch_whitelist;
 use harness_server::{McpServer, ServerSettings};
 use tokio_util::sync::CancellationToken;
 
 use crate::agents;
 use crate::exit::Exit;
 
-/// Serves MCP on stdin/stdout for `principal` with `roles` until the client hangs up.
+/// Serves MCP on stdin/stdout for `principal` with `roles` until the client hangs up,
+/// reloading the whitelist when it changes.
 pub fn mcp(config: &Config, host: Host, principal: String, roles: Vec<String>) -> Result<Exit> {
-    let gate = ToolGate::new(host, agents::state(config)?, Arc::new(config.clone()));
+    let state = agents::state(config)?;
+    let gate = ToolGate::new(host, state.clone(), Arc::new(config.clone()));
     let principal = Principal {
         name: principal,
         roles: roles.into_iter().collect(),
     };
-    crate::load::runtime()?
-        .block_on(harness_server::serve_stdio(McpServer::new(gate, principal)))?;
+    let server = McpServer::new(gate, ServerSettings::default(), principal);
+    crate::load::runtime()?.block_on(async {
+        let stop = CancellationToken::new();
+        let reloads = tokio::spawn(watch_whitelist(
+            server.clone(),
+            config.policy().path().to_owned(),
+            state,
+            stop.clone(),
+        ));
+        let served = harness_server::serve_stdio(server).await;
+        stop.cancel();
+        let _ = reloads.await;
+        served
+    })?;
     Ok(Exit::Success)
 }
 
@@ -33,11 +48,13 @@ pub fn http(
     host: Host,
     listen: std::net::SocketAddr,
 ) -> Result<Exit> {
-    let gate = ToolGate::new(host, agents::state(config)?, Arc::new(config.clone()));
+    let state = agents::state(config)?;
+    let gate = ToolGate::new(host, state.clone(), Arc::new(config.clone()));
     let local = Principal {
         name: crate::args::default_user(),
         roles: Default::default(),
     };
+    let server = McpServer::new(gate, settings, local);
     let shutdown = CancellationToken::new();
     crate::load::runtime()?.block_on(async {
         let stop = shutdown.clone();
@@ -58,7 +75,13 @@ pub fn http(
             }
             stop.cancel();
         });
-        harness_server::serve_http(gate, settings, local, listen, shutdown).await
+        tokio::spawn(watch_whitelist(
+            server.clone(),
+            config.policy().path().to_owned(),
+            state,
+            shutdown.clone(),
+        ));
+        harness_server::serve_http(server, listen, shutdown).await
     })?;
     Ok(Exit::Success)
 }

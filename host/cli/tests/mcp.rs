@@ -554,3 +554,68 @@ fn an_approval_gated_call_runs_once_after_a_person_approves_it() {
         )
     );
 }
+
+#[test]
+fn a_changed_whitelist_swaps_in_and_a_broken_one_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = || {
+        PolicyFile::new(&tmp.path().join("cache"))
+            .data_dir(&tmp.path().join("data"))
+            .tool("calc", &example_tool("calc"), "")
+    };
+    let policy = base().write(tmp.path());
+    let next = tmp.path().join("next");
+    std::fs::create_dir(&next).unwrap();
+    // The same tools plus kb, and then a file with a key nobody knows.
+    let grown = base().tool("kb", &example_tool("kb"), "").write(&next);
+    let broken = next.join("broken.toml");
+    std::fs::write(
+        &broken,
+        std::fs::read_to_string(&grown).unwrap() + "\n[tools.calc2]\ncomponnt = \"x\"\n",
+    )
+    .unwrap();
+    let copy = |from: &Path| {
+        json!([
+            "cp",
+            from.display().to_string(),
+            policy.display().to_string()
+        ])
+    };
+    let names = |listed: &Value| -> Vec<String> {
+        listed["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let seen = client(
+        &policy,
+        "ana",
+        &[],
+        json!([
+            ["list"],
+            ["run", copy(&grown)],
+            ["await_list_changed", 30],
+            ["list"],
+            ["run", copy(&broken)],
+            ["await_list_changed", 3],
+            ["list"],
+            ["call", "calc__apply", {"op": "add", "a": 2, "b": 2}],
+        ]),
+    );
+    assert!(!names(&seen[0]).iter().any(|n| n.starts_with("kb__")));
+    assert_eq!(seen[2], json!({"list_changed": true}), "{seen:?}");
+    assert!(
+        names(&seen[3]).contains(&"kb__search".to_owned()),
+        "{:?}",
+        seen[3]
+    );
+    assert_eq!(
+        seen[5],
+        json!({"list_changed": false}),
+        "a broken file changes nothing"
+    );
+    assert_eq!(names(&seen[6]), names(&seen[3]));
+    assert_eq!(seen[7]["structured"], json!({"result": 4.0}));
+}

@@ -17,28 +17,23 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use harness_agent::calls::ToolGate;
-use harness_agent::gates::Principal;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
 use crate::ServeError;
 use crate::mcp::McpServer;
-use crate::settings::ServerSettings;
 
 /// Largest request body `/mcp` accepts.
 pub const MAX_BODY: usize = 1 << 20;
 
-/// Serves on `listen` until `shutdown` is cancelled; in-flight requests finish first.
+/// Serves `server` on `listen` until `shutdown` is cancelled; in-flight requests finish first.
 pub async fn serve_http(
-    gate: ToolGate,
-    settings: ServerSettings,
-    local: Principal,
+    server: McpServer,
     listen: SocketAddr,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    if settings.clients.is_empty() && !listen.ip().is_loopback() {
+    if server.settings().clients.is_empty() && !listen.ip().is_loopback() {
         return Err(ServeError(format!(
             "{listen} is not a loopback address, and the whitelist declares no [clients]: \
              anyone who can reach it could call the tools; add a client \
@@ -52,12 +47,11 @@ pub async fn serve_http(
         .local_addr()
         .map_err(|e| ServeError(e.to_string()))?;
     tracing::info!(target: "harness::serve", %bound, "serving MCP at /mcp");
-    let server = McpServer::new(gate, local);
     let watcher = {
         let (server, stop) = (server.clone(), shutdown.clone());
         tokio::spawn(async move { server.watch_switches(stop).await })
     };
-    let app = router(server, settings, bound, shutdown.clone());
+    let app = router(server, bound, shutdown.clone());
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await
@@ -68,14 +62,10 @@ pub async fn serve_http(
 }
 
 /// The routes of `server` bound to `bound`.
-pub fn router(
-    server: McpServer,
-    settings: ServerSettings,
-    bound: SocketAddr,
-    shutdown: CancellationToken,
-) -> Router {
+pub fn router(server: McpServer, bound: SocketAddr, shutdown: CancellationToken) -> Router {
     let mut config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(true)
+        .with_json_response(true)
         .with_max_request_body_bytes(MAX_BODY)
         .with_cancellation_token(shutdown.child_token());
     config = if bound.ip().is_loopback() {
@@ -86,12 +76,12 @@ pub fn router(
         // Clients authenticate with keys, and a load balancer's host name is not known here.
         config.disable_allowed_hosts().enforce_origin_validation()
     };
+    let auth = server.clone();
     let mcp = StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(LocalSessionManager::default()),
         config,
     );
-    let auth = Arc::new(settings);
     Router::new()
         .route_service("/mcp", mcp)
         .layer(middleware::from_fn_with_state(auth, authenticate))
@@ -103,10 +93,11 @@ pub fn router(
 /// Finds the client of the request's Bearer key and lets the request through for its
 /// principal; with no clients declared, lets it through for the local user.
 async fn authenticate(
-    State(settings): State<Arc<ServerSettings>>,
+    State(server): State<McpServer>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    let settings = server.settings();
     if settings.clients.is_empty() {
         return next.run(request).await;
     }

@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod http;
 pub mod mcp;
+pub mod reload;
 pub mod settings;
 
 pub use http::serve_http;

@@ -16,7 +16,7 @@
 //!   refused, once.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::http::request::Parts;
@@ -40,6 +40,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog;
+use crate::settings::ServerSettings;
 
 /// Tools per page of `tools/list`.
 pub const PAGE_SIZE: usize = 100;
@@ -48,7 +49,7 @@ pub const PAGE_SIZE: usize = 100;
 /// as, or else for the server's own principal (the local user, on stdio).
 #[derive(Clone)]
 pub struct McpServer {
-    gate: ToolGate,
+    current: Arc<RwLock<Current>>,
     principal: Principal,
     pii: PiiPolicy,
     calls: Arc<AtomicU64>,
@@ -56,14 +57,38 @@ pub struct McpServer {
     peers: Arc<Mutex<Vec<Peer<RoleServer>>>>,
 }
 
+/// The whitelist being served: the gate its calls go through, the route of every tool, and
+/// the HTTP clients.
+#[derive(Clone)]
+struct Current {
+    gate: ToolGate,
+    route: Arc<Route>,
+    settings: Arc<ServerSettings>,
+}
+
+impl Current {
+    fn new(gate: ToolGate, settings: ServerSettings) -> Current {
+        let route = Route {
+            name: "mcp".into(),
+            tools: gate.config().policy().tools().keys().cloned().collect(),
+        };
+        Current {
+            gate,
+            route: Arc::new(route),
+            settings: Arc::new(settings),
+        }
+    }
+}
+
 /// How often the server looks for switches flipped by another process.
 pub const SWITCH_POLL: Duration = Duration::from_millis(250);
 
 impl McpServer {
-    /// A server whose calls go through `gate` on behalf of `principal`.
-    pub fn new(gate: ToolGate, principal: Principal) -> McpServer {
+    /// A server whose calls go through `gate`, for the HTTP clients of `settings` or else for
+    /// `principal`.
+    pub fn new(gate: ToolGate, settings: ServerSettings, principal: Principal) -> McpServer {
         McpServer {
-            gate,
+            current: Arc::new(RwLock::new(Current::new(gate, settings))),
             principal,
             pii: PiiPolicy::default(),
             calls: Arc::new(AtomicU64::new(0)),
@@ -92,7 +117,7 @@ impl McpServer {
     /// The targets switched off now (empty when the state cannot be read: the gates still
     /// refuse at call time).
     fn switched_off(&self) -> Vec<String> {
-        self.gate
+        self.gate()
             .state()
             .switches()
             .map(|switches| switches.into_iter().map(|s| s.target).collect())
@@ -126,12 +151,37 @@ impl McpServer {
         self.peers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The gate calls go through now (a reload replaces it; a call keeps the one it began with).
+    pub fn gate(&self) -> ToolGate {
+        self.current().gate
+    }
+
+    fn current(&self) -> Current {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The HTTP clients allowed now.
+    pub fn settings(&self) -> Arc<ServerSettings> {
+        self.current().settings
+    }
+
+    /// Serves `gate` and `settings` from now on (a reloaded whitelist) and tells the clients the
+    /// tools may have changed. Calls in flight finish on the gate they began with.
+    pub async fn replace(&self, gate: ToolGate, settings: ServerSettings) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Current::new(gate, settings);
+        self.notify_tools_changed().await;
+    }
+
     /// Every tool function of the whitelist that is not switched off, as MCP tools, in order.
     pub fn tools(&self) -> Result<Vec<Tool>, StateError> {
+        let gate = self.gate();
         let mut tools = Vec::new();
-        for tool in self.gate.host().tools() {
+        for tool in gate.host().tools() {
             let target = Target::Tool(tool.policy.name.clone());
-            if self.gate.state().killed(&target)?.is_some() {
+            if gate.state().killed(&target)?.is_some() {
                 continue;
             }
             tools.extend(tool.functions.iter().map(|f| catalog::tool(tool, f)));
@@ -153,19 +203,8 @@ impl McpServer {
             name: name.to_owned(),
             raw_arguments: arguments.to_string(),
         };
-        let route = Route {
-            name: "mcp".into(),
-            tools: self
-                .gate
-                .config()
-                .policy()
-                .tools()
-                .keys()
-                .cloned()
-                .collect(),
-        };
-        let decision = self
-            .gate
+        let Current { gate, route, .. } = self.current();
+        let decision = gate
             .call(&route, principal, &run_id, &call, &self.pii)
             .await
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
@@ -182,8 +221,7 @@ impl McpServer {
             ))),
             CallDecision::Ran { function, report } => Ok(match report.outcome {
                 Outcome::Ok { value } => {
-                    let schema = self
-                        .gate
+                    let schema = gate
                         .host()
                         .function(&function)
                         .map(|(_, f)| f.result_schema.clone())

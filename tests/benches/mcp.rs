@@ -1,0 +1,174 @@
+//! What MCP adds to a tool call, measured side by side in one process (release build):
+//! `cargo bench -p harness-e2e --bench mcp`.
+//!
+//! - `host`: `Host::call` of a trivial function (the sandbox boundary alone);
+//! - `gated`: the same call through `ToolGate::call`, the path every front end shares (the gates,
+//!   the rate and audit records in the state file, the sandbox);
+//! - `http`: an MCP `tools/call` (stateless 2026-07-28, JSON response) over loopback HTTP with
+//!   keep-alive to `harness serve`'s router, through the same gate.
+//!
+//! Each is run one call at a time (latency: p50, p99) and with 16 calls in flight (calls/s with
+//! both cores busy). Prints a table; it is a load generator, not a criterion benchmark.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use harness_agent::calls::ToolGate;
+use harness_agent::config::Config;
+use harness_agent::gates::Principal;
+use harness_agent::guards::pii::PiiPolicy;
+use harness_agent::models::ToolCall;
+use harness_agent::routing::Route;
+use harness_agent::state::StateStore;
+use harness_e2e::{PolicyFile, hostile};
+use harness_sandbox::{CallContext, Host};
+use harness_server::{McpServer, ServerSettings};
+
+const SEQUENTIAL: usize = 2_000;
+const CONCURRENT: usize = 8_000;
+const IN_FLIGHT: usize = 16;
+
+fn main() {
+    if std::env::args().any(|a| a == "--test" || a == "--list") {
+        // `cargo test --benches` builds and lists benches; this one only runs on `cargo bench`.
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = PolicyFile::new(&tmp.path().join("cache"))
+        .data_dir(&tmp.path().join("data"))
+        .tool("hostile", &hostile(), "")
+        .write(tmp.path());
+    let config = Arc::new(Config::load(&path).unwrap());
+    let host = Host::load(config.policy().clone()).unwrap();
+    let state = Arc::new(StateStore::open(config.policy().host().data_dir()).unwrap());
+    let gate = ToolGate::new(host.clone(), state, config);
+    let principal = Principal {
+        name: "bench".into(),
+        roles: Default::default(),
+    };
+
+    let caller = CallContext::new("bench", "bench-run");
+    let host_call = {
+        let host = host.clone();
+        move || {
+            let (host, caller) = (host.clone(), caller.clone());
+            async move {
+                host.call("hostile.add", r#"{"a": 20, "b": 22}"#, &caller)
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    let gated_call = {
+        let (gate, principal) = (gate.clone(), principal.clone());
+        let route = Route {
+            name: "bench".into(),
+            tools: vec!["hostile".into()],
+        };
+        move || {
+            let (gate, principal, route) = (gate.clone(), principal.clone(), route.clone());
+            async move {
+                let call = ToolCall {
+                    id: "c".into(),
+                    name: "hostile__add".into(),
+                    raw_arguments: r#"{"a": 20, "b": 22}"#.into(),
+                };
+                gate.call(&route, &principal, "bench", &call, &PiiPolicy::default())
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bound = listener.local_addr().unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let app = harness_server::http::router(
+        McpServer::new(gate, ServerSettings::default(), principal),
+        bound,
+        stop.clone(),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = reqwest::Client::new();
+    let url = format!("http://{bound}/mcp");
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"hostile__add","arguments":{"a":20,"b":22},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"}}}}"#;
+    let http_call = move || {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let response = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "tools/call")
+                .header("mcp-name", "hostile__add")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert!(response.status().is_success());
+            let text = response.text().await.unwrap();
+            assert!(text.contains("\"isError\":false"), "{text}");
+        }
+    };
+
+    println!("| path | p50 | p99 | calls/s ({IN_FLIGHT} in flight) |");
+    println!("| --- | --- | --- | --- |");
+    report("host (Host::call)", host_call).await;
+    report("gated (ToolGate::call)", gated_call).await;
+    report("http (MCP tools/call)", http_call).await;
+    stop.cancel();
+}
+
+async fn report<F, Fut>(name: &str, call: F)
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    for _ in 0..100 {
+        call().await;
+    }
+    let mut latencies = Vec::with_capacity(SEQUENTIAL);
+    for _ in 0..SEQUENTIAL {
+        let started = Instant::now();
+        call().await;
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+
+    let started = Instant::now();
+    let per_task = CONCURRENT / IN_FLIGHT;
+    let tasks: Vec<_> = (0..IN_FLIGHT)
+        .map(|_| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                for _ in 0..per_task {
+                    call().await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let rate = (per_task * IN_FLIGHT) as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "| {name} | {} | {} | {rate:.0} |",
+        micros(at(0.50)),
+        micros(at(0.99))
+    );
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}

@@ -98,7 +98,10 @@ async fn run() {
         stop.clone(),
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured((*harness_sandbox::tls::client_config()).clone())
+        .build()
+        .unwrap();
     let url = format!("http://{bound}/mcp");
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"hostile__add","arguments":{"a":20,"b":22},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"}}}}"#;
     let http_call = move || {

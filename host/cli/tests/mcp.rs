@@ -619,3 +619,61 @@ fn a_changed_whitelist_swaps_in_and_a_broken_one_is_refused() {
     assert_eq!(names(&seen[6]), names(&seen[3]));
     assert_eq!(seen[7]["structured"], json!({"result": 4.0}));
 }
+
+#[test]
+fn a_rate_limits_an_mcp_principal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .data_dir(&tmp.path().join("data"))
+        .tool("calc", &example_tool("calc"), "rate = \"2/min\"")
+        .write(tmp.path());
+    let add = json!(["call", "calc__apply", {"op": "add", "a": 1, "b": 1}]);
+    let seen = client(&policy, "ana", &[], json!([add, add, add]));
+    assert_eq!(seen[1]["is_error"], false);
+    assert_eq!(
+        seen[2]["text"],
+        "refused by the harness (rate): ana may call `calc` 2 per 1m; try again later"
+    );
+    let other = client(&policy, "bob", &[], json!([add]));
+    assert_eq!(other[0]["is_error"], false, "the rate is per principal");
+}
+
+#[test]
+fn shutdown_lets_a_call_in_flight_finish() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .data_dir(&tmp.path().join("data"))
+        .tool(
+            "slow",
+            &hostile(),
+            "fuel = 100_000_000_000\ntimeout = \"1500ms\"",
+        )
+        .write(tmp.path());
+    let mut served = Served::start(&policy);
+    let root = repo_root();
+    let call = Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("tests/mcp/client.py"))
+        .arg(json!([["call", "slow__spin", {}]]).to_string())
+        .arg(served.url())
+        .env("HARNESS_MCP_MODE", "2026-07-28")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let term = Command::new("kill")
+        .args(["-TERM", &served.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let output = call.wait_with_output().unwrap();
+    let seen: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    assert!(
+        seen.first().is_some_and(|r| r["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("timed out after 1s 500ms"))),
+        "the call in flight got its own outcome: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let status = served.child.wait().unwrap();
+    assert!(status.success(), "harness serve exits cleanly: {status}");
+}

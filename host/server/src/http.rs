@@ -10,6 +10,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -27,7 +28,11 @@ use crate::mcp::McpServer;
 /// Largest request body `/mcp` accepts.
 pub const MAX_BODY: usize = 1 << 20;
 
-/// Serves `server` on `listen` until `shutdown` is cancelled; in-flight requests finish first.
+/// How long in-flight calls may take to finish once shutdown begins; then they are cancelled.
+pub const GRACE: Duration = Duration::from_secs(10);
+
+/// Serves `server` on `listen` until `shutdown` is cancelled: it stops accepting connections,
+/// lets calls in flight finish for up to [`GRACE`], then cancels what is left.
 pub async fn serve_http(
     server: McpServer,
     listen: SocketAddr,
@@ -51,23 +56,35 @@ pub async fn serve_http(
         let (server, stop) = (server.clone(), shutdown.clone());
         tokio::spawn(async move { server.watch_switches(stop).await })
     };
-    let app = router(server, bound, shutdown.clone());
+    // rmcp cancels its handlers when `hard` is cancelled: only after the grace period.
+    let hard = CancellationToken::new();
+    let grace = {
+        let (shutdown, hard) = (shutdown.clone(), hard.clone());
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(GRACE).await;
+            hard.cancel();
+        })
+    };
+    let app = router(server, bound, hard.clone());
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await
         .map_err(|e| ServeError(e.to_string()));
     shutdown.cancel();
+    hard.cancel();
+    grace.abort();
     let _ = watcher.await;
     served
 }
 
-/// The routes of `server` bound to `bound`.
-pub fn router(server: McpServer, bound: SocketAddr, shutdown: CancellationToken) -> Router {
+/// The routes of `server` bound to `bound`; `cancel` stops every MCP request still running.
+pub fn router(server: McpServer, bound: SocketAddr, cancel: CancellationToken) -> Router {
     let mut config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(true)
         .with_json_response(true)
         .with_max_request_body_bytes(MAX_BODY)
-        .with_cancellation_token(shutdown.child_token());
+        .with_cancellation_token(cancel.child_token());
     config = if bound.ip().is_loopback() {
         config
             .with_allowed_origins(["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"])

@@ -72,8 +72,8 @@ fn dispatch(command: Command) -> Exit {
             policy,
             principal,
             roles,
-        } => with_host(&policy.path, |config, host| {
-            serve::mcp(config, host, principal, roles)
+        } => with_server(&policy.path, |config, settings, host| {
+            serve::mcp(config, settings, host, principal, roles)
         }),
         Command::Serve { policy, listen } => with_server(&policy.path, |config, settings, host| {
             serve::http(config, settings, host, listen)

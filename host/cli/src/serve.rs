@@ -17,14 +17,20 @@ use crate::exit::Exit;
 
 /// Serves MCP on stdin/stdout for `principal` with `roles` until the client hangs up,
 /// reloading the whitelist when it changes.
-pub fn mcp(config: &Config, host: Host, principal: String, roles: Vec<String>) -> Result<Exit> {
+pub fn mcp(
+    config: &Config,
+    settings: ServerSettings,
+    host: Host,
+    principal: String,
+    roles: Vec<String>,
+) -> Result<Exit> {
     let state = agents::state(config)?;
     let gate = ToolGate::new(host, state.clone(), Arc::new(config.clone()));
     let principal = Principal {
         name: principal,
         roles: roles.into_iter().collect(),
     };
-    let server = McpServer::new(gate, ServerSettings::default(), principal);
+    let server = McpServer::new(gate, settings, principal);
     crate::load::runtime()?.block_on(async {
         let stop = CancellationToken::new();
         let reloads = tokio::spawn(watch_whitelist(

@@ -677,3 +677,62 @@ fn shutdown_lets_a_call_in_flight_finish() {
     let status = served.child.wait().unwrap();
     assert!(status.success(), "harness serve exits cleanly: {status}");
 }
+
+#[test]
+fn results_leave_screened_when_the_whitelist_asks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let kb = tmp.path().join("kb");
+    std::fs::create_dir(&kb).unwrap();
+    std::fs::write(
+        kb.join("contact.md"),
+        "# Contact\nWrite to ana.lopez@example.com.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        kb.join("card.md"),
+        "# Card\nThe card is 4111 1111 1111 1111.\n",
+    )
+    .unwrap();
+    let whitelist = |extra: &str| {
+        PolicyFile::new(&tmp.path().join("cache"))
+            .data_dir(&tmp.path().join("data"))
+            .tool(
+                "kb",
+                &example_tool("kb"),
+                &format!(
+                    "fs = [{{ host = {:?}, guest = \"/kb\", mode = \"ro\" }}]",
+                    kb.display().to_string()
+                ),
+            )
+            .raw(extra)
+            .write(tmp.path())
+    };
+    let actions = json!([
+        ["call", "kb__document", {"path": "/kb/contact.md"}],
+        ["call", "kb__document", {"path": "/kb/card.md"}],
+    ]);
+    let plain = client(&whitelist(""), "ana", &[], actions.clone());
+    assert!(
+        plain[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("ana.lopez@example.com")
+    );
+
+    let screened = client(
+        &whitelist("[mcp]\npii = { card = \"block\" }"),
+        "ana",
+        &[],
+        actions,
+    );
+    let text = screened[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("[email]") && !text.contains("ana.lopez"),
+        "{text}"
+    );
+    assert_eq!(
+        screened[1]["text"],
+        "the tool's result was withheld: it contains card data"
+    );
+    assert_eq!(screened[1]["is_error"], true);
+}

@@ -203,9 +203,15 @@ impl McpServer {
             name: name.to_owned(),
             raw_arguments: arguments.to_string(),
         };
-        let Current { gate, route, .. } = self.current();
+        let Current {
+            gate,
+            route,
+            settings,
+        } = self.current();
+        // The log keeps results masked by `[mcp] pii` when set, by every kind otherwise.
+        let recorded = settings.pii.as_ref().unwrap_or(&self.pii);
         let decision = gate
-            .call(&route, principal, &run_id, &call, &self.pii)
+            .call(&route, principal, &run_id, &call, recorded)
             .await
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
         match decision {
@@ -221,6 +227,10 @@ impl McpServer {
             ))),
             CallDecision::Ran { function, report } => Ok(match report.outcome {
                 Outcome::Ok { value } => {
+                    let value = match screen(&settings, value) {
+                        Ok(value) => value,
+                        Err(withheld) => return Ok(withheld),
+                    };
                     let schema = gate
                         .host()
                         .function(&function)
@@ -231,7 +241,10 @@ impl McpServer {
                     result.content = vec![ContentBlock::text(value.to_string())];
                     result
                 }
-                Outcome::ToolError { error } => error_text(error.to_string()),
+                Outcome::ToolError { error } => match screen(&settings, error) {
+                    Ok(error) => error_text(error.to_string()),
+                    Err(withheld) => withheld,
+                },
                 Outcome::Stopped { stop } => {
                     error_text(format!("the sandbox stopped the call: {stop}"))
                 }
@@ -253,6 +266,19 @@ impl McpServer {
             std::process::id()
         ));
         format!("mcp-{}", &hex::encode(digest)[..16])
+    }
+}
+
+/// `value` as it may leave under `[mcp] pii`: masked, or withheld (an error saying why).
+fn screen(settings: &ServerSettings, value: Value) -> Result<Value, CallToolResult> {
+    let Some(pii) = &settings.pii else {
+        return Ok(value);
+    };
+    match settings.screen(value.to_string()) {
+        Ok(_) => Ok(pii.mask_json(&value)),
+        Err(kind) => Err(error_text(format!(
+            "the tool's result was withheld: it contains {kind} data"
+        ))),
     }
 }
 

@@ -1,6 +1,9 @@
-//! The server's part of the whitelist: `[clients.NAME]`, who may call over HTTP.
+//! The server's part of the whitelist: `[clients.NAME]`, who may call over HTTP, and `[mcp]`.
 //!
 //! ```toml
+//! [mcp]
+//! pii = { email = "mask", card = "block" }   # screen results before they leave; default: as is
+//!
 //! [clients.helpdesk]
 //! key_sha256 = "…"          # the SHA-256 of the client's key; `harness keys new helpdesk` makes one
 //! principal = "helpdesk"     # who its calls are for (default: the client's name)
@@ -12,6 +15,7 @@ use std::path::Path;
 
 use harness_agent::config::{AgentTables, Config};
 use harness_agent::gates::Principal;
+use harness_agent::guards::pii::{PiiPolicy, Screened};
 use harness_sandbox::policy::{Extension, ExtraKeys};
 use harness_sandbox::{Policy, PolicyError, Sha256Digest};
 use serde::de::{self, Deserialize, Deserializer};
@@ -45,6 +49,8 @@ impl Client {
 pub struct ServerSettings {
     /// The clients, by name.
     pub clients: BTreeMap<String, Client>,
+    /// How personal data in a tool's result is screened before it leaves, when `[mcp] pii` asks.
+    pub pii: Option<PiiPolicy>,
 }
 
 /// Reads the whitelist at `path`: the agent's [`Config`] and the server's settings, in one pass.
@@ -53,10 +59,17 @@ pub fn load(path: &Path) -> Result<(Config, ServerSettings), PolicyError> {
     Ok((Config::from((policy, agent)), server))
 }
 
-/// `[clients]` as written.
+/// `[clients]` and `[mcp]` as written.
 #[derive(Default)]
 pub struct ServerTables {
     clients: BTreeMap<String, RawClient>,
+    mcp: RawMcp,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMcp {
+    pii: Option<BTreeMap<String, String>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -70,12 +83,13 @@ struct RawClient {
 
 impl ExtraKeys for ServerTables {
     fn keys() -> Vec<&'static str> {
-        vec!["clients"]
+        vec!["clients", "mcp"]
     }
 
     fn read<'de, D: Deserializer<'de>>(&mut self, key: &str, value: D) -> Result<(), D::Error> {
         match key {
             "clients" => self.clients = Deserialize::deserialize(value)?,
+            "mcp" => self.mcp = Deserialize::deserialize(value)?,
             other => return Err(de::Error::custom(format!("unknown table `{other}`"))),
         }
         Ok(())
@@ -113,7 +127,25 @@ impl Extension for ServerTables {
                 },
             );
         }
-        Ok(ServerSettings { clients })
+        let pii = self
+            .mcp
+            .pii
+            .map(|entries| PiiPolicy::parse(&entries))
+            .transpose()
+            .map_err(|(kind, message)| (format!("mcp.pii.{kind}"), message))?;
+        Ok(ServerSettings { clients, pii })
+    }
+}
+
+impl ServerSettings {
+    /// `text` as it may leave: screened by `[mcp] pii` when set (`Err` names the kind that blocks
+    /// it), else as it is.
+    pub fn screen(&self, text: String) -> Result<String, &'static str> {
+        match self.pii.as_ref().map(|pii| pii.apply(&text)) {
+            None => Ok(text),
+            Some(Screened::Passed { text, .. }) => Ok(text),
+            Some(Screened::Blocked { kind, .. }) => Err(kind.name()),
+        }
     }
 }
 

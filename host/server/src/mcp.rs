@@ -229,7 +229,7 @@ impl McpServer {
                 Outcome::Ok { value } => {
                     let value = match screen(&settings, value) {
                         Ok(value) => value,
-                        Err(withheld) => return Ok(withheld),
+                        Err(kind) => return Ok(withheld(kind)),
                     };
                     let schema = gate
                         .host()
@@ -243,7 +243,7 @@ impl McpServer {
                 }
                 Outcome::ToolError { error } => match screen(&settings, error) {
                     Ok(error) => error_text(error.to_string()),
-                    Err(withheld) => withheld,
+                    Err(kind) => withheld(kind),
                 },
                 Outcome::Stopped { stop } => {
                     error_text(format!("the sandbox stopped the call: {stop}"))
@@ -269,17 +269,21 @@ impl McpServer {
     }
 }
 
-/// `value` as it may leave under `[mcp] pii`: masked, or withheld (an error saying why).
-fn screen(settings: &ServerSettings, value: Value) -> Result<Value, CallToolResult> {
+/// `value` as it may leave under `[mcp] pii`: masked, or withheld (`Err` names the kind).
+fn screen(settings: &ServerSettings, value: Value) -> Result<Value, &'static str> {
     let Some(pii) = &settings.pii else {
         return Ok(value);
     };
-    match settings.screen(value.to_string()) {
-        Ok(_) => Ok(pii.mask_json(&value)),
-        Err(kind) => Err(error_text(format!(
-            "the tool's result was withheld: it contains {kind} data"
-        ))),
-    }
+    settings
+        .screen(value.to_string())
+        .map(|_| pii.mask_json(&value))
+}
+
+/// The result of a call whose result holds personal data of `kind`, which blocks it.
+fn withheld(kind: &str) -> CallToolResult {
+    error_text(format!(
+        "the tool's result was withheld: it contains {kind} data"
+    ))
 }
 
 fn error_text(text: String) -> CallToolResult {

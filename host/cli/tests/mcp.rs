@@ -646,7 +646,7 @@ fn shutdown_lets_a_call_in_flight_finish() {
         .tool(
             "slow",
             &hostile(),
-            "fuel = 100_000_000_000\ntimeout = \"1500ms\"",
+            "fuel = 100_000_000_000\ntimeout = \"3s\"",
         )
         .write(tmp.path());
     let mut served = Served::start(&policy);
@@ -659,7 +659,13 @@ fn shutdown_lets_a_call_in_flight_finish() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    // Once the call is admitted (its record is in the chain), it is running in the sandbox.
+    let state = StateStore::open(&tmp.path().join("data")).unwrap();
+    let started = std::time::Instant::now();
+    while state.verify_audit(None).unwrap().unwrap().records == 0 {
+        assert!(started.elapsed().as_secs() < 30, "the call never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let term = Command::new("kill")
         .args(["-TERM", &served.child.id().to_string()])
         .status()
@@ -670,7 +676,7 @@ fn shutdown_lets_a_call_in_flight_finish() {
     assert!(
         seen.first().is_some_and(|r| r["text"]
             .as_str()
-            .is_some_and(|t| t.contains("timed out after 1s 500ms"))),
+            .is_some_and(|t| t.contains("timed out after 3s"))),
         "the call in flight got its own outcome: {}",
         String::from_utf8_lossy(&output.stdout)
     );

@@ -742,3 +742,50 @@ fn results_leave_screened_when_the_whitelist_asks() {
     );
     assert_eq!(screened[1]["is_error"], true);
 }
+
+#[test]
+fn a_client_over_its_concurrency_gets_429() {
+    const KEY: &str = "hk_one-at-a-time";
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .data_dir(&tmp.path().join("data"))
+        .tool(
+            "slow",
+            &hostile(),
+            "fuel = 100_000_000_000\ntimeout = \"2s\"",
+        )
+        .raw(&format!(
+            "[clients.solo]\nkey_sha256 = \"{}\"\nconcurrency = 1\n",
+            harness_sandbox::Sha256Digest::of(KEY.as_bytes())
+        ))
+        .write(tmp.path());
+    let served = Served::start(&policy);
+    let root = repo_root();
+    let slow = Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("tests/mcp/client.py"))
+        .arg(json!([["call", "slow__spin", {}]]).to_string())
+        .arg(served.url())
+        .env("HARNESS_MCP_KEY", KEY)
+        .env("HARNESS_MCP_MODE", "2026-07-28")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = StateStore::open(&tmp.path().join("data")).unwrap();
+    let started = std::time::Instant::now();
+    while state.verify_audit(None).unwrap().unwrap().records == 0 {
+        assert!(started.elapsed().as_secs() < 30, "the call never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let second = served.ping(&format!("Authorization: Bearer {KEY}\r\n"));
+    assert!(second.starts_with("HTTP/1.1 429"), "{second}");
+    assert!(
+        second.to_ascii_lowercase().contains("retry-after: 1"),
+        "{second}"
+    );
+    slow.wait_with_output().unwrap();
+    let after = served.ping(&format!("Authorization: Bearer {KEY}\r\n"));
+    assert!(
+        !after.starts_with("HTTP/1.1 429"),
+        "a slot is free again: {after}"
+    );
+}

@@ -133,6 +133,20 @@ async fn authenticate(
     });
     match client {
         Some(client) => {
+            let Ok(_slot) = client.slots.clone().try_acquire_owned() else {
+                let mut response = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "client `{}` has as many requests in flight as it may; retry shortly",
+                        client.name
+                    ),
+                )
+                    .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return response;
+            };
             request.extensions_mut().insert(client.principal.clone());
             next.run(request).await
         }

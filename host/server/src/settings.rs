@@ -8,10 +8,12 @@
 //! key_sha256 = "…"          # the SHA-256 of the client's key; `harness keys new helpdesk` makes one
 //! principal = "helpdesk"     # who its calls are for (default: the client's name)
 //! roles = ["support"]
+//! concurrency = 16           # requests in flight at once; more get 429
 //! ```
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use harness_agent::config::{AgentTables, Config};
 use harness_agent::gates::Principal;
@@ -21,7 +23,7 @@ use harness_sandbox::{Policy, PolicyError, Sha256Digest};
 use serde::de::{self, Deserialize, Deserializer};
 
 /// A client allowed to call over HTTP.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Client {
     /// The table's name.
     pub name: String,
@@ -29,6 +31,8 @@ pub struct Client {
     pub key_sha256: Sha256Digest,
     /// Who its calls are for.
     pub principal: Principal,
+    /// Requests it may have in flight at once (`concurrency`, default 16); more get `429`.
+    pub slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Client {
@@ -45,7 +49,7 @@ impl Client {
 }
 
 /// The server's settings, from the whitelist.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct ServerSettings {
     /// The clients, by name.
     pub clients: BTreeMap<String, Client>,
@@ -79,6 +83,7 @@ struct RawClient {
     principal: Option<String>,
     #[serde(default)]
     roles: Vec<String>,
+    concurrency: Option<usize>,
 }
 
 impl ExtraKeys for ServerTables {
@@ -118,12 +123,20 @@ impl Extension for ServerTables {
                 name: raw.principal.unwrap_or_else(|| name.clone()),
                 roles: raw.roles.into_iter().collect(),
             };
+            let concurrency = raw.concurrency.unwrap_or(16);
+            if !(1..=1024).contains(&concurrency) {
+                return Err((
+                    format!("clients.{name}.concurrency"),
+                    format!("{concurrency} is out of range; use 1 to 1024"),
+                ));
+            }
             clients.insert(
                 name.clone(),
                 Client {
                     name,
                     key_sha256: raw.key_sha256,
                     principal,
+                    slots: Arc::new(tokio::sync::Semaphore::new(concurrency)),
                 },
             );
         }

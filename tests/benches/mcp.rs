@@ -5,7 +5,9 @@
 //! - `gated`: the same call through `ToolGate::call`, the path every front end shares (the gates,
 //!   the rate and audit records in the state file, the sandbox);
 //! - `http`: an MCP `tools/call` (stateless 2026-07-28, JSON response) over loopback HTTP with
-//!   keep-alive to `harness serve`'s router, through the same gate.
+//!   keep-alive to `harness serve`'s router, through the same gate;
+//! - `stdio`: the same call to a `harness mcp` process over its stdin/stdout (needs
+//!   `target/release/harness`: `cargo build --release -p harness-cli` first; skipped otherwise).
 //!
 //! Each is run one call at a time (latency: p50, p99) and with 16 calls in flight (calls/s with
 //! both cores busy). Prints a table; it is a load generator, not a criterion benchmark.
@@ -130,6 +132,70 @@ async fn run() {
     report("gated (ToolGate::call)", gated_call).await;
     report("http (MCP tools/call)", http_call).await;
     stop.cancel();
+    stdio(&path).await;
+}
+
+/// `tools/call` over stdio to a `harness mcp` process: one at a time for latency, then 16
+/// written before reading their answers for throughput.
+async fn stdio(policy: &std::path::Path) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let binary = harness_e2e::repo_root().join("target/release/harness");
+    if !binary.is_file() {
+        println!("| stdio | (build target/release/harness to measure) | | |");
+        return;
+    }
+    let mut child = tokio::process::Command::new(binary)
+        .args(["mcp", "--policy"])
+        .arg(policy)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let mut output = BufReader::new(child.stdout.take().unwrap()).lines();
+    let hello = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}
+{"jsonrpc":"2.0","method":"notifications/initialized"}
+"#;
+    input.write_all(hello.as_bytes()).await.unwrap();
+    output.next_line().await.unwrap();
+    let request = |id: usize| {
+        format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"tools/call\",\"params\":{{\"name\":\"hostile__add\",\"arguments\":{{\"a\":20,\"b\":22}}}}}}\n"
+        )
+    };
+    let mut latencies = Vec::with_capacity(SEQUENTIAL);
+    for id in 1..=SEQUENTIAL + 100 {
+        let started = Instant::now();
+        input.write_all(request(id).as_bytes()).await.unwrap();
+        let line = output.next_line().await.unwrap().unwrap();
+        assert!(line.contains("\"isError\":false"), "{line}");
+        if id > 100 {
+            latencies.push(started.elapsed());
+        }
+    }
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    let started = Instant::now();
+    let mut id = SEQUENTIAL + 100;
+    for _ in 0..CONCURRENT / IN_FLIGHT {
+        let mut batch = String::new();
+        for _ in 0..IN_FLIGHT {
+            id += 1;
+            batch.push_str(&request(id));
+        }
+        input.write_all(batch.as_bytes()).await.unwrap();
+        for _ in 0..IN_FLIGHT {
+            output.next_line().await.unwrap().unwrap();
+        }
+    }
+    let rate = CONCURRENT as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "| stdio (MCP tools/call) | {} | {} | {rate:.0} |",
+        micros(at(0.50)),
+        micros(at(0.99))
+    );
 }
 
 async fn report<F, Fut>(name: &str, call: F)

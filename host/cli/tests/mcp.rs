@@ -789,3 +789,37 @@ fn a_client_over_its_concurrency_gets_429() {
         "a slot is free again: {after}"
     );
 }
+
+#[test]
+fn the_chain_holds_over_mcp_calls_and_agent_runs_interleaved() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .data_dir(&tmp.path().join("data"))
+        .tool("calc", &example_tool("calc"), "")
+        .scripted_agent(
+            tmp.path(),
+            "helper",
+            "{\"calls\": [{\"name\": \"calc__apply\", \"arguments\": {\"op\": \"mul\", \"a\": 6, \"b\": 7}}]}\n{\"text\": \"42\"}\n",
+            "",
+        )
+        .write(tmp.path());
+    let harness = env!("CARGO_BIN_EXE_harness");
+    let policy_arg = policy.display().to_string();
+    let run = json!([harness, "run", "--policy", policy_arg, "what is 6 times 7?"]);
+    let add = json!(["call", "calc__apply", {"op": "add", "a": 1, "b": 1}]);
+    let seen = client(
+        &policy,
+        "ana",
+        &[],
+        json!([add, ["run", run], add, ["run", run], add]),
+    );
+    assert_eq!(seen[1], json!({"exit": 0}));
+    assert_eq!(seen[4]["structured"], json!({"result": 2.0}));
+    let verify = Command::new(harness)
+        .args(["audit-log", "verify", "--policy", &policy_arg])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "{stdout}");
+    assert!(stdout.contains("chain intact"), "{stdout}");
+}

@@ -317,3 +317,17 @@ fn canonical(value: &Value) -> String {
     }
     sorted(value).to_string()
 }
+
+/// `PREFIX-` and 16 hex digits, unique per `who` (agent, principal), process, instant and call:
+/// the id of an agent run (`run-…`) or of a call made outside one (`mcp-…`).
+pub fn new_run_id(prefix: &str, who: &str) -> String {
+    use sha2::{Digest, Sha256};
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let digest = Sha256::digest(format!("{who}\n{now}\n{}\n{n}", std::process::id()));
+    format!("{prefix}-{}", &hex::encode(digest)[..16])
+}

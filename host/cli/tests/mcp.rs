@@ -638,6 +638,34 @@ fn a_rate_limits_an_mcp_principal() {
     assert_eq!(other[0]["is_error"], false, "the rate is per principal");
 }
 
+/// Starts the Python client calling `slow__spin` on `served` (with `key`, if any); its output
+/// is piped.
+fn spawn_slow_call(served: &Served, key: Option<&str>) -> std::process::Child {
+    let root = repo_root();
+    let mut command = Command::new(root.join(".venv/bin/python"));
+    command
+        .arg(root.join("tests/mcp/client.py"))
+        .arg(json!([["call", "slow__spin", {}]]).to_string())
+        .arg(served.url())
+        .env("HARNESS_MCP_MODE", "2026-07-28")
+        .stdout(std::process::Stdio::piped());
+    if let Some(key) = key {
+        command.env("HARNESS_MCP_KEY", key);
+    }
+    command.spawn().unwrap()
+}
+
+/// Waits until a call was admitted in the state of `data` (its record is in the chain): from
+/// then on it runs in the sandbox.
+fn wait_until_admitted(data: &Path) {
+    let state = StateStore::open(data).unwrap();
+    let started = std::time::Instant::now();
+    while state.verify_audit(None).unwrap().unwrap().records == 0 {
+        assert!(started.elapsed().as_secs() < 30, "the call never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn shutdown_lets_a_call_in_flight_finish() {
     let tmp = tempfile::tempdir().unwrap();
@@ -650,22 +678,8 @@ fn shutdown_lets_a_call_in_flight_finish() {
         )
         .write(tmp.path());
     let mut served = Served::start(&policy);
-    let root = repo_root();
-    let call = Command::new(root.join(".venv/bin/python"))
-        .arg(root.join("tests/mcp/client.py"))
-        .arg(json!([["call", "slow__spin", {}]]).to_string())
-        .arg(served.url())
-        .env("HARNESS_MCP_MODE", "2026-07-28")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Once the call is admitted (its record is in the chain), it is running in the sandbox.
-    let state = StateStore::open(&tmp.path().join("data")).unwrap();
-    let started = std::time::Instant::now();
-    while state.verify_audit(None).unwrap().unwrap().records == 0 {
-        assert!(started.elapsed().as_secs() < 30, "the call never started");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let call = spawn_slow_call(&served, None);
+    wait_until_admitted(&tmp.path().join("data"));
     let term = Command::new("kill")
         .args(["-TERM", &served.child.id().to_string()])
         .status()
@@ -760,22 +774,8 @@ fn a_client_over_its_concurrency_gets_429() {
         ))
         .write(tmp.path());
     let served = Served::start(&policy);
-    let root = repo_root();
-    let slow = Command::new(root.join(".venv/bin/python"))
-        .arg(root.join("tests/mcp/client.py"))
-        .arg(json!([["call", "slow__spin", {}]]).to_string())
-        .arg(served.url())
-        .env("HARNESS_MCP_KEY", KEY)
-        .env("HARNESS_MCP_MODE", "2026-07-28")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let state = StateStore::open(&tmp.path().join("data")).unwrap();
-    let started = std::time::Instant::now();
-    while state.verify_audit(None).unwrap().unwrap().records == 0 {
-        assert!(started.elapsed().as_secs() < 30, "the call never started");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let slow = spawn_slow_call(&served, Some(KEY));
+    wait_until_admitted(&tmp.path().join("data"));
     let second = served.ping(&format!("Authorization: Bearer {KEY}\r\n"));
     assert!(second.starts_with("HTTP/1.1 429"), "{second}");
     assert!(

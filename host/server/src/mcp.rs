@@ -15,12 +15,11 @@
 //!   person decides it (`harness approvals approve|deny`), the same call again runs or is
 //!   refused, once.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::http::request::Parts;
-use harness_agent::calls::{CallDecision, ToolGate};
+use harness_agent::calls::{CallDecision, ToolGate, new_run_id};
 use harness_agent::gates::Principal;
 use harness_agent::guards::pii::PiiPolicy;
 use harness_agent::models::ToolCall;
@@ -36,7 +35,6 @@ use rmcp::model::{
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog;
@@ -52,7 +50,6 @@ pub struct McpServer {
     current: Arc<RwLock<Current>>,
     principal: Principal,
     pii: PiiPolicy,
-    calls: Arc<AtomicU64>,
     /// The clients connected with a session (stdio, legacy HTTP), to tell when tools change.
     peers: Arc<Mutex<Vec<Peer<RoleServer>>>>,
 }
@@ -91,7 +88,6 @@ impl McpServer {
             current: Arc::new(RwLock::new(Current::new(gate, settings))),
             principal,
             pii: PiiPolicy::default(),
-            calls: Arc::new(AtomicU64::new(0)),
             peers: Arc::default(),
         }
     }
@@ -197,7 +193,7 @@ impl McpServer {
         name: &str,
         arguments: Value,
     ) -> Result<CallToolResult, ErrorData> {
-        let run_id = self.new_run_id(principal);
+        let run_id = new_run_id("mcp", &principal.name);
         let call = ToolCall {
             id: run_id.clone(),
             name: name.to_owned(),
@@ -251,21 +247,6 @@ impl McpServer {
                 other => error_text(format!("the call ended as {}", other.kind())),
             }),
         }
-    }
-
-    /// `mcp-` and 16 hex digits, unique per principal, process and call.
-    fn new_run_id(&self, principal: &Principal) -> String {
-        let n = self.calls.fetch_add(1, Ordering::Relaxed);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        let digest = Sha256::digest(format!(
-            "{}\n{now}\n{}\n{n}",
-            principal.name,
-            std::process::id()
-        ));
-        format!("mcp-{}", &hex::encode(digest)[..16])
     }
 }
 

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use harness_sandbox::Host;
 use sha2::{Digest, Sha256};
 
-use crate::calls::ToolGate;
+use crate::calls::{ToolGate, new_run_id};
 use crate::config::{AgentSettings, Config};
 use crate::gates::Principal;
 use crate::guards::pii::Screened;
@@ -121,7 +121,10 @@ impl Agent {
 
     /// Runs `input` for `principal` to its end.
     pub async fn run(&self, principal: &Principal, input: &str) -> Result<RunReport, StateError> {
-        let run_id = new_run_id(&self.settings.name, &principal.name);
+        let run_id = new_run_id(
+            "run",
+            &format!("{}\n{}", self.settings.name, principal.name),
+        );
         let mut run = Run::new(run_id.clone(), 0, TokenUsage::default(), 0);
         let (prompt, canary) = self.settings.prompt_for(&principal.name);
         run.report.prompt_version = prompt.version.clone();
@@ -515,17 +518,4 @@ struct Run {
     alerted_tools: BTreeSet<String>,
     argument_errors: u32,
     output_errors: u32,
-}
-
-/// `run-` and 16 hex digits, unique per agent, principal and instant.
-fn new_run_id(agent: &str, principal: &str) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let digest = Sha256::digest(format!(
-        "{agent}\n{principal}\n{now}\n{}",
-        std::process::id()
-    ));
-    format!("run-{}", &hex::encode(digest)[..16])
 }

@@ -49,7 +49,8 @@ pub const PAGE_SIZE: usize = 100;
 pub struct McpServer {
     current: Arc<RwLock<Current>>,
     principal: Principal,
-    pii: PiiPolicy,
+    /// How the audit log masks results when `[mcp] pii` says nothing: every kind.
+    record_pii: PiiPolicy,
     /// The clients connected with a session (stdio, legacy HTTP), to tell when tools change.
     peers: Arc<Mutex<Vec<Peer<RoleServer>>>>,
 }
@@ -87,7 +88,7 @@ impl McpServer {
         McpServer {
             current: Arc::new(RwLock::new(Current::new(gate, settings))),
             principal,
-            pii: PiiPolicy::default(),
+            record_pii: PiiPolicy::default(),
             peers: Arc::default(),
         }
     }
@@ -123,17 +124,11 @@ impl McpServer {
     /// Sends `notifications/tools/list_changed` to every connected client, forgetting those
     /// that left.
     pub async fn notify_tools_changed(&self) {
+        self.lock_peers().retain(|peer| !peer.is_transport_closed());
         let peers: Vec<Peer<RoleServer>> = self.lock_peers().clone();
-        let mut gone = Vec::new();
-        for (i, peer) in peers.iter().enumerate() {
-            if peer.is_transport_closed() || peer.notify_tool_list_changed().await.is_err() {
-                gone.push(i);
-            }
-        }
-        let mut peers = self.lock_peers();
-        for i in gone.into_iter().rev() {
-            if i < peers.len() {
-                peers.remove(i);
+        for peer in peers {
+            if let Err(error) = peer.notify_tool_list_changed().await {
+                tracing::debug!(target: "harness::serve", %error, "a client missed list_changed");
             }
         }
     }
@@ -205,7 +200,7 @@ impl McpServer {
             settings,
         } = self.current();
         // The log keeps results masked by `[mcp] pii` when set, by every kind otherwise.
-        let recorded = settings.pii.as_ref().unwrap_or(&self.pii);
+        let recorded = settings.pii.as_ref().unwrap_or(&self.record_pii);
         let decision = gate
             .call(&route, principal, &run_id, &call, recorded)
             .await

@@ -3,9 +3,10 @@
 //!
 //! - `host`: `Host::call` of a trivial function (the sandbox boundary alone);
 //! - `gated`: the same call through `ToolGate::call`, the path every front end shares (the gates,
-//!   the rate and audit records in the state file, the sandbox);
+//!   the rate and audit records in the state file, the sandbox), at each `[state] durability`;
 //! - `http`: an MCP `tools/call` (stateless 2026-07-28, JSON response) over loopback HTTP with
-//!   keep-alive to `harness serve`'s router, through the same gate;
+//!   keep-alive to `harness serve`'s router, through the same gate (durability `admissions`, the
+//!   default, and `os`);
 //! - `stdio`: the same call to a `harness mcp` process over its stdin/stdout (needs
 //!   `target/release/harness`: `cargo build --release -p harness-cli` first; skipped otherwise).
 //!
@@ -15,16 +16,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use harness_agent::calls::ToolGate;
 use harness_agent::config::Config;
 use harness_agent::gates::Principal;
 use harness_agent::guards::pii::PiiPolicy;
 use harness_agent::models::ToolCall;
 use harness_agent::routing::Route;
-use harness_agent::state::StateStore;
+use harness_agent::state::{Durability, StateStore};
 use harness_e2e::{PolicyFile, hostile};
 use harness_sandbox::{CallContext, Host};
 use harness_server::{McpServer, ServerSettings};
+use tokio_util::sync::CancellationToken;
 
 const SEQUENTIAL: usize = 2_000;
 const CONCURRENT: usize = 8_000;
@@ -51,64 +54,101 @@ async fn run() {
         .write(tmp.path());
     let config = Arc::new(Config::load(&path).unwrap());
     let host = Host::load(config.policy().clone()).unwrap();
-    let state = Arc::new(StateStore::open(config.policy().host().data_dir()).unwrap());
-    let gate = ToolGate::new(host.clone(), state, config);
-    let principal = Principal {
+
+    println!("| path | p50 | p99 | calls/s ({IN_FLIGHT} in flight) |");
+    println!("| --- | --- | --- | --- |");
+    report("host (Host::call)", host_call(host.clone())).await;
+    for (name, durability) in [
+        ("every-record", Durability::EveryRecord),
+        ("admissions", Durability::Admissions),
+        ("os", Durability::Os),
+    ] {
+        let data = tmp.path().join(format!("data-{name}"));
+        let state = Arc::new(StateStore::open_with(&data, durability).unwrap());
+        let gate = ToolGate::new(host.clone(), state, config.clone());
+        report(
+            &format!("gated (ToolGate::call), durability {name}"),
+            gated_call(gate.clone()),
+        )
+        .await;
+        if durability != Durability::EveryRecord {
+            let (call, stop) = http_call(gate).await;
+            report(&format!("http (MCP tools/call), durability {name}"), call).await;
+            stop.cancel();
+        }
+    }
+    stdio(&path).await;
+}
+
+fn principal() -> Principal {
+    Principal {
         name: "bench".into(),
         roles: Default::default(),
-    };
+    }
+}
 
+fn host_call(host: Host) -> impl Fn() -> BoxFuture<'static, ()> + Clone + Send + 'static {
     let caller = CallContext::new("bench", "bench-run");
-    let host_call = {
-        let host = host.clone();
-        move || {
-            let (host, caller) = (host.clone(), caller.clone());
-            async move {
-                host.call("hostile.add", r#"{"a": 20, "b": 22}"#, &caller)
-                    .await
-                    .unwrap();
-            }
-        }
-    };
-    let gated_call = {
-        let (gate, principal) = (gate.clone(), principal.clone());
-        let route = Route {
-            name: "bench".into(),
-            tools: vec!["hostile".into()],
-        };
-        move || {
-            let (gate, principal, route) = (gate.clone(), principal.clone(), route.clone());
-            async move {
-                let call = ToolCall {
-                    id: "c".into(),
-                    name: "hostile__add".into(),
-                    raw_arguments: r#"{"a": 20, "b": 22}"#.into(),
-                };
-                gate.call(&route, &principal, "bench", &call, &PiiPolicy::default())
-                    .await
-                    .unwrap();
-            }
-        }
-    };
+    move || {
+        let (host, caller) = (host.clone(), caller.clone());
+        Box::pin(async move {
+            host.call("hostile.add", r#"{"a": 20, "b": 22}"#, &caller)
+                .await
+                .unwrap();
+        })
+    }
+}
 
+fn gated_call(gate: ToolGate) -> impl Fn() -> BoxFuture<'static, ()> + Clone + Send + 'static {
+    let route = Route {
+        name: "bench".into(),
+        tools: vec!["hostile".into()],
+    };
+    move || {
+        let (gate, route) = (gate.clone(), route.clone());
+        Box::pin(async move {
+            let call = ToolCall {
+                id: "c".into(),
+                name: "hostile__add".into(),
+                raw_arguments: r#"{"a": 20, "b": 22}"#.into(),
+            };
+            gate.call(&route, &principal(), "bench", &call, &PiiPolicy::default())
+                .await
+                .unwrap();
+        })
+    }
+}
+
+/// `harness serve`'s router on a loopback port, and a call to it; cancel the token to stop it.
+async fn http_call(
+    gate: ToolGate,
+) -> (
+    impl Fn() -> BoxFuture<'static, ()> + Clone + Send + 'static,
+    CancellationToken,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let bound = listener.local_addr().unwrap();
-    let stop = tokio_util::sync::CancellationToken::new();
+    let stop = CancellationToken::new();
     let app = harness_server::http::router(
-        McpServer::new(gate, ServerSettings::default(), principal),
+        McpServer::new(gate, ServerSettings::default(), principal()),
         bound,
         stop.clone(),
     );
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let serving = stop.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(serving.cancelled_owned())
+            .await
+    });
     let client = reqwest::Client::builder()
         .tls_backend_preconfigured((*harness_sandbox::tls::client_config()).clone())
         .build()
         .unwrap();
     let url = format!("http://{bound}/mcp");
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"hostile__add","arguments":{"a":20,"b":22},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"}}}}"#;
-    let http_call = move || {
+    let call = move || {
         let (client, url) = (client.clone(), url.clone());
-        async move {
+        Box::pin(async move {
             let response = client
                 .post(&url)
                 .header("content-type", "application/json")
@@ -123,16 +163,9 @@ async fn run() {
             assert!(response.status().is_success());
             let text = response.text().await.unwrap();
             assert!(text.contains("\"isError\":false"), "{text}");
-        }
+        }) as BoxFuture<'static, ()>
     };
-
-    println!("| path | p50 | p99 | calls/s ({IN_FLIGHT} in flight) |");
-    println!("| --- | --- | --- | --- |");
-    report("host (Host::call)", host_call).await;
-    report("gated (ToolGate::call)", gated_call).await;
-    report("http (MCP tools/call)", http_call).await;
-    stop.cancel();
-    stdio(&path).await;
+    (call, stop)
 }
 
 /// `tools/call` over stdio to a `harness mcp` process: one at a time for latency, then 16
@@ -198,11 +231,7 @@ async fn stdio(policy: &std::path::Path) {
     );
 }
 
-async fn report<F, Fut>(name: &str, call: F)
-where
-    F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
+async fn report(name: &str, call: impl Fn() -> BoxFuture<'static, ()> + Clone + Send + 'static) {
     for _ in 0..100 {
         call().await;
     }

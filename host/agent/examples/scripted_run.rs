@@ -49,7 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let config = Arc::new(Config::load(&path)?);
     let host = Host::load(config.policy().clone())?;
-    let state = Arc::new(StateStore::open(config.policy().host().data_dir())?);
+    let state = Arc::new(StateStore::for_config(&config)?);
     let model = Arc::new(ScriptedModel::load(
         "script",
         &dir.path().join("script.jsonl"),

@@ -15,7 +15,7 @@
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = Arc::new(Config::load("harness.toml")?);
 //! let host = harness_sandbox::Host::load(config.policy().clone())?;
-//! let state = Arc::new(StateStore::open(config.policy().host().data_dir())?);
+//! let state = Arc::new(StateStore::for_config(&config)?);
 //! let settings = &config.agents()["support"];
 //! let model = models::connect(&config.models()[&settings.model], &|name| std::env::var(name).ok())?;
 //! let agent = Agent::new(host, state, config.clone(), "support", model)?;

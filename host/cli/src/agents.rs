@@ -74,7 +74,5 @@ pub fn agent(
 
 /// The state database of the whitelist's data directory.
 pub fn state(config: &Config) -> Result<Arc<StateStore>> {
-    Ok(Arc::new(StateStore::open(
-        config.policy().host().data_dir(),
-    )?))
+    Ok(Arc::new(StateStore::for_config(config)?))
 }

@@ -7,7 +7,7 @@ use harness_agent::state::StateStore;
 use crate::exit::Exit;
 
 fn open(config: &Config) -> Result<StateStore> {
-    Ok(StateStore::open(config.policy().host().data_dir())?)
+    Ok(StateStore::for_config(config)?)
 }
 
 /// Walks the whole chain (and checks it ends at `head`, if given).

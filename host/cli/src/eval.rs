@@ -105,7 +105,7 @@ impl Scratch {
     fn new(config: Config, settings: &harness_agent::config::AgentSettings) -> Result<Scratch> {
         let dir = tempfile::tempdir().context("creating a scratch folder")?;
         let config = config.with_data_dir(dir.path().join("data"));
-        let state = Arc::new(StateStore::open(config.policy().host().data_dir())?);
+        let state = Arc::new(StateStore::for_config(&config)?);
         let host = Host::load(config.policy().clone())?;
         Ok(Scratch {
             agent: agents::agent(&config, host, state, settings, 0)?,

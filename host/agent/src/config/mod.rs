@@ -1,5 +1,5 @@
 //! The agent's part of the whitelist: `[models.NAME]`, `[agents.NAME]`, `[budgets]`, `[alerts]`,
-//! and each tool's gates (`roles`, `rate`, `approval` in `[tools.NAME]`).
+//! `[state]`, and each tool's gates (`roles`, `rate`, `approval` in `[tools.NAME]`).
 //!
 //! The file is the sandbox's whitelist: [`Config::load`] parses it once, through the sandbox's
 //! [`Extension`] mechanism, so a key that neither the sandbox nor the agent knows is an error
@@ -24,6 +24,8 @@ use harness_sandbox::policy::{Extension, ExtraKeys};
 use harness_sandbox::{Policy, PolicyError};
 use serde::de::{self, Deserialize, Deserializer};
 
+use crate::state::Durability;
+
 /// A problem as (key under the table, message).
 type Invalid = (String, String);
 
@@ -36,6 +38,7 @@ pub struct Config {
     agents: BTreeMap<String, AgentSettings>,
     budgets: Budgets,
     gates: BTreeMap<String, ToolGates>,
+    durability: Durability,
 }
 
 /// No gates: every principal may call the tool, as often as it likes, without approval.
@@ -80,6 +83,11 @@ impl Config {
         &self.budgets
     }
 
+    /// How long the state's commits wait for the disk (`[state] durability`).
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
     /// The gates of tool `tool` (none, for a tool without `roles`, `rate` or `approval`).
     pub fn gates(&self, tool: &str) -> &ToolGates {
         self.gates.get(tool).unwrap_or(&OPEN)
@@ -110,12 +118,13 @@ impl From<(Policy, AgentPart)> for Config {
             agents: checked.agents,
             budgets: checked.budgets,
             gates: checked.gates,
+            durability: checked.durability,
         }
     }
 }
 
 /// The agent's part of the whitelist as a sandbox [`Extension`]: `[models]`, `[agents]`,
-/// `[budgets]`, `[alerts]` and each tool's `roles`, `rate` and `approval`. [`Config::load`]
+/// `[budgets]`, `[alerts]`, `[state]` and each tool's `roles`, `rate` and `approval`. [`Config::load`]
 /// uses it alone; a layer above (a server with tables of its own) parses it together with its
 /// own extension, `Policy::load_extended::<(AgentTables, Its)>`, and makes the [`Config`] from
 /// the result.
@@ -125,11 +134,20 @@ pub struct AgentTables {
     agents: BTreeMap<String, agents::RawAgent>,
     budgets: Budgets,
     alerts: Alerts,
+    state: StateTable,
+}
+
+/// The `[state]` table.
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateTable {
+    #[serde(default)]
+    durability: Durability,
 }
 
 impl ExtraKeys for AgentTables {
     fn keys() -> Vec<&'static str> {
-        vec!["models", "agents", "budgets", "alerts"]
+        vec!["models", "agents", "budgets", "alerts", "state"]
     }
 
     fn read<'de, D: Deserializer<'de>>(&mut self, key: &str, value: D) -> Result<(), D::Error> {
@@ -138,6 +156,7 @@ impl ExtraKeys for AgentTables {
             "agents" => self.agents = Deserialize::deserialize(value)?,
             "budgets" => self.budgets = Deserialize::deserialize(value)?,
             "alerts" => self.alerts = Deserialize::deserialize(value)?,
+            "state" => self.state = Deserialize::deserialize(value)?,
             other => return Err(de::Error::custom(format!("unknown table `{other}`"))),
         }
         Ok(())
@@ -174,6 +193,7 @@ pub struct AgentPart {
     agents: BTreeMap<String, AgentSettings>,
     budgets: Budgets,
     gates: BTreeMap<String, ToolGates>,
+    durability: Durability,
 }
 
 impl Extension for AgentTables {
@@ -235,6 +255,33 @@ impl Extension for AgentTables {
             agents,
             budgets: self.budgets,
             gates,
+            durability: self.state.durability,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse_with_env(text, Path::new("/etc/harness/harness.toml"), &|_| None)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn state_durability_defaults_to_admissions_and_names_bad_values() {
+        assert_eq!(parse("").unwrap().durability(), Durability::Admissions);
+        let os = parse("[state]\ndurability = \"os\"\n").unwrap();
+        assert_eq!(os.durability(), Durability::Os);
+        let every = parse("[state]\ndurability = \"every-record\"\n").unwrap();
+        assert_eq!(every.durability(), Durability::EveryRecord);
+
+        let err = parse("[state]\ndurability = \"sometimes\"\n").unwrap_err();
+        assert!(err.contains("harness.toml"), "{err}");
+        assert!(err.contains("sometimes"), "{err}");
+        assert!(err.contains("`every-record`, `admissions`"), "{err}");
+        let err = parse("[state]\ndurabilty = \"os\"\n").unwrap_err();
+        assert!(err.contains("durabilty"), "{err}");
     }
 }

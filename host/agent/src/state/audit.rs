@@ -132,12 +132,27 @@ impl StateStore {
         record: AuditRecord,
         refuse: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<Option<R>>,
     ) -> Result<Result<AuditEntry, R>, StateError> {
+        let mut db = self.lock();
+        if record.is_outcome() {
+            self.after_the_fact(&mut db, |db| self.insert(db, run_id, record, refuse))
+        } else {
+            self.insert(&mut db, run_id, record, refuse)
+        }
+    }
+
+    /// [`StateStore::append_audit_if`] on the locked connection.
+    fn insert<R>(
+        &self,
+        db: &mut rusqlite::Connection,
+        run_id: &str,
+        record: AuditRecord,
+        refuse: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<Option<R>>,
+    ) -> Result<Result<AuditEntry, R>, StateError> {
         let (kind, details) = record.to_parts().map_err(|message| StateError::Corrupt {
             path: self.path.clone(),
             message,
         })?;
         let stored = details.to_string();
-        let mut db = self.lock();
         let tx = db
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.sqlite(e))?;

@@ -102,13 +102,15 @@ impl StateStore {
     }
 
     /// Records what a reserved call really used; from now on that, not the reservation, counts.
+    /// Until it reaches the disk, the reservation counts: a power loss can only overcount.
     pub fn settle(&self, reservation: Reservation, used: u64) -> Result<(), StateError> {
-        self.lock()
-            .execute(
+        self.after_the_fact(&mut self.lock(), |db| {
+            db.execute(
                 "UPDATE ledger SET used = ?2 WHERE reservation = ?1",
                 params![reservation.0, used],
             )
-            .map_err(|e| self.sqlite(e))?;
+            .map_err(|e| self.sqlite(e))
+        })?;
         Ok(())
     }
 

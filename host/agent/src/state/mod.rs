@@ -1,5 +1,6 @@
 //! The agent's durable state, one SQLite file (`state.sqlite3`) in the data directory. Every
-//! write is its own fully synced transaction, so a crash mid-run loses no committed record.
+//! write is its own transaction, so a crash of the process loses no committed record; how long a
+//! commit waits for the disk, against a power loss, is the whitelist's [`Durability`].
 //!
 //! - [`audit`]: the audit log as a hash chain, and its verification;
 //! - [`switches`]: kill switches for tools and agents;
@@ -50,18 +51,52 @@ pub struct OpenError {
     pub message: String,
 }
 
+/// How long a committed write waits for the disk: what a power loss or an operating-system
+/// crash (not a crash of the process, which loses nothing) can take back. `[state] durability`
+/// in the whitelist.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Durability {
+    /// Every write is on disk before it returns: one disk flush per record.
+    EveryRecord,
+    /// Every write is on disk before it returns except the [outcome
+    /// records](records::AuditRecord::is_outcome) and fuel settlements, which reach the disk with
+    /// the next write that waits (a call's admission, at the latest) or at a checkpoint. A call's
+    /// admission is on disk before the tool runs, so a power loss can take back the outcome of
+    /// the last calls but never hide that a call was made. One disk flush per call.
+    #[default]
+    Admissions,
+    /// No write waits for the disk; records reach it at checkpoints (SQLite's `synchronous =
+    /// NORMAL` in write-ahead mode). For disks that survive power loss, or state that may lose
+    /// its last records.
+    Os,
+}
+
 /// The state database of one data directory.
 #[derive(Debug)]
 pub struct StateStore {
     db: Mutex<Connection>,
     path: PathBuf,
+    durability: Durability,
 }
 
 impl StateStore {
-    /// Opens (creating if needed) `state.sqlite3` in `data_dir`: mode 700 for a directory it
-    /// creates and 600 for a new file (SQLite gives its journals the same), write-ahead logged and
-    /// fully synced on commit.
+    /// Opens (creating if needed) `state.sqlite3` in `data_dir` with the default
+    /// [`Durability`]; see [`StateStore::open_with`].
     pub fn open(data_dir: &Path) -> Result<StateStore, OpenError> {
+        StateStore::open_with(data_dir, Durability::default())
+    }
+
+    /// Opens the state of the whitelist `config`: its data directory, its `[state]` settings.
+    pub fn for_config(config: &crate::config::Config) -> Result<StateStore, OpenError> {
+        StateStore::open_with(config.policy().host().data_dir(), config.durability())
+    }
+
+    /// Opens (creating if needed) `state.sqlite3` in `data_dir`: mode 700 for a directory it
+    /// creates and 600 for a new file (SQLite gives its journals the same), write-ahead logged,
+    /// commits waiting for the disk as `durability` says.
+    pub fn open_with(data_dir: &Path, durability: Durability) -> Result<StateStore, OpenError> {
         use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         let path = data_dir.join("state.sqlite3");
         let fail = |message: String| OpenError {
@@ -80,17 +115,27 @@ impl StateStore {
             .open(&path)
             .map_err(|e| fail(e.to_string()))?;
         let db = Connection::open(&path).map_err(|e| fail(e.to_string()))?;
-        db.execute_batch(
+        let synchronous = match durability {
+            Durability::EveryRecord | Durability::Admissions => "FULL",
+            Durability::Os => "NORMAL",
+        };
+        db.execute_batch(&format!(
             "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;
-             PRAGMA busy_timeout = 5000;",
-        )
+             PRAGMA synchronous = {synchronous};
+             PRAGMA busy_timeout = 5000;"
+        ))
         .map_err(|e| fail(e.to_string()))?;
         migrate(&db).map_err(fail)?;
         Ok(StateStore {
             db: Mutex::new(db),
             path,
+            durability,
         })
+    }
+
+    /// How long this store's commits wait for the disk.
+    pub fn durability(&self) -> Durability {
+        self.durability
     }
 
     /// The database file.
@@ -103,6 +148,24 @@ impl StateStore {
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
         self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `write`, whose commits record what already happened, without waiting for the disk
+    /// where the durability allows it (see [`Durability::Admissions`]).
+    fn after_the_fact<T>(
+        &self,
+        db: &mut Connection,
+        write: impl FnOnce(&mut Connection) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        if self.durability != Durability::Admissions {
+            return write(db);
+        }
+        db.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| self.sqlite(e))?;
+        let written = write(db);
+        db.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| self.sqlite(e))?;
+        written
     }
 
     fn sqlite(&self, source: rusqlite::Error) -> StateError {
@@ -150,4 +213,34 @@ fn migrate(db: &Connection) -> Result<(), String> {
         let _ = db.execute_batch("ROLLBACK");
         format!("migrating from state version {version}: {e}")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn synchronous(db: &Connection) -> i64 {
+        db.query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .unwrap()
+    }
+
+    /// SQLite's `synchronous`: 1 is NORMAL (commits wait for the OS), 2 is FULL (for the disk).
+    #[test]
+    fn only_admissions_lets_outcomes_skip_the_disk_wait() {
+        for (durability, usual, outcome) in [
+            (Durability::EveryRecord, 2, 2),
+            (Durability::Admissions, 2, 1),
+            (Durability::Os, 1, 1),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = StateStore::open_with(dir.path(), durability).unwrap();
+            let mut db = store.lock();
+            assert_eq!(synchronous(&db), usual, "{durability:?}");
+            let during = store
+                .after_the_fact(&mut db, |db| Ok(synchronous(db)))
+                .unwrap();
+            assert_eq!(during, outcome, "{durability:?}");
+            assert_eq!(synchronous(&db), usual, "{durability:?} afterwards");
+        }
+    }
 }

@@ -382,6 +382,20 @@ impl AuditRecord {
         }
     }
 
+    /// Whether the record only tells what came of something already admitted or begun (a call's
+    /// outcome or refusal, a model's answer, a run's end): nothing waits on it, so under
+    /// [`Durability::Admissions`](super::Durability::Admissions) it need not wait for the disk.
+    pub fn is_outcome(&self) -> bool {
+        matches!(
+            self,
+            AuditRecord::ToolCalled(_)
+                | AuditRecord::ToolRefused(_)
+                | AuditRecord::ModelResponded(_)
+                | AuditRecord::ModelFailed { .. }
+                | AuditRecord::RunEnded(_)
+        )
+    }
+
     /// Splits the record into its kind and its details as JSON.
     pub(crate) fn to_parts(&self) -> Result<(String, Value), String> {
         let tagged = serde_json::to_value(self).map_err(|e| e.to_string())?;

@@ -192,12 +192,14 @@ pub fn check(
     let rate = gates.rate;
     let admitted = state.append_audit_if(run_id, record, |tx| {
         let Some(rate) = rate else { return Ok(None) };
-        let used: u64 = tx.query_row(
-            "SELECT COUNT(*) FROM audit WHERE kind = 'tool.admitted' AND principal = ?2
-             AND tool = ?3 AND at > ?1",
-            params![since(rate.per), principal.name, name],
-            |row| row.get(0),
-        )?;
+        let used: u64 = tx
+            .prepare_cached(
+                "SELECT COUNT(*) FROM audit WHERE kind = 'tool.admitted' AND principal = ?2
+                 AND tool = ?3 AND at > ?1",
+            )?
+            .query_row(params![since(rate.per), principal.name, name], |row| {
+                row.get(0)
+            })?;
         Ok((used >= rate.count).then(|| Refusal::RateLimited {
             tool: name.clone(),
             principal: principal.name.clone(),

@@ -160,12 +160,11 @@ impl StateStore {
             return Ok(Err(reason));
         }
         let last: Option<(u64, String)> = tx
-            .query_row(
-                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-                [],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()
+            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            .and_then(|mut head| {
+                head.query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()
+            })
             .map_err(|e| self.sqlite(e))?;
         let (seq, prev_hash) = last.map_or((1, GENESIS.to_owned()), |(seq, hash)| (seq + 1, hash));
         let mut entry = AuditEntry {
@@ -185,10 +184,12 @@ impl StateStore {
             &stored,
             &entry.prev_hash,
         );
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO audit (seq, at, run_id, kind, record, prev_hash, hash, principal, tool)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
+        )
+        .and_then(|mut insert| {
+            insert.execute(params![
                 entry.seq,
                 entry.at,
                 entry.run_id,
@@ -198,8 +199,8 @@ impl StateStore {
                 entry.hash,
                 entry.record.principal(),
                 entry.record.tool(),
-            ],
-        )
+            ])
+        })
         .map_err(|e| self.sqlite(e))?;
         tx.commit().map_err(|e| self.sqlite(e))?;
         Ok(Ok(entry))

@@ -64,12 +64,15 @@ impl StateStore {
             .map_err(|e| self.sqlite(e))?;
         for budget in budgets {
             let spent: u64 = tx
-                .query_row(
+                .prepare_cached(
                     "SELECT COALESCE(SUM(COALESCE(used, reserved)), 0) FROM ledger
                      WHERE scope = ?1 AND at > ?2",
-                    params![budget.scope, since(budget.limit.per)],
-                    |row| row.get(0),
                 )
+                .and_then(|mut spent| {
+                    spent.query_row(params![budget.scope, since(budget.limit.per)], |row| {
+                        row.get(0)
+                    })
+                })
                 .map_err(|e| self.sqlite(e))?;
             let left = budget.limit.count.saturating_sub(spent);
             if amount > left {
@@ -83,18 +86,17 @@ impl StateStore {
             }
         }
         let reservation: i64 = tx
-            .query_row(
-                "SELECT COALESCE(MAX(reservation), 0) + 1 FROM ledger",
-                [],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT COALESCE(MAX(reservation), 0) + 1 FROM ledger")
+            .and_then(|mut next| next.query_row([], |row| row.get(0)))
             .map_err(|e| self.sqlite(e))?;
         let at = now();
         for budget in budgets {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO ledger (reservation, scope, run_id, reserved, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![reservation, budget.scope, run_id, amount, at],
             )
+            .and_then(|mut insert| {
+                insert.execute(params![reservation, budget.scope, run_id, amount, at])
+            })
             .map_err(|e| self.sqlite(e))?;
         }
         tx.commit().map_err(|e| self.sqlite(e))?;
@@ -105,11 +107,9 @@ impl StateStore {
     /// Until it reaches the disk, the reservation counts: a power loss can only overcount.
     pub fn settle(&self, reservation: Reservation, used: u64) -> Result<(), StateError> {
         self.after_the_fact(&mut self.lock(), |db| {
-            db.execute(
-                "UPDATE ledger SET used = ?2 WHERE reservation = ?1",
-                params![reservation.0, used],
-            )
-            .map_err(|e| self.sqlite(e))
+            db.prepare_cached("UPDATE ledger SET used = ?2 WHERE reservation = ?1")
+                .and_then(|mut settle| settle.execute(params![reservation.0, used]))
+                .map_err(|e| self.sqlite(e))
         })?;
         Ok(())
     }

@@ -160,11 +160,14 @@ impl StateStore {
         if self.durability != Durability::Admissions {
             return write(db);
         }
-        db.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(|e| self.sqlite(e))?;
+        let synchronous = |db: &Connection, level: &str| {
+            db.prepare_cached(&format!("PRAGMA synchronous = {level}"))
+                .and_then(|mut set| set.execute([]))
+                .map_err(|e| self.sqlite(e))
+        };
+        synchronous(db, "NORMAL")?;
         let written = write(db);
-        db.pragma_update(None, "synchronous", "FULL")
-            .map_err(|e| self.sqlite(e))?;
+        synchronous(db, "FULL")?;
         written
     }
 

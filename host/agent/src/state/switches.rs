@@ -102,12 +102,8 @@ impl StateStore {
     /// The switch of `target`, if it is off.
     pub fn killed(&self, target: &Target) -> Result<Option<Killed>, StateError> {
         self.lock()
-            .query_row(
-                "SELECT target, reason, at FROM switches WHERE target = ?1",
-                [target.key()],
-                read_killed,
-            )
-            .optional()
+            .prepare_cached("SELECT target, reason, at FROM switches WHERE target = ?1")
+            .and_then(|mut find| find.query_row([target.key()], read_killed).optional())
             .map_err(|e| self.sqlite(e))
     }
 

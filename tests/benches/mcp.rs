@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
-use harness_agent::calls::ToolGate;
+use harness_agent::calls::{Confirmation, ToolGate};
 use harness_agent::config::Config;
-use harness_agent::gates::Principal;
+use harness_agent::gates::{Admitted, Principal};
 use harness_agent::guards::pii::PiiPolicy;
 use harness_agent::models::ToolCall;
 use harness_agent::routing::Route;
@@ -112,9 +112,19 @@ fn gated_call(gate: ToolGate) -> impl Fn() -> BoxFuture<'static, ()> + Clone + S
                 name: "hostile__add".into(),
                 raw_arguments: r#"{"a": 20, "b": 22}"#.into(),
             };
-            gate.call(&route, &principal(), "bench", &call, &PiiPolicy::default())
-                .await
-                .unwrap();
+            let ask = async |_: &Admitted| Confirmation::Refused {
+                reason: "no tool here asks".into(),
+            };
+            gate.call(
+                &route,
+                &principal(),
+                "bench",
+                &call,
+                &PiiPolicy::default(),
+                ask,
+            )
+            .await
+            .unwrap();
         })
     }
 }

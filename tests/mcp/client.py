@@ -6,7 +6,9 @@ Usage: client.py ACTIONS_JSON TARGET...
     ["await_list_changed", SECONDS] (whether `notifications/tools/list_changed` came in time)
   TARGET: an `http://…/mcp` URL, or a program and its arguments (spawned, spoken to on stdio)
 Options through the environment: HARNESS_MCP_MODE (auto, legacy, 2026-07-28),
-HARNESS_MCP_KEY (a Bearer key for HTTP).
+HARNESS_MCP_KEY (a Bearer key for HTTP), HARNESS_MCP_CONFIRM (accept, decline or cancel: the
+client declares form elicitation and its user answers every question so, each question seen as
+{"asked": MESSAGE}; unset: no elicitation capability).
 
 The Rust end-to-end tests run it and assert on its output; it asserts nothing itself.
 """
@@ -65,7 +67,18 @@ async def main(spec, actions):
         ):
             changed.set()
 
-    async with Client(target(spec), mode=mode, message_handler=on_message) as client:
+    answer = os.environ.get("HARNESS_MCP_CONFIRM")
+
+    async def on_elicit(context, params):
+        from mcp import types
+
+        seen.append({"asked": params.message})
+        return types.ElicitResult(action=answer, content={} if answer == "accept" else None)
+
+    options = {"elicitation_callback": on_elicit} if answer else {}
+    async with Client(
+        target(spec), mode=mode, message_handler=on_message, **options
+    ) as client:
         for action in actions:
             if action[0] == "run":
                 process = await asyncio.create_subprocess_exec(

@@ -724,15 +724,16 @@ async fn a_replay_matches_its_run_and_names_the_first_divergence() {
     ));
 }
 
-/// A host whose tickets tool needs approval per `rule`, and an agent over calc and tickets.
-fn approval_setup(dir: &Path, rule: &str) -> (Arc<Config>, Host) {
+/// A host whose tickets tool has the gate `gate` (`approval = …`, `confirm = …`), and an agent
+/// over calc and tickets.
+fn approval_setup(dir: &Path, gate: &str) -> (Arc<Config>, Host) {
     let policy = PolicyFile::new(&dir.join("cache"))
         .data_dir(&dir.join("data"))
         .tool("calc", &example_tool("calc"), "")
         .tool(
             "tickets",
             &example_tool("tickets"),
-            &format!("kv = {{ quota = \"64 KiB\" }}\napproval = {rule}"),
+            &format!("kv = {{ quota = \"64 KiB\" }}\n{gate}"),
         )
         .scripted_agent(dir, "support", "{\"text\": \"unused\"}\n", "")
         .write(dir);
@@ -746,7 +747,7 @@ const TICKET_TURNS: &str = r#"{"calls": [{"name": "tickets__create", "arguments"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_pauses_the_run_which_resumes_after_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
-    let (policy, host) = approval_setup(tmp.path(), "\"required\"");
+    let (policy, host) = approval_setup(tmp.path(), "approval = \"required\"");
     let steps = parse_steps(TICKET_TURNS, "test").unwrap();
     let run_id = {
         let state = Arc::new(StateStore::open(policy.policy().host().data_dir()).unwrap());
@@ -829,7 +830,7 @@ async fn a_denial_is_told_to_the_model_and_rules_on_arguments_pick_calls() {
     let tmp = tempfile::tempdir().unwrap();
     let (policy, host) = approval_setup(
         tmp.path(),
-        "{ when = { priority = [\"urgent\", \"high\"] } }",
+        "approval = { when = { priority = [\"urgent\", \"high\"] } }",
     );
     let state = Arc::new(StateStore::open(policy.policy().host().data_dir()).unwrap());
     let steps = parse_steps(TICKET_TURNS, "test").unwrap();
@@ -856,6 +857,30 @@ async fn a_denial_is_told_to_the_model_and_rules_on_arguments_pick_calls() {
     let report = run(&policy, &host, &state, &principal("ana", &[]), &low).await;
     assert_eq!(report.status, RunStatus::Answered);
     assert_eq!(decisions(&report)[0].0, "ok");
+}
+
+/// A run has no client to ask its user: a call its tool's `confirm` applies to waits for an
+/// approval, like `approval`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirm_gated_call_in_a_run_waits_for_an_approval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (policy, host) = approval_setup(tmp.path(), "confirm = \"required\"");
+    let state = Arc::new(StateStore::open(policy.policy().host().data_dir()).unwrap());
+    let model = Arc::new(ScriptedModel::new(
+        "s",
+        parse_steps(TICKET_TURNS, "test").unwrap(),
+    ));
+    let agent = support(&policy, &host, &state, model);
+    let report = agent.run(&principal("ana", &[]), "urgent").await.unwrap();
+    assert_eq!(report.status, RunStatus::Paused);
+    let pending = state.approvals(false).unwrap();
+    assert_eq!(pending[0].function, "tickets.create");
+    state
+        .decide(pending[0].id, Decision::Approved, "ana", "yes, mine")
+        .unwrap();
+    let report = agent.resume(&report.run_id).await.unwrap().unwrap();
+    assert_eq!(report.status, RunStatus::Answered);
+    assert_eq!(decisions(&report)[0].0, "ok", "confirmed: it ran");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -917,7 +942,7 @@ async fn personal_data_in_a_tool_result_never_reaches_the_state_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_resumers_neither_lose_a_half_decided_run_nor_resume_it_twice() {
     let tmp = tempfile::tempdir().unwrap();
-    let (policy, host) = approval_setup(tmp.path(), "\"required\"");
+    let (policy, host) = approval_setup(tmp.path(), "approval = \"required\"");
     let state = Arc::new(StateStore::open(policy.policy().host().data_dir()).unwrap());
     // Two tickets in one turn: two approvals.
     let two = r#"{"calls": [{"name": "tickets__create", "arguments": {"title": "a", "body": "", "priority": "low"}}, {"name": "tickets__create", "arguments": {"title": "b", "body": "", "priority": "low"}}]}

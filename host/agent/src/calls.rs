@@ -1,6 +1,7 @@
 //! The one path from a proposed tool call to its outcome, shared by every front end (agent
-//! runs, MCP, the HTTP API): the [gates](crate::gates) in order, a human approval where the tool
-//! needs one, the sandbox, and the audit records. [`ToolGate`] holds what that path needs.
+//! runs, MCP, the HTTP API): the [gates](crate::gates) in order, the user's confirmation and a
+//! human approval where the tool needs them, the sandbox, and the audit records. [`ToolGate`]
+//! holds what that path needs.
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use crate::guards::pii::PiiPolicy;
 use crate::models::ToolCall;
 use crate::routing::Route;
 use crate::state::approvals::Claim;
-use crate::state::records::{AuditRecord, Decision, Gate, ToolCalled, ToolRefused};
+use crate::state::records::{AuditRecord, Decision, Gate, ToolCalled, ToolConfirmed, ToolRefused};
 use crate::state::{StateError, StateStore};
 
 /// What happened to one proposed tool call.
@@ -49,6 +50,26 @@ impl From<Refusal> for CallDecision {
             reason: refusal.to_string(),
         }
     }
+}
+
+/// The answer of the user a call is made for to its tool's `confirm` gate, as the front end
+/// that asked got it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Confirmation {
+    /// Yes, to this call; `how` names the way they were asked, for the audit record.
+    Confirmed {
+        /// For example `MCP elicitation`.
+        how: String,
+    },
+    /// They were asked, and their answer comes with the same call made again: this call is
+    /// refused, saying so.
+    Asked,
+    /// No, no answer in time, or no way to ask them: `reason` says which.
+    Refused {
+        /// In words for the caller.
+        reason: String,
+    },
 }
 
 /// How a call came through the gates.
@@ -102,8 +123,9 @@ impl ToolGate {
     }
 
     /// Passes `call` of run `run_id` through the gates in order (kill switch, routing, role,
-    /// rate, budget, arguments); a call its tool's `approval` applies to gets an approval
-    /// request of its own, decided for this run (which pauses until then).
+    /// rate, budget, arguments); a call its tool's `approval` or `confirm` applies to gets an
+    /// approval request of its own, decided for this run (which pauses until then): a run has
+    /// no client to ask its user, so the user, or an approver, decides it there.
     pub fn admit(
         &self,
         route: &Route,
@@ -112,7 +134,7 @@ impl ToolGate {
         call: &ToolCall,
     ) -> Result<Admission, StateError> {
         Ok(match self.check(route, principal, run_id, call)? {
-            Ok(admitted) if admitted.needs_approval => {
+            Ok(admitted) if admitted.needs_approval || admitted.needs_confirmation => {
                 let approval = self.request(principal, run_id, call, &admitted)?;
                 Admission::Awaiting { admitted, approval }
             }
@@ -121,21 +143,19 @@ impl ToolGate {
         })
     }
 
-    /// Like [`ToolGate::admit`], for a caller without a run to pause (MCP, the HTTP API): the
-    /// same call made again finds its approval — still waiting, or decided, in which case the
+    /// The approval gate for a caller without a run to pause (MCP, the HTTP API): the same
+    /// call made again finds its approval — still waiting, or decided, in which case the
     /// decision applies to this one call and is used up.
-    pub fn admit_again(
+    fn claim(
         &self,
-        route: &Route,
         principal: &Principal,
         run_id: &str,
         call: &ToolCall,
+        admitted: Admitted,
     ) -> Result<Admission, StateError> {
-        let admitted = match self.check(route, principal, run_id, call)? {
-            Ok(admitted) if admitted.needs_approval => admitted,
-            Ok(admitted) => return Ok(Admission::Admitted(admitted)),
-            Err(refusal) => return Ok(Admission::Refused(refusal)),
-        };
+        if !admitted.needs_approval {
+            return Ok(Admission::Admitted(admitted));
+        }
         let arguments = canonical(&admitted.arguments);
         let claim = self
             .state
@@ -194,6 +214,44 @@ impl ToolGate {
             &canonical(&admitted.arguments),
             &principal.name,
         )
+    }
+
+    /// The confirmation gate: asks the user through `ask` when the tool's `confirm` applies,
+    /// and records a yes (`tool.confirmed`). `Err` is the refusal when the call does not run.
+    async fn confirm(
+        &self,
+        principal: &Principal,
+        run_id: &str,
+        call: &ToolCall,
+        admitted: Admitted,
+        ask: impl AsyncFnOnce(&Admitted) -> Confirmation,
+    ) -> Result<Result<Admitted, Refusal>, StateError> {
+        if !admitted.needs_confirmation {
+            return Ok(Ok(admitted));
+        }
+        let refused = match ask(&admitted).await {
+            Confirmation::Confirmed { how } => {
+                let record = AuditRecord::ToolConfirmed(ToolConfirmed {
+                    call_id: call.id.clone(),
+                    function: admitted.function.clone(),
+                    principal: principal.name.clone(),
+                    how,
+                });
+                self.state.append_audit(run_id, record)?;
+                return Ok(Ok(admitted));
+            }
+            Confirmation::Asked => Refusal::Unconfirmed {
+                tool: admitted.function.clone(),
+                reason: "they were asked, and their answer comes with the same call made again"
+                    .into(),
+            },
+            Confirmation::Refused { reason } => Refusal::Unconfirmed {
+                tool: admitted.function.clone(),
+                reason,
+            },
+        };
+        self.release(&admitted)?;
+        Ok(Err(refused))
     }
 
     /// Gives back the fuel reserved for a call that does not run now.
@@ -270,8 +328,11 @@ impl ToolGate {
         Ok(())
     }
 
-    /// One call from start to end, as a front end without a run makes it: the gates, the
-    /// approval (see [`ToolGate::admit_again`]) or the sandbox, and the record.
+    /// One call from start to end, as a front end without a run makes it: the gates; the
+    /// user's confirmation, asked through `ask` when the tool's `confirm` applies; the approval,
+    /// when its `approval` does (waiting, the call ends [`CallDecision::AwaitingApproval`], and
+    /// the same call made again once a person decided runs or is refused, once); the sandbox;
+    /// and the record.
     pub async fn call(
         &self,
         route: &Route,
@@ -279,8 +340,16 @@ impl ToolGate {
         run_id: &str,
         call: &ToolCall,
         pii: &PiiPolicy,
+        ask: impl AsyncFnOnce(&Admitted) -> Confirmation,
     ) -> Result<CallDecision, StateError> {
-        let decision = match self.admit_again(route, principal, run_id, call)? {
+        let admission = match self.check(route, principal, run_id, call)? {
+            Err(refusal) => Admission::Refused(refusal),
+            Ok(admitted) => match self.confirm(principal, run_id, call, admitted, ask).await? {
+                Ok(admitted) => self.claim(principal, run_id, call, admitted)?,
+                Err(refusal) => Admission::Refused(refusal),
+            },
+        };
+        let decision = match admission {
             Admission::Refused(refusal) => refusal.into(),
             Admission::Awaiting { approval, .. } => CallDecision::AwaitingApproval { approval },
             Admission::Admitted(admitted) => {
@@ -299,7 +368,7 @@ impl ToolGate {
 
 /// `value` as JSON with every object's keys in order: one text for the same arguments however
 /// a client ordered them.
-fn canonical(value: &Value) -> String {
+pub fn canonical(value: &Value) -> String {
     fn sorted(value: &Value) -> Value {
         match value {
             Value::Object(map) => {

@@ -1,7 +1,8 @@
 //! The gates every tool call an agent proposes passes, in order, before the sandbox runs it:
 //! kill switch → routing (is the tool in the request's route?) → role → rate limit → fuel budget →
-//! arguments; then approval, when the tool needs a human's (the run pauses). Each refusal is an
-//! audit record and a plain message back to the model.
+//! arguments; then approval, when the tool needs a human's (the run pauses), and confirmation,
+//! when it needs its user's (see [`ToolGate::call`](crate::calls::ToolGate::call)). Each refusal
+//! is an audit record and a plain message back to the model.
 
 use std::collections::BTreeSet;
 
@@ -81,6 +82,14 @@ pub enum Refusal {
         /// Why, as they said.
         reason: String,
     },
+    /// The user the call was made for did not confirm it.
+    #[error("`{tool}` needs the confirmation of the user it runs for: {reason}")]
+    Unconfirmed {
+        /// The tool.
+        tool: String,
+        /// What the user said, or why they could not be asked.
+        reason: String,
+    },
     /// The arguments are not a JSON object, or do not fit the tool's schema.
     #[error("invalid arguments for `{tool}`: {message}")]
     InvalidArguments {
@@ -106,6 +115,7 @@ impl Refusal {
             Refusal::Budget { .. } => Gate::Budget,
             Refusal::InvalidArguments { .. } => Gate::Arguments,
             Refusal::Denied { .. } => Gate::Approval,
+            Refusal::Unconfirmed { .. } => Gate::Confirmation,
         }
     }
 }
@@ -121,6 +131,9 @@ pub struct Admitted {
     pub fuel: Option<Reservation>,
     /// Whether a human must approve it first (the tool's `approval` applies).
     pub needs_approval: bool,
+    /// Whether the user it is made for must confirm it first (the tool's `confirm` applies).
+    #[serde(default)]
+    pub needs_confirmation: bool,
 }
 
 /// Who a run (or a call) acts for.
@@ -231,6 +244,10 @@ pub fn check(
         Ok(arguments) => Ok(Ok(Admitted {
             needs_approval: gates
                 .approval
+                .as_ref()
+                .is_some_and(|rule| rule.applies(&arguments)),
+            needs_confirmation: gates
+                .confirm
                 .as_ref()
                 .is_some_and(|rule| rule.applies(&arguments)),
             function,

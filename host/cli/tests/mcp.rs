@@ -13,12 +13,14 @@ use serde_json::{Value, json};
 /// Runs the Python client with `actions` against `harness mcp` on `policy` for `principal`, in
 /// the SDK's `auto` mode (the newest era both sides speak).
 fn client(policy: &Path, principal: &str, roles: &[&str], actions: Value) -> Vec<Value> {
-    client_in("auto", policy, principal, roles, actions)
+    client_in("auto", None, policy, principal, roles, actions)
 }
 
-/// [`client`] in `mode` (`auto`, `legacy` or `2026-07-28`).
+/// [`client`] in `mode` (`auto`, `legacy` or `2026-07-28`), declaring form elicitation when
+/// `confirm` says how its user answers (`accept`, `decline`, `cancel`).
 fn client_in(
     mode: &str,
+    confirm: Option<&str>,
     policy: &Path,
     principal: &str,
     roles: &[&str],
@@ -36,11 +38,16 @@ fn client_in(
         server.extend(["--role".to_owned(), (*role).to_owned()]);
     }
     let root = repo_root();
-    let output = Command::new(root.join(".venv/bin/python"))
+    let mut python = Command::new(root.join(".venv/bin/python"));
+    python
         .arg(root.join("tests/mcp/client.py"))
         .arg(actions.to_string())
         .args(&server)
-        .env("HARNESS_MCP_MODE", mode)
+        .env("HARNESS_MCP_MODE", mode);
+    if let Some(answer) = confirm {
+        python.env("HARNESS_MCP_CONFIRM", answer);
+    }
+    let output = python
         .output()
         .expect("the Python MCP client runs (scripts/setup.sh installs it)");
     assert!(
@@ -436,7 +443,7 @@ fn a_kill_switch_from_another_process_reaches_a_connected_client() {
         ["run", enable],
         ["await_list_changed", 5],
     ]);
-    let legacy = client_in("legacy", &policy, "ana", &[], actions.clone());
+    let legacy = client_in("legacy", None, &policy, "ana", &[], actions.clone());
     assert_eq!(
         legacy[2],
         json!({"list_changed": true}),
@@ -553,6 +560,100 @@ fn an_approval_gated_call_runs_once_after_a_person_approves_it() {
             &std::env::var("USER").unwrap_or_else(|_| "cli".into())
         )
     );
+}
+
+#[test]
+fn a_confirm_gated_call_asks_its_user_in_either_era() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .data_dir(&tmp.path().join("data"))
+        .tool(
+            "tickets",
+            &example_tool("tickets"),
+            "kv = { quota = \"64 KiB\" }\nconfirm = { when = { priority = [\"urgent\"] } }",
+        )
+        .write(tmp.path());
+    let urgent = json!({"title": "VPN down", "body": "", "priority": "urgent"});
+    let low = json!({"title": "Printer", "body": "", "priority": "low"});
+    let calls = json!([
+        ["call", "tickets__create", urgent],
+        ["call", "tickets__create", low],
+    ]);
+    let refused = |why: &str| {
+        format!(
+            "refused by the harness (confirmation): `tickets.create` needs the confirmation of \
+             the user it runs for: {why}"
+        )
+    };
+    // Legacy sessions are asked with `elicitation/create`, 2026-07-28 clients with an
+    // `input_required` result the SDK answers and retries.
+    for mode in ["legacy", "2026-07-28"] {
+        let run = |confirm| client_in(mode, confirm, &policy, "ana", &[], calls.clone());
+
+        let accepted = run(Some("accept"));
+        assert_eq!(
+            accepted.len(),
+            3,
+            "{mode}: asked once, two results: {accepted:?}"
+        );
+        assert_eq!(
+            accepted[0]["asked"],
+            "Allow `tickets.create` to run with these arguments? \
+             {\"title\":\"VPN down\",\"body\":\"\",\"priority\":\"urgent\"}",
+            "{mode}"
+        );
+        assert_eq!(accepted[1]["is_error"], false, "{mode}: {:?}", accepted[1]);
+        assert_eq!(accepted[1]["structured"]["title"], "VPN down");
+        assert_eq!(
+            accepted[2]["is_error"], false,
+            "{mode}: the rule does not apply: {:?}",
+            accepted[2]
+        );
+
+        let declined = run(Some("decline"));
+        assert!(declined[0]["asked"].is_string(), "{mode}: {declined:?}");
+        assert_eq!(declined[1]["text"], refused("they declined"), "{mode}");
+        assert_eq!(declined[2]["is_error"], false, "{mode}");
+
+        let cancelled = run(Some("cancel"));
+        assert_eq!(
+            cancelled[1]["text"],
+            refused("they dismissed the question"),
+            "{mode}"
+        );
+
+        let unable = run(None);
+        assert_eq!(
+            unable[0]["text"],
+            refused("their client cannot ask them (it declared no form elicitation capability)"),
+            "{mode}"
+        );
+        assert_eq!(unable[1]["is_error"], false, "{mode}");
+    }
+
+    let db = rusqlite::Connection::open(tmp.path().join("data/state.sqlite3")).unwrap();
+    let confirmed: Vec<String> = db
+        .prepare("SELECT record FROM audit WHERE kind = 'tool.confirmed' ORDER BY seq")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(confirmed.len(), 2, "one yes per era: {confirmed:?}");
+    assert!(
+        confirmed[0].contains("\"how\":\"MCP elicitation\""),
+        "{confirmed:?}"
+    );
+    assert!(
+        confirmed[1].contains("\"how\":\"MCP input_required\""),
+        "{confirmed:?}"
+    );
+    assert!(
+        confirmed[0].contains("\"principal\":\"ana\""),
+        "{confirmed:?}"
+    );
+    let state = StateStore::open(&tmp.path().join("data")).unwrap();
+    assert!(state.verify_audit(None).unwrap().is_ok());
 }
 
 #[test]

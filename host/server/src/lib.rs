@@ -5,6 +5,7 @@
 //! derived from the grants); [`mcp`] answers `tools/list` and `tools/call`.
 
 pub mod catalog;
+mod confirm;
 pub mod http;
 pub mod mcp;
 pub mod reload;

@@ -13,14 +13,16 @@
 //! - an unknown tool or invalid arguments as the protocol error `-32602` naming the problem;
 //! - a call that needs a human's approval as `isError: true` naming the approval; once a
 //!   person decides it (`harness approvals approve|deny`), the same call again runs or is
-//!   refused, once.
+//!   refused, once;
+//! - a call that needs its user's confirmation as a question to the user, by elicitation or an
+//!   `input_required` result (see [`confirm`](crate::confirm)).
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::http::request::Parts;
 use harness_agent::calls::{CallDecision, ToolGate, new_run_id};
-use harness_agent::gates::Principal;
+use harness_agent::gates::{Admitted, Principal};
 use harness_agent::guards::pii::PiiPolicy;
 use harness_agent::models::ToolCall;
 use harness_agent::routing::Route;
@@ -38,6 +40,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog;
+use crate::confirm::{Asking, Confirmations};
 use crate::settings::ServerSettings;
 
 /// Tools per page of `tools/list`.
@@ -53,6 +56,8 @@ pub struct McpServer {
     record_pii: PiiPolicy,
     /// The clients connected with a session (stdio, legacy HTTP), to tell when tools change.
     peers: Arc<Mutex<Vec<Peer<RoleServer>>>>,
+    /// Questions to users for the tools' `confirm` gates.
+    confirmations: Arc<Confirmations>,
 }
 
 /// The whitelist being served: the gate its calls go through, the route of every tool, and
@@ -90,6 +95,7 @@ impl McpServer {
             principal,
             record_pii: PiiPolicy::default(),
             peers: Arc::default(),
+            confirmations: Arc::default(),
         }
     }
 
@@ -180,14 +186,15 @@ impl McpServer {
         Ok(tools)
     }
 
-    /// Calls tool `name` with `arguments` for `principal`, and says how it went, as MCP words
-    /// it.
-    pub async fn call(
+    /// Calls tool `name` with `arguments` for `principal`, asking its user through `asking`
+    /// where the tool's `confirm` gate applies, and says how it went, as MCP words it.
+    async fn call(
         &self,
         principal: &Principal,
         name: &str,
         arguments: Value,
-    ) -> Result<CallToolResult, ErrorData> {
+        asking: Asking,
+    ) -> Result<CallToolResponse, ErrorData> {
         let run_id = new_run_id("mcp", &principal.name);
         let call = ToolCall {
             id: run_id.clone(),
@@ -201,11 +208,21 @@ impl McpServer {
         } = self.current();
         // The log keeps results masked by `[mcp] pii` when set, by every kind otherwise.
         let recorded = settings.pii.as_ref().unwrap_or(&self.record_pii);
+        let within = settings.confirm_within();
+        let mut question = None;
+        let ask = async |admitted: &Admitted| {
+            self.confirmations
+                .ask(asking, principal, admitted, within, &mut question)
+                .await
+        };
         let decision = gate
-            .call(&route, principal, &run_id, &call, recorded)
+            .call(&route, principal, &run_id, &call, recorded, ask)
             .await
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
-        match decision {
+        if let Some(question) = question {
+            return Ok(CallToolResponse::InputRequired(question));
+        }
+        let result = match decision {
             CallDecision::Refused { gate, reason } => match gate {
                 Gate::Routing | Gate::Arguments => Err(ErrorData::invalid_params(reason, None)),
                 gate => Ok(error_text(format!(
@@ -220,7 +237,7 @@ impl McpServer {
                 Outcome::Ok { value } => {
                     let value = match screen(&settings, value) {
                         Ok(value) => value,
-                        Err(kind) => return Ok(withheld(kind)),
+                        Err(kind) => return Ok(withheld(kind).into()),
                     };
                     let schema = gate
                         .host()
@@ -241,7 +258,8 @@ impl McpServer {
                 }
                 other => error_text(format!("the call ended as {}", other.kind())),
             }),
-        }
+        };
+        result.map(CallToolResponse::Complete)
     }
 }
 
@@ -327,9 +345,9 @@ impl ServerHandler for McpServer {
             .and_then(|parts| parts.extensions.get::<Principal>())
             .unwrap_or(&self.principal)
             .clone();
+        let asking = Asking::of(&context, &request);
         let arguments = Value::Object(request.arguments.unwrap_or_default());
-        self.call(&principal, &request.name, arguments)
+        self.call(&principal, &request.name, arguments, asking)
             .await
-            .map(Into::into)
     }
 }

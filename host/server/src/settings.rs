@@ -3,6 +3,7 @@
 //! ```toml
 //! [mcp]
 //! pii = { email = "mask", card = "block" }   # screen results before they leave; default: as is
+//! confirm_within = "2m"      # how long a user has to answer a tool's `confirm` question
 //!
 //! [clients.helpdesk]
 //! key_sha256 = "…"          # the SHA-256 of the client's key; `harness keys new helpdesk` makes one
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use harness_agent::config::{AgentTables, Config};
 use harness_agent::gates::Principal;
 use harness_agent::guards::pii::{PiiPolicy, Screened};
+use harness_sandbox::policy::Timeout;
 use harness_sandbox::policy::{Extension, ExtraKeys};
 use harness_sandbox::{Policy, PolicyError, Sha256Digest};
 use serde::de::{self, Deserialize, Deserializer};
@@ -55,6 +57,9 @@ pub struct ServerSettings {
     pub clients: BTreeMap<String, Client>,
     /// How personal data in a tool's result is screened before it leaves, when `[mcp] pii` asks.
     pub pii: Option<PiiPolicy>,
+    /// How long a user has to answer a tool's `confirm` question (`[mcp] confirm_within`;
+    /// [`ServerSettings::confirm_within`] gives the default).
+    pub confirm_within: Option<Timeout>,
 }
 
 /// Reads the whitelist at `path`: the agent's [`Config`] and the server's settings, in one pass.
@@ -74,6 +79,7 @@ pub struct ServerTables {
 #[serde(deny_unknown_fields)]
 struct RawMcp {
     pii: Option<BTreeMap<String, String>>,
+    confirm_within: Option<Timeout>,
 }
 
 #[derive(serde::Deserialize)]
@@ -146,11 +152,22 @@ impl Extension for ServerTables {
             .map(|entries| PiiPolicy::parse(&entries))
             .transpose()
             .map_err(|(kind, message)| (format!("mcp.pii.{kind}"), message))?;
-        Ok(ServerSettings { clients, pii })
+        Ok(ServerSettings {
+            clients,
+            pii,
+            confirm_within: self.mcp.confirm_within,
+        })
     }
 }
 
 impl ServerSettings {
+    /// How long a user has to answer a `confirm` question: `[mcp] confirm_within`, or two
+    /// minutes.
+    pub fn confirm_within(&self) -> std::time::Duration {
+        self.confirm_within
+            .map_or(std::time::Duration::from_secs(120), |t| t.0)
+    }
+
     /// `text` as it may leave: screened by `[mcp] pii` when set (`Err` names the kind that blocks
     /// it), else as it is.
     pub fn screen(&self, text: String) -> Result<String, &'static str> {
@@ -164,13 +181,19 @@ impl ServerSettings {
 
 /// A new client key (32 random bytes, hex, prefixed `hk_`) and its whitelist entry.
 pub fn new_key(name: &str) -> std::io::Result<(String, String)> {
-    use std::io::Read;
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    let bytes = random_bytes::<32>()?;
     let key = format!("hk_{}", hex::encode(bytes));
     let entry = format!(
         "[clients.{name}]\nkey_sha256 = \"{}\"\nprincipal = \"{name}\"\nroles = []\n",
         Sha256Digest::of(key.as_bytes())
     );
     Ok((key, entry))
+}
+
+/// `N` bytes from the kernel's random source.
+pub(crate) fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
+    use std::io::Read;
+    let mut bytes = [0u8; N];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes)
 }

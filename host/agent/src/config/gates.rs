@@ -1,5 +1,6 @@
 //! Per-tool gates in `[tools.NAME]`: who may call a tool through an agent (`roles`), how often
-//! (`rate`), and when a human approves first (`approval`).
+//! (`rate`), when a human approves first (`approval`), and when the user the call is made for
+//! confirms it first (`confirm`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,26 +16,29 @@ pub struct ToolGates {
     /// Calls allowed per principal per window.
     pub rate: Option<Rate>,
     /// When a human must approve a call before it runs.
-    pub approval: Option<Approval>,
+    pub approval: Option<Condition>,
+    /// When the user the call is made for must confirm it before it runs: an MCP client asks
+    /// its user (elicitation); an agent run, which has no one to ask, waits for an approval.
+    pub confirm: Option<Condition>,
 }
 
-/// When a tool's calls wait for a human: `approval = "required"` (every call), or
-/// `approval = { when = { priority = ["high", "urgent"] } }` (calls whose argument has one of
-/// the listed values).
+/// Which of a tool's calls a gate applies to: `"required"` (every call), or
+/// `{ when = { priority = ["high", "urgent"] } }` (calls whose argument has one of the listed
+/// values).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Approval {
+pub enum Condition {
     /// Every call.
     Always,
     /// Calls where some argument (by name) equals one of its listed JSON values.
     When(BTreeMap<String, Vec<serde_json::Value>>),
 }
 
-impl Approval {
-    /// Whether a call with `arguments` needs approval.
+impl Condition {
+    /// Whether the gate applies to a call with `arguments`.
     pub fn applies(&self, arguments: &serde_json::Map<String, serde_json::Value>) -> bool {
         match self {
-            Approval::Always => true,
-            Approval::When(rules) => rules
+            Condition::Always => true,
+            Condition::When(rules) => rules
                 .iter()
                 .any(|(name, values)| arguments.get(name).is_some_and(|v| values.contains(v))),
         }
@@ -43,24 +47,24 @@ impl Approval {
 
 #[derive(Deserialize)]
 #[serde(untagged)]
-pub(crate) enum RawApproval {
+pub(crate) enum RawCondition {
     Word(String),
     Rules {
         when: BTreeMap<String, Vec<serde_json::Value>>,
     },
 }
 
-impl RawApproval {
-    pub(crate) fn check(self) -> Result<Approval, String> {
+impl RawCondition {
+    pub(crate) fn check(self) -> Result<Condition, String> {
         match self {
-            RawApproval::Word(word) if word == "required" => Ok(Approval::Always),
-            RawApproval::Word(other) => Err(format!(
-                "`{other}` is not an approval; write \"required\" or {{ when = {{ ARGUMENT = [VALUES] }} }}"
+            RawCondition::Word(word) if word == "required" => Ok(Condition::Always),
+            RawCondition::Word(other) => Err(format!(
+                "`{other}` is not a condition; write \"required\" or {{ when = {{ ARGUMENT = [VALUES] }} }}"
             )),
-            RawApproval::Rules { when } if when.is_empty() || when.values().any(Vec::is_empty) => {
+            RawCondition::Rules { when } if when.is_empty() || when.values().any(Vec::is_empty) => {
                 Err("`when` needs at least one argument with at least one value".into())
             }
-            RawApproval::Rules { when } => Ok(Approval::When(when)),
+            RawCondition::Rules { when } => Ok(Condition::When(when)),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The agent's part of the whitelist: `[models.NAME]`, `[agents.NAME]`, `[budgets]`, `[alerts]`,
-//! `[state]`, and each tool's gates (`roles`, `rate`, `approval` in `[tools.NAME]`).
+//! `[state]`, and each tool's gates (`roles`, `rate`, `approval`, `confirm` in `[tools.NAME]`).
 //!
 //! The file is the sandbox's whitelist: [`Config::load`] parses it once, through the sandbox's
 //! [`Extension`] mechanism, so a key that neither the sandbox nor the agent knows is an error
@@ -13,7 +13,7 @@ mod rate;
 
 pub use agents::{AgentSettings, Canary, OutputSchema, Prompt, RouteRule};
 pub use budgets::{Alerts, Budgets, ErrorRate};
-pub use gates::{Approval, ToolGates};
+pub use gates::{Condition, ToolGates};
 pub use models::{ModelSettings, Provider};
 pub use rate::Rate;
 
@@ -46,6 +46,7 @@ static OPEN: ToolGates = ToolGates {
     roles: None,
     rate: None,
     approval: None,
+    confirm: None,
 };
 
 impl Config {
@@ -88,7 +89,7 @@ impl Config {
         self.durability
     }
 
-    /// The gates of tool `tool` (none, for a tool without `roles`, `rate` or `approval`).
+    /// The gates of tool `tool` (none, for a tool without `roles`, `rate`, `approval` or `confirm`).
     pub fn gates(&self, tool: &str) -> &ToolGates {
         self.gates.get(tool).unwrap_or(&OPEN)
     }
@@ -124,7 +125,7 @@ impl From<(Policy, AgentPart)> for Config {
 }
 
 /// The agent's part of the whitelist as a sandbox [`Extension`]: `[models]`, `[agents]`,
-/// `[budgets]`, `[alerts]`, `[state]` and each tool's `roles`, `rate` and `approval`. [`Config::load`]
+/// `[budgets]`, `[alerts]`, `[state]` and each tool's `roles`, `rate`, `approval` and `confirm`. [`Config::load`]
 /// uses it alone; a layer above (a server with tables of its own) parses it together with its
 /// own extension, `Policy::load_extended::<(AgentTables, Its)>`, and makes the [`Config`] from
 /// the result.
@@ -168,12 +169,13 @@ impl ExtraKeys for AgentTables {
 pub struct RawToolGates {
     roles: Option<Vec<String>>,
     rate: Option<Rate>,
-    approval: Option<gates::RawApproval>,
+    approval: Option<gates::RawCondition>,
+    confirm: Option<gates::RawCondition>,
 }
 
 impl ExtraKeys for RawToolGates {
     fn keys() -> Vec<&'static str> {
-        vec!["roles", "rate", "approval"]
+        vec!["roles", "rate", "approval", "confirm"]
     }
 
     fn read<'de, D: Deserializer<'de>>(&mut self, key: &str, value: D) -> Result<(), D::Error> {
@@ -181,6 +183,7 @@ impl ExtraKeys for RawToolGates {
             "roles" => self.roles = Some(Deserialize::deserialize(value)?),
             "rate" => self.rate = Some(Deserialize::deserialize(value)?),
             "approval" => self.approval = Some(Deserialize::deserialize(value)?),
+            "confirm" => self.confirm = Some(Deserialize::deserialize(value)?),
             other => return Err(de::Error::custom(format!("unknown key `{other}`"))),
         }
         Ok(())
@@ -214,17 +217,20 @@ impl Extension for AgentTables {
                     "an empty list lets nobody call the tool; remove the tool instead".into(),
                 ));
             }
-            let approval = raw
-                .approval
-                .map(gates::RawApproval::check)
-                .transpose()
-                .map_err(|msg| (format!("tools.{name}.approval"), msg))?;
+            let condition = |raw: Option<gates::RawCondition>, key: &str| {
+                raw.map(gates::RawCondition::check)
+                    .transpose()
+                    .map_err(|msg| (format!("tools.{name}.{key}"), msg))
+            };
+            let approval = condition(raw.approval, "approval")?;
+            let confirm = condition(raw.confirm, "confirm")?;
             gates.insert(
                 name,
                 ToolGates {
                     roles: raw.roles.map(|roles| roles.into_iter().collect()),
                     rate: raw.rate,
                     approval,
+                    confirm,
                 },
             );
         }
@@ -283,5 +289,38 @@ mod tests {
         assert!(err.contains("`every-record`, `admissions`"), "{err}");
         let err = parse("[state]\ndurabilty = \"os\"\n").unwrap_err();
         assert!(err.contains("durabilty"), "{err}");
+    }
+
+    #[test]
+    fn confirm_and_approval_take_the_same_conditions_and_name_the_key_when_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("t.wasm"), "abc").unwrap();
+        let path = dir.path().join("harness.toml");
+        let parse =
+            |text: &str| Config::parse_with_env(text, &path, &|_| None).map_err(|e| e.to_string());
+        // The SHA-256 of "abc".
+        let tool = |gates: &str| {
+            format!(
+                "[tools.tickets]\ncomponent = \"t.wasm\"\n\
+                 sha256 = \"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"\n\
+                 {gates}\n"
+            )
+        };
+        let both = parse(&tool(
+            "approval = \"required\"\nconfirm = { when = { priority = [\"urgent\"] } }",
+        ))
+        .unwrap();
+        let gates = both.gates("tickets");
+        assert_eq!(gates.approval, Some(Condition::Always));
+        let urgent = serde_json::json!({"priority": "urgent"});
+        let confirm = gates.confirm.as_ref().unwrap();
+        assert!(confirm.applies(urgent.as_object().unwrap()));
+        assert!(!confirm.applies(serde_json::json!({"priority": "low"}).as_object().unwrap()));
+
+        let err = parse(&tool("confirm = \"always\"")).unwrap_err();
+        assert!(err.contains("tools.tickets.confirm"), "{err}");
+        assert!(err.contains("`always` is not a condition"), "{err}");
+        let err = parse(&tool("confirm = { when = {} }")).unwrap_err();
+        assert!(err.contains("tools.tickets.confirm"), "{err}");
     }
 }

@@ -34,6 +34,8 @@ pub enum Gate {
     Arguments,
     /// A human denied it.
     Approval,
+    /// The user it was made for did not confirm it.
+    Confirmation,
 }
 
 impl Gate {
@@ -47,6 +49,7 @@ impl Gate {
             Gate::Budget => "budget",
             Gate::Arguments => "arguments",
             Gate::Approval => "approval",
+            Gate::Confirmation => "confirmation",
         }
     }
 }
@@ -130,6 +133,9 @@ pub enum AuditRecord {
     /// A call ran in the sandbox.
     #[serde(rename = "tool.called")]
     ToolCalled(ToolCalled),
+    /// The user a call was made for confirmed it.
+    #[serde(rename = "tool.confirmed")]
+    ToolConfirmed(ToolConfirmed),
     /// A call waits for a human.
     #[serde(rename = "approval.requested")]
     ApprovalRequested(ApprovalRequested),
@@ -328,6 +334,19 @@ impl ToolCalled {
     }
 }
 
+/// `tool.confirmed`: the user a call was made for said yes to it, through their client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolConfirmed {
+    /// The call's id.
+    pub call_id: String,
+    /// `tool.function`.
+    pub function: String,
+    /// Who confirmed: the principal the call is made for.
+    pub principal: String,
+    /// How they were asked (for example `MCP elicitation`).
+    pub how: String,
+}
+
 /// `approval.requested`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovalRequested {
@@ -369,6 +388,7 @@ impl AuditRecord {
         match self {
             AuditRecord::RunStarted(r) => Some(&r.principal),
             AuditRecord::ToolAdmitted(r) => Some(&r.principal),
+            AuditRecord::ToolConfirmed(r) => Some(&r.principal),
             _ => None,
         }
     }
@@ -378,6 +398,7 @@ impl AuditRecord {
         match self {
             AuditRecord::ToolAdmitted(r) => Some(&r.tool),
             AuditRecord::ToolCalled(r) => Some(r.tool()),
+            AuditRecord::ToolConfirmed(r) => r.function.split('.').next(),
             _ => None,
         }
     }

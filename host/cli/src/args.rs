@@ -89,6 +89,10 @@ pub enum Command {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:7878")]
         listen: std::net::SocketAddr,
+        /// On Ctrl-C or SIGTERM, how long calls in flight may take to finish; then they are
+        /// cancelled, and recorded so.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        grace: std::time::Duration,
     },
     /// Client keys for `harness serve`.
     Keys {

@@ -75,8 +75,12 @@ fn dispatch(command: Command) -> Exit {
         } => with_server(&policy.path, |config, settings, host| {
             serve::mcp(config, settings, host, principal, roles)
         }),
-        Command::Serve { policy, listen } => with_server(&policy.path, |config, settings, host| {
-            serve::http(config, settings, host, listen)
+        Command::Serve {
+            policy,
+            listen,
+            grace,
+        } => with_server(&policy.path, |config, settings, host| {
+            serve::http(config, settings, host, listen, grace)
         }),
         Command::Keys {
             action: KeysAction::New { name },

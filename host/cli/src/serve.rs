@@ -47,12 +47,14 @@ pub fn mcp(
     Ok(Exit::Success)
 }
 
-/// Serves MCP over HTTP on `listen` until Ctrl-C or SIGTERM; in-flight calls finish first.
+/// Serves MCP over HTTP on `listen` until Ctrl-C or SIGTERM; in-flight calls have `grace` to
+/// finish.
 pub fn http(
     config: &Config,
     settings: ServerSettings,
     host: Host,
     listen: std::net::SocketAddr,
+    grace: std::time::Duration,
 ) -> Result<Exit> {
     let state = agents::state(config)?;
     let gate = ToolGate::new(host, state.clone(), Arc::new(config.clone()));
@@ -87,7 +89,7 @@ pub fn http(
             state,
             shutdown.clone(),
         ));
-        harness_server::serve_http(server, listen, shutdown).await
+        harness_server::serve_http(server, listen, shutdown, grace).await
     })?;
     Ok(Exit::Success)
 }

@@ -200,6 +200,11 @@ struct Served {
 
 impl Served {
     fn start(policy: &Path) -> Served {
+        Served::start_with(policy, &[])
+    }
+
+    /// [`Served::start`] with more arguments to `harness serve`.
+    fn start_with(policy: &Path, arguments: &[&str]) -> Served {
         let addr = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -208,6 +213,7 @@ impl Served {
             .args(["serve", "--policy"])
             .arg(policy)
             .args(["--listen", &addr.to_string()])
+            .args(arguments)
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
@@ -361,6 +367,34 @@ fn http_clients_authenticate_with_keys_in_both_protocol_eras() {
     drop(served);
     let state = StateStore::open(&tmp.path().join("data")).unwrap();
     assert!(state.verify_audit(None).unwrap().is_ok());
+}
+
+/// A client that never finishes its headers (slowloris) loses its connection after
+/// `HEADER_READ` (10 s), and others are served meanwhile.
+#[test]
+fn a_client_slow_to_send_its_headers_is_cut_off() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .data_dir(&tmp.path().join("data"))
+        .tool("hostile", &hostile(), "")
+        .write(tmp.path());
+    let served = Served::start(&policy);
+    let mut slow = std::net::TcpStream::connect(served.addr).unwrap();
+    slow.write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .unwrap();
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert!(served.get("/healthz").starts_with("HTTP/1.1 200"));
+    let mut rest = Vec::new();
+    let read = slow.read_to_end(&mut rest);
+    assert!(read.is_ok(), "closed, not timed out on our side: {read:?}");
+    let waited = started.elapsed();
+    assert!(
+        (9..20).contains(&waited.as_secs()),
+        "cut off after about 10 s, not {waited:?}"
+    );
 }
 
 #[test]
@@ -797,6 +831,109 @@ fn shutdown_lets_a_call_in_flight_finish() {
     );
     let status = served.child.wait().unwrap();
     assert!(status.success(), "harness serve exits cleanly: {status}");
+}
+
+#[test]
+fn a_call_still_running_after_the_grace_period_is_cancelled_and_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .data_dir(&tmp.path().join("data"))
+        .tool(
+            "slow",
+            &hostile(),
+            "fuel = 1_000_000_000_000\ntimeout = \"30s\"",
+        )
+        .write(tmp.path());
+    let mut served = Served::start_with(&policy, &["--grace", "300ms"]);
+    let call = spawn_slow_call(&served, None);
+    wait_until_admitted(&tmp.path().join("data"));
+    let term = Command::new("kill")
+        .args(["-TERM", &served.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let stopping = std::time::Instant::now();
+    let status = served.child.wait().unwrap();
+    assert!(status.success(), "harness serve exits cleanly: {status}");
+    assert!(
+        stopping.elapsed() < std::time::Duration::from_secs(20),
+        "it did not wait for the 30-second call: {:?}",
+        stopping.elapsed()
+    );
+    let _ = call.wait_with_output();
+
+    let db = rusqlite::Connection::open(tmp.path().join("data/state.sqlite3")).unwrap();
+    let kinds: Vec<String> = db
+        .prepare("SELECT kind FROM audit ORDER BY seq")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(kinds, ["tool.admitted", "tool.cancelled"]);
+    let state = StateStore::open(&tmp.path().join("data")).unwrap();
+    assert!(state.verify_audit(None).unwrap().is_ok());
+}
+
+#[test]
+fn a_call_its_client_cancels_stops_and_is_recorded() {
+    use std::io::{BufRead, BufReader, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .data_dir(&tmp.path().join("data"))
+        .tool(
+            "slow",
+            &hostile(),
+            "fuel = 1_000_000_000_000\ntimeout = \"30s\"",
+        )
+        .write(tmp.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["mcp", "--policy"])
+        .arg(&policy)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let mut output = BufReader::new(child.stdout.take().unwrap());
+    let started = std::time::Instant::now();
+    writeln!(
+        input,
+        r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"2025-06-18","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}
+{{"jsonrpc":"2.0","method":"notifications/initialized"}}
+{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"slow__spin","arguments":{{}}}}}}"#
+    )
+    .unwrap();
+    let mut line = String::new();
+    output.read_line(&mut line).unwrap();
+    wait_until_admitted(&tmp.path().join("data"));
+    writeln!(
+        input,
+        r#"{{"jsonrpc":"2.0","method":"notifications/cancelled","params":{{"requestId":1,"reason":"changed my mind"}}}}"#
+    )
+    .unwrap();
+    // Still connected: the cancellation, not the end of the session, stops the call.
+    let db = rusqlite::Connection::open(tmp.path().join("data/state.sqlite3")).unwrap();
+    let kinds = || -> Vec<String> {
+        db.prepare("SELECT kind FROM audit ORDER BY seq")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    while kinds().len() < 2 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the 30-second call was not stopped: {:?}",
+            kinds()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(kinds(), ["tool.admitted", "tool.cancelled"]);
+    drop(input);
+    assert!(child.wait().unwrap().success());
 }
 
 #[test]

@@ -18,6 +18,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
@@ -28,15 +32,17 @@ use crate::mcp::McpServer;
 /// Largest request body `/mcp` accepts.
 pub const MAX_BODY: usize = 1 << 20;
 
-/// How long in-flight calls may take to finish once shutdown begins; then they are cancelled.
-pub const GRACE: Duration = Duration::from_secs(10);
+/// How long a client has to send a request's headers before its connection is closed.
+pub const HEADER_READ: Duration = Duration::from_secs(10);
 
 /// Serves `server` on `listen` until `shutdown` is cancelled: it stops accepting connections,
-/// lets calls in flight finish for up to [`GRACE`], then cancels what is left.
+/// lets calls in flight finish for up to `grace`, then cancels what is left (each recorded as
+/// `tool.cancelled`).
 pub async fn serve_http(
     server: McpServer,
     listen: SocketAddr,
     shutdown: CancellationToken,
+    grace: Duration,
 ) -> Result<(), ServeError> {
     if server.settings().clients.is_empty() && !listen.ip().is_loopback() {
         return Err(ServeError(format!(
@@ -62,20 +68,66 @@ pub async fn serve_http(
         let (shutdown, hard) = (shutdown.clone(), hard.clone());
         tokio::spawn(async move {
             shutdown.cancelled().await;
-            tokio::time::sleep(GRACE).await;
+            tokio::time::sleep(grace).await;
             hard.cancel();
         })
     };
-    let app = router(server, bound, hard.clone());
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await
-        .map_err(|e| ServeError(e.to_string()));
+    let app = router(server.clone(), bound, hard.clone());
+    let connections = GracefulShutdown::new();
+    let served = loop {
+        let (stream, _) = tokio::select! {
+            () = shutdown.cancelled() => break Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors, say: the next accept may succeed.
+                Err(error) if is_transient(&error) => {
+                    tracing::warn!(target: "harness::serve", %error, "accepting a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                Err(error) => break Err(ServeError(format!("accepting connections: {error}"))),
+            },
+        };
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ);
+        let service = TowerToHyperService::new(app.clone());
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    };
     shutdown.cancel();
+    // Idle connections close now, busy ones after their request; calls still running when the
+    // grace period ends are cancelled, which ends their requests.
+    let cancelled = async {
+        hard.cancelled().await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    tokio::select! {
+        () = connections.shutdown() => {}
+        () = cancelled => {}
+    }
     hard.cancel();
     grace.abort();
+    server.finish_calls().await;
     let _ = watcher.await;
     served
+}
+
+/// Whether accepting a connection failed for a reason that passes (the process or system is
+/// out of descriptors or memory, or the peer left before it was accepted).
+fn is_transient(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, OutOfMemory};
+    matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionReset | OutOfMemory
+    ) || matches!(error.raw_os_error(), Some(23 | 24))
 }
 
 /// The routes of `server` bound to `bound`; `cancel` stops every MCP request still running.

@@ -41,6 +41,7 @@ pub async fn serve_stdio(server: McpServer) -> Result<(), ServeError> {
     .await;
     stop.cancel();
     let _ = watcher.await;
+    server.finish_calls().await;
     served.map(|_| ())
 }
 

@@ -27,7 +27,7 @@ use harness_agent::guards::pii::PiiPolicy;
 use harness_agent::models::ToolCall;
 use harness_agent::routing::Route;
 use harness_agent::state::StateError;
-use harness_agent::state::records::Gate;
+use harness_agent::state::records::{AuditRecord, Gate, ToolCancelled};
 use harness_agent::state::switches::Target;
 use harness_sandbox::Outcome;
 use rmcp::model::{
@@ -38,6 +38,7 @@ use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::catalog;
 use crate::confirm::{Asking, Confirmations};
@@ -58,6 +59,8 @@ pub struct McpServer {
     peers: Arc<Mutex<Vec<Peer<RoleServer>>>>,
     /// Questions to users for the tools' `confirm` gates.
     confirmations: Arc<Confirmations>,
+    /// The calls in flight, to wait for on the way out.
+    in_flight: TaskTracker,
 }
 
 /// The whitelist being served: the gate its calls go through, the route of every tool, and
@@ -96,6 +99,7 @@ impl McpServer {
             record_pii: PiiPolicy::default(),
             peers: Arc::default(),
             confirmations: Arc::default(),
+            in_flight: TaskTracker::new(),
         }
     }
 
@@ -137,6 +141,13 @@ impl McpServer {
                 tracing::debug!(target: "harness::serve", %error, "a client missed list_changed");
             }
         }
+    }
+
+    /// Waits until no call is in flight, and lets no new one start: once the calls were
+    /// cancelled, for their `tool.cancelled` records to be written before the process ends.
+    pub async fn finish_calls(&self) {
+        self.in_flight.close();
+        self.in_flight.wait().await;
     }
 
     /// Tells `peer` too when tools change.
@@ -187,13 +198,16 @@ impl McpServer {
     }
 
     /// Calls tool `name` with `arguments` for `principal`, asking its user through `asking`
-    /// where the tool's `confirm` gate applies, and says how it went, as MCP words it.
+    /// where the tool's `confirm` gate applies, and says how it went, as MCP words it. When
+    /// `cancel` fires first (the client cancelled, or the server's grace period ran out), the
+    /// call stops where it is and is recorded as `tool.cancelled`.
     async fn call(
         &self,
         principal: &Principal,
         name: &str,
         arguments: Value,
         asking: Asking,
+        cancel: CancellationToken,
     ) -> Result<CallToolResponse, ErrorData> {
         let run_id = new_run_id("mcp", &principal.name);
         let call = ToolCall {
@@ -215,10 +229,22 @@ impl McpServer {
                 .ask(asking, principal, admitted, within, &mut question)
                 .await
         };
-        let decision = gate
-            .call(&route, principal, &run_id, &call, recorded, ask)
-            .await
-            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        let internal = |e: StateError| ErrorData::internal_error(e.to_string(), None);
+        let decided = tokio::select! {
+            decided = gate.call(&route, principal, &run_id, &call, recorded, ask) => decided,
+            () = cancel.cancelled() => {
+                let record = AuditRecord::ToolCancelled(ToolCancelled {
+                    call_id: call.id,
+                    name: call.name,
+                });
+                gate.state().append_audit(&run_id, record).map_err(internal)?;
+                return Err(ErrorData::internal_error(
+                    "the call was cancelled: its client cancelled it, or the server is shutting down",
+                    None,
+                ));
+            }
+        };
+        let decision = decided.map_err(internal)?;
         if let Some(question) = question {
             return Ok(CallToolResponse::InputRequired(question));
         }
@@ -347,7 +373,7 @@ impl ServerHandler for McpServer {
             .clone();
         let asking = Asking::of(&context, &request);
         let arguments = Value::Object(request.arguments.unwrap_or_default());
-        self.call(&principal, &request.name, arguments, asking)
-            .await
+        let call = self.call(&principal, &request.name, arguments, asking, context.ct);
+        self.in_flight.track_future(call).await
     }
 }

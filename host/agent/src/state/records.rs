@@ -133,6 +133,9 @@ pub enum AuditRecord {
     /// A call ran in the sandbox.
     #[serde(rename = "tool.called")]
     ToolCalled(ToolCalled),
+    /// A call was cancelled before it ended (its client cancelled it, or the server shut down).
+    #[serde(rename = "tool.cancelled")]
+    ToolCancelled(ToolCancelled),
     /// The user a call was made for confirmed it.
     #[serde(rename = "tool.confirmed")]
     ToolConfirmed(ToolConfirmed),
@@ -334,6 +337,16 @@ impl ToolCalled {
     }
 }
 
+/// `tool.cancelled`: a call stopped wherever it was (the gates, a question to its user, the
+/// sandbox); fuel reserved for it stays counted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCancelled {
+    /// The call's id.
+    pub call_id: String,
+    /// The name the client used.
+    pub name: String,
+}
+
 /// `tool.confirmed`: the user a call was made for said yes to it, through their client.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolConfirmed {
@@ -411,6 +424,7 @@ impl AuditRecord {
             self,
             AuditRecord::ToolCalled(_)
                 | AuditRecord::ToolRefused(_)
+                | AuditRecord::ToolCancelled(_)
                 | AuditRecord::ModelResponded(_)
                 | AuditRecord::ModelFailed { .. }
                 | AuditRecord::RunEnded(_)

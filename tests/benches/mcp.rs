@@ -5,7 +5,7 @@
 //! - `gated`: the same call through `ToolGate::call`, the path every front end shares (the gates,
 //!   the rate and audit records in the state file, the sandbox), at each `[state] durability`;
 //! - `http`: an MCP `tools/call` (stateless 2026-07-28, JSON response) over loopback HTTP with
-//!   keep-alive to `harness serve`'s router, through the same gate (durability `admissions`, the
+//!   keep-alive to `harness serve`'s server (`serve_listener`), through the same gate (durability `admissions`, the
 //!   default, and `os`);
 //! - `stdio`: the same call to a `harness mcp` process over its stdin/stdout (needs
 //!   `target/release/harness`: `cargo build --release -p harness-cli` first; skipped otherwise).
@@ -139,17 +139,13 @@ async fn http_call(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let bound = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
-    let app = harness_server::http::router(
-        McpServer::new(gate, ServerSettings::default(), principal()),
-        bound,
+    let server = McpServer::new(gate, ServerSettings::default(), principal());
+    tokio::spawn(harness_server::serve_listener(
+        server,
+        listener,
         stop.clone(),
-    );
-    let serving = stop.clone();
-    tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(serving.cancelled_owned())
-            .await
-    });
+        Duration::from_secs(1),
+    ));
     let client = reqwest::Client::builder()
         .tls_backend_preconfigured((*harness_sandbox::tls::client_config()).clone())
         .build()

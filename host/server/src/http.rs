@@ -44,19 +44,25 @@ pub async fn serve_http(
     shutdown: CancellationToken,
     grace: Duration,
 ) -> Result<(), ServeError> {
-    if server.settings().clients.is_empty() && !listen.ip().is_loopback() {
-        return Err(ServeError(format!(
-            "{listen} is not a loopback address, and the whitelist declares no [clients]: \
-             anyone who can reach it could call the tools; add a client \
-             (`harness keys new NAME`) or listen on 127.0.0.1"
-        )));
-    }
+    refuse_open_access(&server, listen)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| ServeError(format!("cannot listen on {listen}: {e}")))?;
+    serve_listener(server, listener, shutdown, grace).await
+}
+
+/// [`serve_http`] on a socket already bound (port 0 in tests and benchmarks, or one handed
+/// over by a supervisor).
+pub async fn serve_listener(
+    server: McpServer,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> Result<(), ServeError> {
     let bound = listener
         .local_addr()
         .map_err(|e| ServeError(e.to_string()))?;
+    refuse_open_access(&server, bound)?;
     tracing::info!(target: "harness::serve", %bound, "serving MCP at /mcp");
     let watcher = {
         let (server, stop) = (server.clone(), shutdown.clone());
@@ -118,6 +124,18 @@ pub async fn serve_http(
     server.finish_calls().await;
     let _ = watcher.await;
     served
+}
+
+/// Refuses to serve the local user on an address others can reach.
+fn refuse_open_access(server: &McpServer, listen: SocketAddr) -> Result<(), ServeError> {
+    if server.settings().clients.is_empty() && !listen.ip().is_loopback() {
+        return Err(ServeError(format!(
+            "{listen} is not a loopback address, and the whitelist declares no [clients]: \
+             anyone who can reach it could call the tools; add a client \
+             (`harness keys new NAME`) or listen on 127.0.0.1"
+        )));
+    }
+    Ok(())
 }
 
 /// Whether accepting a connection failed for a reason that passes (the process or system is

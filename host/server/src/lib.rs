@@ -11,7 +11,7 @@ pub mod mcp;
 pub mod reload;
 pub mod settings;
 
-pub use http::serve_http;
+pub use http::{serve_http, serve_listener};
 pub use mcp::McpServer;
 pub use settings::{Client, ServerSettings};
 

@@ -5,8 +5,9 @@
 //! - `gated`: the same call through `ToolGate::call`, the path every front end shares (the gates,
 //!   the rate and audit records in the state file, the sandbox), at each `[state] durability`;
 //! - `http`: an MCP `tools/call` (stateless 2026-07-28, JSON response) over loopback HTTP with
-//!   keep-alive to `harness serve`'s server (`serve_listener`), through the same gate (durability `admissions`, the
-//!   default, and `os`);
+//!   keep-alive to `harness serve`'s server (`serve_listener`), through the same gate
+//!   (durability `admissions`, the default, and `os`), and `GET /healthz` on the same server for
+//!   the floor of HTTP itself;
 //! - `stdio`: the same call to a `harness mcp` process over its stdin/stdout (needs
 //!   `target/release/harness`: `cargo build --release -p harness-cli` first; skipped otherwise).
 //!
@@ -72,8 +73,11 @@ async fn run() {
         )
         .await;
         if durability != Durability::EveryRecord {
-            let (call, stop) = http_call(gate).await;
+            let (call, floor, stop) = http_call(gate).await;
             report(&format!("http (MCP tools/call), durability {name}"), call).await;
+            if durability == Durability::Os {
+                report("http floor (GET /healthz, same server)", floor).await;
+            }
             stop.cancel();
         }
     }
@@ -129,10 +133,12 @@ fn gated_call(gate: ToolGate) -> impl Fn() -> BoxFuture<'static, ()> + Clone + S
     }
 }
 
-/// `harness serve`'s router on a loopback port, and a call to it; cancel the token to stop it.
+/// `harness serve`'s server on a loopback port, a call to it, and a `GET /healthz` (the same
+/// client, connections and server without MCP or a tool); cancel the token to stop it.
 async fn http_call(
     gate: ToolGate,
 ) -> (
+    impl Fn() -> BoxFuture<'static, ()> + Clone + Send + 'static,
     impl Fn() -> BoxFuture<'static, ()> + Clone + Send + 'static,
     CancellationToken,
 ) {
@@ -151,6 +157,18 @@ async fn http_call(
         .build()
         .unwrap();
     let url = format!("http://{bound}/mcp");
+    let health = format!("http://{bound}/healthz");
+    let floor = {
+        let client = client.clone();
+        move || {
+            let (client, health) = (client.clone(), health.clone());
+            Box::pin(async move {
+                let response = client.get(&health).send().await.unwrap();
+                assert!(response.status().is_success());
+                response.bytes().await.unwrap();
+            }) as BoxFuture<'static, ()>
+        }
+    };
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"hostile__add","arguments":{"a":20,"b":22},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"}}}}"#;
     let call = move || {
         let (client, url) = (client.clone(), url.clone());
@@ -171,7 +189,7 @@ async fn http_call(
             assert!(text.contains("\"isError\":false"), "{text}");
         }) as BoxFuture<'static, ()>
     };
-    (call, stop)
+    (call, floor, stop)
 }
 
 /// `tools/call` over stdio to a `harness mcp` process: one at a time for latency, then 16

@@ -149,16 +149,15 @@ impl StateStore {
         arguments: &str,
         principal: &str,
     ) -> Result<i64, StateError> {
-        let id = {
-            let db = self.lock();
+        let id = self.durable(|db| {
             db.execute(
                 "INSERT INTO approvals (run_id, call_id, function, arguments, principal, requested_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![run_id, call_id, function, arguments, principal, now()],
             )
             .map_err(|e| self.sqlite(e))?;
-            db.last_insert_rowid()
-        };
+            Ok::<_, StateError>(db.last_insert_rowid())
+        })?;
         self.append_audit(
             run_id,
             AuditRecord::ApprovalRequested(ApprovalRequested {
@@ -205,8 +204,7 @@ impl StateStore {
         by: &str,
         reason: &str,
     ) -> Result<ApprovalRequest, DecideError> {
-        let decided = {
-            let mut db = self.lock();
+        let decided = self.durable(|db| {
             let tx = db
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| self.sqlite(e))?;
@@ -232,13 +230,13 @@ impl StateStore {
             )
             .map_err(|e| self.sqlite(e))?;
             tx.commit().map_err(|e| self.sqlite(e))?;
-            ApprovalRequest {
+            Ok::<_, DecideError>(ApprovalRequest {
                 decision: Some(decision),
                 decided_by: Some(by.into()),
                 reason: Some(reason.into()),
                 ..current
-            }
-        };
+            })
+        })?;
         let details = ApprovalDecided {
             approval: id,
             by: by.to_owned(),
@@ -263,58 +261,60 @@ impl StateStore {
         function: &str,
         arguments: &str,
     ) -> Result<Option<Claim>, StateError> {
-        let mut db = self.lock();
-        let tx = db
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.sqlite(e))?;
-        let found = tx
-            .query_row(
-                "SELECT id, decision, decided_by, reason FROM approvals
-                 WHERE principal = ?1 AND function = ?2 AND arguments = ?3
-                   AND consumed_at IS NULL
-                   AND run_id NOT IN (SELECT run_id FROM paused_runs)
-                 ORDER BY id LIMIT 1",
-                params![principal, function, arguments],
-                |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, Option<Decision>>(1)?,
-                        row.get::<_, Option<String>>(2)?,
-                        row.get::<_, Option<String>>(3)?,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(|e| self.sqlite(e))?;
-        let claim = match found {
-            None => None,
-            Some((id, None, _, _)) => Some(Claim::Pending { id }),
-            Some((id, Some(decision), by, reason)) => {
-                tx.execute(
-                    "UPDATE approvals SET consumed_at = ?2 WHERE id = ?1",
-                    params![id, now()],
-                )
+        self.durable(|db| {
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| self.sqlite(e))?;
-                Some(Claim::Decided {
-                    id,
-                    decision,
-                    by: by.unwrap_or_default(),
-                    reason: reason.unwrap_or_default(),
-                })
-            }
-        };
-        tx.commit().map_err(|e| self.sqlite(e))?;
-        Ok(claim)
+            let found = tx
+                .query_row(
+                    "SELECT id, decision, decided_by, reason FROM approvals
+                     WHERE principal = ?1 AND function = ?2 AND arguments = ?3
+                       AND consumed_at IS NULL
+                       AND run_id NOT IN (SELECT run_id FROM paused_runs)
+                     ORDER BY id LIMIT 1",
+                    params![principal, function, arguments],
+                    |row| {
+                        Ok((
+                            row.get::<_, i64>(0)?,
+                            row.get::<_, Option<Decision>>(1)?,
+                            row.get::<_, Option<String>>(2)?,
+                            row.get::<_, Option<String>>(3)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(|e| self.sqlite(e))?;
+            let claim = match found {
+                None => None,
+                Some((id, None, _, _)) => Some(Claim::Pending { id }),
+                Some((id, Some(decision), by, reason)) => {
+                    tx.execute(
+                        "UPDATE approvals SET consumed_at = ?2 WHERE id = ?1",
+                        params![id, now()],
+                    )
+                    .map_err(|e| self.sqlite(e))?;
+                    Some(Claim::Decided {
+                        id,
+                        decision,
+                        by: by.unwrap_or_default(),
+                        reason: reason.unwrap_or_default(),
+                    })
+                }
+            };
+            tx.commit().map_err(|e| self.sqlite(e))?;
+            Ok(claim)
+        })
     }
 
     /// Keeps a paused run's state until it resumes.
     pub fn pause_run(&self, run_id: &str, agent: &str, state: &str) -> Result<(), StateError> {
-        self.lock()
-            .execute(
+        self.durable(|db| {
+            db.execute(
                 "INSERT INTO paused_runs (run_id, agent, state, paused_at) VALUES (?1, ?2, ?3, ?4)",
                 params![run_id, agent, state, now()],
             )
-            .map_err(|e| self.sqlite(e))?;
+            .map_err(|e| self.sqlite(e))
+        })?;
         Ok(())
     }
 
@@ -338,8 +338,8 @@ impl StateStore {
         run_id: &str,
         agent: &str,
     ) -> Result<Option<String>, StateError> {
-        self.lock()
-            .query_row(
+        self.durable(|db| {
+            db.query_row(
                 "DELETE FROM paused_runs WHERE run_id = ?1 AND agent = ?2 AND NOT EXISTS
                      (SELECT 1 FROM approvals WHERE run_id = ?1 AND decision IS NULL)
                  RETURNING state",
@@ -348,6 +348,7 @@ impl StateStore {
             )
             .optional()
             .map_err(|e| self.sqlite(e))
+        })
     }
 }
 

@@ -132,11 +132,10 @@ impl StateStore {
         record: AuditRecord,
         refuse: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<Option<R>>,
     ) -> Result<Result<AuditEntry, R>, StateError> {
-        let mut db = self.lock();
         if record.is_outcome() {
-            self.after_the_fact(&mut db, |db| self.insert(db, run_id, record, refuse))
+            self.after_the_fact(|db| self.insert(db, run_id, record, refuse))
         } else {
-            self.insert(&mut db, run_id, record, refuse)
+            self.durable(|db| self.insert(db, run_id, record, refuse))
         }
     }
 

@@ -58,7 +58,17 @@ impl StateStore {
         budgets: &[Budget],
         amount: u64,
     ) -> Result<Result<Reservation, Exhausted>, StateError> {
-        let mut db = self.lock();
+        self.durable(|db| self.reserve_on(db, run_id, budgets, amount))
+    }
+
+    /// [`StateStore::reserve`] on the locked connection.
+    fn reserve_on(
+        &self,
+        db: &mut rusqlite::Connection,
+        run_id: &str,
+        budgets: &[Budget],
+        amount: u64,
+    ) -> Result<Result<Reservation, Exhausted>, StateError> {
         let tx = db
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.sqlite(e))?;
@@ -106,7 +116,7 @@ impl StateStore {
     /// Records what a reserved call really used; from now on that, not the reservation, counts.
     /// Until it reaches the disk, the reservation counts: a power loss can only overcount.
     pub fn settle(&self, reservation: Reservation, used: u64) -> Result<(), StateError> {
-        self.after_the_fact(&mut self.lock(), |db| {
+        self.after_the_fact(|db| {
             db.prepare_cached("UPDATE ledger SET used = ?2 WHERE reservation = ?1")
                 .and_then(|mut settle| settle.execute(params![reservation.0, used]))
                 .map_err(|e| self.sqlite(e))

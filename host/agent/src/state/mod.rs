@@ -16,6 +16,7 @@ pub mod records;
 pub mod switches;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::Connection;
@@ -30,6 +31,16 @@ pub enum StateError {
         path: PathBuf,
         /// SQLite's error.
         source: rusqlite::Error,
+    },
+    /// The write-ahead log could not be flushed to the disk.
+    #[error("agent state {}: flushing {}: {source}", path.display(), wal.display())]
+    Flush {
+        /// The database file.
+        path: PathBuf,
+        /// Its write-ahead log.
+        wal: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
     },
     /// A stored record is not what this version wrote.
     #[error("agent state {}: {message}", path.display())]
@@ -64,7 +75,8 @@ pub enum Durability {
     /// records](records::AuditRecord::is_outcome) and fuel settlements, which reach the disk with
     /// the next write that waits (a call's admission, at the latest) or at a checkpoint. A call's
     /// admission is on disk before the tool runs, so a power loss can take back the outcome of
-    /// the last calls but never hide that a call was made. One disk flush per call.
+    /// the last calls but never hide that a call was made. One disk flush per call, shared by
+    /// the calls admitted while it runs (group commit).
     #[default]
     Admissions,
     /// No write waits for the disk; records reach it at checkpoints (SQLite's `synchronous =
@@ -79,6 +91,22 @@ pub struct StateStore {
     db: Mutex<Connection>,
     path: PathBuf,
     durability: Durability,
+    flushes: Flushes,
+}
+
+/// Group commit under [`Durability::Admissions`]: a write that must be on disk commits without
+/// waiting (SQLite's `synchronous = NORMAL`), then waits for a flush of the write-ahead log that
+/// began after its commit. Writes that commit while one flush runs share the next, so calls in
+/// flight together wait for the disk once, not once each.
+#[derive(Debug, Default)]
+struct Flushes {
+    /// Commits so far, numbered under the connection's lock once they are written.
+    committed: AtomicU64,
+    /// The last commit known to be on disk; held while the log is flushed.
+    flushed: Mutex<u64>,
+    /// Flushes made, for the tests.
+    #[cfg(test)]
+    made: AtomicU64,
 }
 
 impl StateStore {
@@ -115,9 +143,10 @@ impl StateStore {
             .open(&path)
             .map_err(|e| fail(e.to_string()))?;
         let db = Connection::open(&path).map_err(|e| fail(e.to_string()))?;
+        // Under `Admissions`, the writes that must wait for the disk flush it themselves.
         let synchronous = match durability {
-            Durability::EveryRecord | Durability::Admissions => "FULL",
-            Durability::Os => "NORMAL",
+            Durability::EveryRecord => "FULL",
+            Durability::Admissions | Durability::Os => "NORMAL",
         };
         db.execute_batch(&format!(
             "PRAGMA journal_mode = WAL;
@@ -130,6 +159,7 @@ impl StateStore {
             db: Mutex::new(db),
             path,
             durability,
+            flushes: Flushes::default(),
         })
     }
 
@@ -150,25 +180,62 @@ impl StateStore {
         self.db.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Runs `write` on the connection; under [`Durability::Admissions`], returns once what it
+    /// committed is on disk (see [`Flushes`]).
+    fn durable<T, E: From<StateError>>(
+        &self,
+        write: impl FnOnce(&mut Connection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let (written, commit) = {
+            let mut db = self.lock();
+            let written = write(&mut db)?;
+            (
+                written,
+                self.flushes.committed.fetch_add(1, Ordering::SeqCst) + 1,
+            )
+        };
+        if self.durability == Durability::Admissions {
+            self.flush_through(commit)?;
+        }
+        Ok(written)
+    }
+
     /// Runs `write`, whose commits record what already happened, without waiting for the disk
     /// where the durability allows it (see [`Durability::Admissions`]).
     fn after_the_fact<T>(
         &self,
-        db: &mut Connection,
         write: impl FnOnce(&mut Connection) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
-        if self.durability != Durability::Admissions {
-            return write(db);
+        write(&mut self.lock())
+    }
+
+    /// Waits until commit number `commit` is on disk: flushes the write-ahead log, with every
+    /// commit made so far in it, unless a flush that began after that commit already did.
+    fn flush_through(&self, commit: u64) -> Result<(), StateError> {
+        let mut flushed = self
+            .flushes
+            .flushed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if *flushed >= commit {
+            return Ok(());
         }
-        let synchronous = |db: &Connection, level: &str| {
-            db.prepare_cached(&format!("PRAGMA synchronous = {level}"))
-                .and_then(|mut set| set.execute([]))
-                .map_err(|e| self.sqlite(e))
-        };
-        synchronous(db, "NORMAL")?;
-        let written = write(db);
-        synchronous(db, "FULL")?;
-        written
+        let through = self.flushes.committed.load(Ordering::SeqCst);
+        // Opened each time: SQLite may replace the file when the last connection closes.
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
+        std::fs::File::open(&wal)
+            .and_then(|log| log.sync_data())
+            .map_err(|source| StateError::Flush {
+                path: self.path.clone(),
+                wal,
+                source,
+            })?;
+        #[cfg(test)]
+        self.flushes.made.fetch_add(1, Ordering::SeqCst);
+        *flushed = through;
+        Ok(())
     }
 
     fn sqlite(&self, source: rusqlite::Error) -> StateError {
@@ -221,29 +288,88 @@ fn migrate(db: &Connection) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::records::{AuditRecord, ToolAdmitted, ToolRefused};
 
-    fn synchronous(db: &Connection) -> i64 {
-        db.query_row("PRAGMA synchronous", [], |row| row.get(0))
-            .unwrap()
+    fn admitted(i: usize) -> AuditRecord {
+        AuditRecord::ToolAdmitted(ToolAdmitted {
+            call_id: format!("c{i}"),
+            tool: "calc".into(),
+            function: "calc.apply".into(),
+            principal: "ana".into(),
+        })
+    }
+
+    fn refused(i: usize) -> AuditRecord {
+        AuditRecord::ToolRefused(ToolRefused {
+            call_id: format!("c{i}"),
+            name: "calc__apply".into(),
+            gate: records::Gate::Rate,
+            reason: "too often".into(),
+        })
     }
 
     /// SQLite's `synchronous`: 1 is NORMAL (commits wait for the OS), 2 is FULL (for the disk).
     #[test]
-    fn only_admissions_lets_outcomes_skip_the_disk_wait() {
-        for (durability, usual, outcome) in [
-            (Durability::EveryRecord, 2, 2),
-            (Durability::Admissions, 2, 1),
-            (Durability::Os, 1, 1),
+    fn only_every_record_has_sqlite_wait_for_the_disk_on_each_commit() {
+        for (durability, synchronous) in [
+            (Durability::EveryRecord, 2),
+            (Durability::Admissions, 1),
+            (Durability::Os, 1),
         ] {
             let dir = tempfile::tempdir().unwrap();
             let store = StateStore::open_with(dir.path(), durability).unwrap();
-            let mut db = store.lock();
-            assert_eq!(synchronous(&db), usual, "{durability:?}");
-            let during = store
-                .after_the_fact(&mut db, |db| Ok(synchronous(db)))
+            let set: i64 = store
+                .lock()
+                .query_row("PRAGMA synchronous", [], |row| row.get(0))
                 .unwrap();
-            assert_eq!(during, outcome, "{durability:?}");
-            assert_eq!(synchronous(&db), usual, "{durability:?} afterwards");
+            assert_eq!(set, synchronous, "{durability:?}");
         }
+    }
+
+    #[test]
+    fn admissions_in_flight_together_share_flushes_and_outcomes_wait_for_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open_with(dir.path(), Durability::Admissions).unwrap();
+        store.append_audit("r", admitted(0)).unwrap();
+        assert_eq!(store.flushes.made.load(Ordering::SeqCst), 1);
+        for i in 0..10 {
+            store.append_audit("r", refused(i)).unwrap();
+        }
+        assert_eq!(
+            store.flushes.made.load(Ordering::SeqCst),
+            1,
+            "outcomes do not flush"
+        );
+
+        let (threads, each) = (8, 40);
+        std::thread::scope(|scope| {
+            for t in 0..threads {
+                let store = &store;
+                scope.spawn(move || {
+                    for i in 0..each {
+                        store.append_audit("r", admitted(t * each + i)).unwrap();
+                        let flushed = *store.flushes.flushed.lock().unwrap();
+                        let committed = store.flushes.committed.load(Ordering::SeqCst);
+                        assert!(flushed >= 1 && flushed <= committed);
+                    }
+                });
+            }
+        });
+        let made = store.flushes.made.load(Ordering::SeqCst);
+        assert!(
+            made < 1 + (threads * each) as u64,
+            "{made} flushes for {} admissions",
+            threads * each
+        );
+        assert_eq!(
+            *store.flushes.flushed.lock().unwrap(),
+            store.flushes.committed.load(Ordering::SeqCst),
+            "every commit is on disk, the outcomes with the admissions after them"
+        );
+        assert!(store.verify_audit(None).unwrap().is_ok());
+
+        let os = StateStore::open_with(&dir.path().join("os"), Durability::Os).unwrap();
+        os.append_audit("r", admitted(0)).unwrap();
+        assert_eq!(os.flushes.made.load(Ordering::SeqCst), 0);
     }
 }

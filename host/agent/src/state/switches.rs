@@ -63,13 +63,14 @@ fn read_killed(row: &rusqlite::Row<'_>) -> rusqlite::Result<Killed> {
 impl StateStore {
     /// Takes `target` out of service for `reason`, by `who`.
     pub fn kill(&self, target: &Target, reason: &str, who: &str) -> Result<(), StateError> {
-        self.lock()
-            .execute(
+        self.durable(|db| {
+            db.execute(
                 "INSERT INTO switches (target, reason, at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (target) DO UPDATE SET reason = excluded.reason, at = excluded.at",
                 params![target.key(), reason, now()],
             )
-            .map_err(|e| self.sqlite(e))?;
+            .map_err(|e| self.sqlite(e))
+        })?;
         self.append_audit(
             "-",
             AuditRecord::SwitchKilled {
@@ -83,10 +84,10 @@ impl StateStore {
 
     /// Puts `target` back in service; says whether it was killed.
     pub fn enable(&self, target: &Target, who: &str) -> Result<bool, StateError> {
-        let removed = self
-            .lock()
-            .execute("DELETE FROM switches WHERE target = ?1", [target.key()])
-            .map_err(|e| self.sqlite(e))?;
+        let removed = self.durable(|db| {
+            db.execute("DELETE FROM switches WHERE target = ?1", [target.key()])
+                .map_err(|e| self.sqlite(e))
+        })?;
         if removed > 0 {
             self.append_audit(
                 "-",

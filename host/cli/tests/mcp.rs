@@ -3,9 +3,12 @@
 //! a call can end — a result, a tool error, a sandbox stop, a refusal by a gate, invalid
 //! arguments, an unknown tool — with every call in the audit chain.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
+use common::Served;
 use harness_agent::state::StateStore;
 use harness_e2e::{PolicyFile, example_tool, hostile, repo_root};
 use serde_json::{Value, json};
@@ -190,88 +193,6 @@ fn an_mcp_client_lists_true_annotations_and_every_call_meets_the_gates() {
     let state = StateStore::open(&tmp.path().join("data")).unwrap();
     let verified = state.verify_audit(None).unwrap().unwrap();
     assert!(verified.records >= 8, "{verified:?}");
-}
-
-/// A `harness serve` process on a free loopback port, stopped when dropped.
-struct Served {
-    child: std::process::Child,
-    addr: std::net::SocketAddr,
-}
-
-impl Served {
-    fn start(policy: &Path) -> Served {
-        Served::start_with(policy, &[])
-    }
-
-    /// [`Served::start`] with more arguments to `harness serve`.
-    fn start_with(policy: &Path, arguments: &[&str]) -> Served {
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_harness"))
-            .args(["serve", "--policy"])
-            .arg(policy)
-            .args(["--listen", &addr.to_string()])
-            .args(arguments)
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let served = Served { child, addr };
-        for _ in 0..200 {
-            if served.get("/readyz").starts_with("HTTP/1.1 200") {
-                return served;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(25));
-        }
-        panic!("harness serve did not become ready on {addr}");
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/mcp", self.addr)
-    }
-
-    /// The raw response to `GET path`.
-    fn get(&self, path: &str) -> String {
-        self.raw(&format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.addr
-        ))
-    }
-
-    /// The raw response to a JSON-RPC ping POSTed with `headers`.
-    fn ping(&self, headers: &str) -> String {
-        self.post(headers, r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
-    }
-
-    /// The raw response to JSON-RPC `body` POSTed with `headers`.
-    fn post(&self, headers: &str, body: &str) -> String {
-        self.raw(&format!(
-            "POST /mcp HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
-             Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n{headers}\
-             Connection: close\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        ))
-    }
-
-    fn raw(&self, request: &str) -> String {
-        use std::io::{Read, Write};
-        let Ok(mut stream) = std::net::TcpStream::connect(self.addr) else {
-            return String::new();
-        };
-        let _ = stream.write_all(request.as_bytes());
-        let mut response = String::new();
-        let _ = stream.read_to_string(&mut response);
-        response
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Runs the Python client against `url` with `key`, in `mode`.

@@ -164,14 +164,18 @@ pub fn router(server: McpServer, bound: SocketAddr, cancel: CancellationToken) -
         config.disable_allowed_hosts().enforce_origin_validation()
     };
     let auth = server.clone();
+    let server_for_api = server.clone();
     let mcp = StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(LocalSessionManager::default()),
         config,
     );
+    let (api, document) = crate::api::router(server_for_api, bound);
     Router::new()
         .route_service("/mcp", mcp)
+        .merge(api)
         .layer(middleware::from_fn_with_state(auth, authenticate))
+        .merge(crate::api::openapi_route(document))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ready" }))

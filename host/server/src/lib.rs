@@ -4,6 +4,7 @@
 //! [`catalog`] turns the whitelist's functions into MCP tools (names, schemas, annotations
 //! derived from the grants); [`mcp`] answers `tools/list` and `tools/call`.
 
+pub mod api;
 pub mod catalog;
 mod confirm;
 pub mod http;

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::http::request::Parts;
-use harness_agent::calls::{CallDecision, ToolGate, new_run_id};
+use harness_agent::calls::{CallDecision, Confirmation, ToolGate, new_run_id};
 use harness_agent::gates::{Admitted, Principal};
 use harness_agent::guards::pii::PiiPolicy;
 use harness_agent::models::ToolCall;
@@ -66,10 +66,24 @@ pub struct McpServer {
 /// The whitelist being served: the gate its calls go through, the route of every tool, and
 /// the HTTP clients.
 #[derive(Clone)]
-struct Current {
-    gate: ToolGate,
+pub(crate) struct Current {
+    pub(crate) gate: ToolGate,
     route: Arc<Route>,
-    settings: Arc<ServerSettings>,
+    pub(crate) settings: Arc<ServerSettings>,
+}
+
+/// Why [`McpServer::decide`] came to no decision.
+pub(crate) enum Undecided {
+    /// The state could not be read or written.
+    State(StateError),
+    /// The call was cancelled (and recorded so).
+    Cancelled,
+}
+
+impl From<StateError> for Undecided {
+    fn from(error: StateError) -> Undecided {
+        Undecided::State(error)
+    }
 }
 
 impl Current {
@@ -159,6 +173,11 @@ impl McpServer {
         self.peers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whom calls run for when the request names no client: the local user.
+    pub(crate) fn local_principal(&self) -> &Principal {
+        &self.principal
+    }
+
     /// The gate calls go through now (a reload replaces it; a call keeps the one it began with).
     pub fn gate(&self) -> ToolGate {
         self.current().gate
@@ -197,10 +216,49 @@ impl McpServer {
         Ok(tools)
     }
 
+    /// One call of tool `name` (as models and MCP clients name it, or `tool.function`) with
+    /// `arguments` for `principal`, through the gate served now, as `ToolGate::call` makes it
+    /// (`ask` asks the user where the tool's `confirm` applies), in a run of its own named
+    /// `PREFIX-…`. When `cancel` fires first (the client cancelled, or the server's grace period
+    /// ran out), the call stops where it is and is recorded as `tool.cancelled`. The decision
+    /// comes with the whitelist it was made under, to word it.
+    pub(crate) async fn decide(
+        &self,
+        prefix: &str,
+        principal: &Principal,
+        name: &str,
+        arguments: &Value,
+        ask: impl AsyncFnOnce(&Admitted) -> Confirmation,
+        cancel: CancellationToken,
+    ) -> Result<(CallDecision, Current), Undecided> {
+        let run_id = new_run_id(prefix, &principal.name);
+        let call = ToolCall {
+            id: run_id.clone(),
+            name: name.to_owned(),
+            raw_arguments: arguments.to_string(),
+        };
+        let current = self.current();
+        // The log keeps results masked by `[mcp] pii` when set, by every kind otherwise.
+        let recorded = current.settings.pii.as_ref().unwrap_or(&self.record_pii);
+        let gate = &current.gate;
+        tokio::select! {
+            decided = gate.call(&current.route, principal, &run_id, &call, recorded, ask) => {
+                Ok((decided?, current.clone()))
+            }
+            () = cancel.cancelled() => {
+                let record = AuditRecord::ToolCancelled(ToolCancelled {
+                    call_id: call.id,
+                    name: call.name,
+                });
+                gate.state().append_audit(&run_id, record)?;
+                Err(Undecided::Cancelled)
+            }
+        }
+    }
+
     /// Calls tool `name` with `arguments` for `principal`, asking its user through `asking`
     /// where the tool's `confirm` gate applies, and says how it went, as MCP words it. When
-    /// `cancel` fires first (the client cancelled, or the server's grace period ran out), the
-    /// call stops where it is and is recorded as `tool.cancelled`.
+    /// `cancel` fires first, the call is cancelled (see [`McpServer::decide`]).
     async fn call(
         &self,
         principal: &Principal,
@@ -209,42 +267,28 @@ impl McpServer {
         asking: Asking,
         cancel: CancellationToken,
     ) -> Result<CallToolResponse, ErrorData> {
-        let run_id = new_run_id("mcp", &principal.name);
-        let call = ToolCall {
-            id: run_id.clone(),
-            name: name.to_owned(),
-            raw_arguments: arguments.to_string(),
-        };
-        let Current {
-            gate,
-            route,
-            settings,
-        } = self.current();
-        // The log keeps results masked by `[mcp] pii` when set, by every kind otherwise.
-        let recorded = settings.pii.as_ref().unwrap_or(&self.record_pii);
-        let within = settings.confirm_within();
+        let within = self.settings().confirm_within();
         let mut question = None;
         let ask = async |admitted: &Admitted| {
             self.confirmations
                 .ask(asking, principal, admitted, within, &mut question)
                 .await
         };
-        let internal = |e: StateError| ErrorData::internal_error(e.to_string(), None);
-        let decided = tokio::select! {
-            decided = gate.call(&route, principal, &run_id, &call, recorded, ask) => decided,
-            () = cancel.cancelled() => {
-                let record = AuditRecord::ToolCancelled(ToolCancelled {
-                    call_id: call.id,
-                    name: call.name,
-                });
-                gate.state().append_audit(&run_id, record).map_err(internal)?;
+        let decided = self
+            .decide("mcp", principal, name, &arguments, ask, cancel)
+            .await;
+        let (decision, Current { gate, settings, .. }) = match decided {
+            Ok(decided) => decided,
+            Err(Undecided::State(error)) => {
+                return Err(ErrorData::internal_error(error.to_string(), None));
+            }
+            Err(Undecided::Cancelled) => {
                 return Err(ErrorData::internal_error(
                     "the call was cancelled: its client cancelled it, or the server is shutting down",
                     None,
                 ));
             }
         };
-        let decision = decided.map_err(internal)?;
         if let Some(question) = question {
             return Ok(CallToolResponse::InputRequired(question));
         }
@@ -290,7 +334,7 @@ impl McpServer {
 }
 
 /// `value` as it may leave under `[mcp] pii`: masked, or withheld (`Err` names the kind).
-fn screen(settings: &ServerSettings, value: Value) -> Result<Value, &'static str> {
+pub(crate) fn screen(settings: &ServerSettings, value: Value) -> Result<Value, &'static str> {
     let Some(pii) = &settings.pii else {
         return Ok(value);
     };

@@ -1,0 +1,238 @@
+//! `harness serve`'s `/v1` JSON API over real HTTP: listing tools, calls through the gates with
+//! their problem documents, keys, and the OpenAPI document describing what it answers.
+
+mod common;
+
+use common::Served;
+use harness_e2e::{PolicyFile, example_tool, hostile};
+use serde_json::{Value, json};
+
+const DESK: &str = "hk_desk-key-for-api-tests";
+const VIEWER: &str = "hk_viewer-key-for-api-tests";
+
+fn served(tmp: &std::path::Path) -> Served {
+    let sha = |key: &str| harness_sandbox::Sha256Digest::of(key.as_bytes()).to_string();
+    let policy = PolicyFile::new(&tmp.join("cache"))
+        .data_dir(&tmp.join("data"))
+        .tool("calc", &example_tool("calc"), "")
+        .tool(
+            "tickets",
+            &example_tool("tickets"),
+            "kv = { quota = \"64 KiB\" }\nroles = [\"support\"]\n\
+             approval = { when = { priority = [\"urgent\"] } }",
+        )
+        .tool("hostile", &hostile(), "fuel = 2_000_000")
+        .raw(&format!(
+            "[clients.desk]\nkey_sha256 = \"{}\"\nroles = [\"support\"]\n\n\
+             [clients.viewer]\nkey_sha256 = \"{}\"\nprincipal = \"vera\"\n",
+            sha(DESK),
+            sha(VIEWER)
+        ))
+        .write(tmp);
+    Served::start(&policy)
+}
+
+fn key(key: &str) -> String {
+    format!("Authorization: Bearer {key}\r\n")
+}
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+#[test]
+fn the_api_lists_tools_and_calls_them_through_the_gates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let served = served(tmp.path());
+    let desk = key(DESK);
+
+    let (status, body) = served.http("GET", "/v1/tools", &desk, "");
+    assert_eq!(status, 200, "{body}");
+    let tools = json(&body);
+    let apply = tools
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "calc__apply")
+        .unwrap_or_else(|| panic!("calc__apply is listed: {tools}"));
+    assert_eq!(apply["path"], "/v1/tools/calc/apply");
+    assert_eq!(apply["annotations"]["read_only"], true);
+    assert_eq!(apply["input_schema"]["type"], "object");
+
+    let call = |path: &str, who: &str, body: &str| {
+        let (status, body) = served.http("POST", path, who, body);
+        (status, json(&body))
+    };
+    let (status, ran) = call("/v1/tools/calc/apply", &desk, r#"{"op":"mul","a":6,"b":7}"#);
+    assert_eq!(status, 200, "{ran}");
+    assert_eq!(ran["decision"], "ran");
+    assert_eq!(ran["function"], "calc.apply");
+    assert_eq!(ran["outcome"], json!({"kind": "ok", "value": 42.0}));
+    assert!(ran["fuel"].as_u64().unwrap() > 0, "{ran}");
+
+    let (status, error) = call("/v1/tools/calc/apply", &desk, r#"{"op":"div","a":1,"b":0}"#);
+    assert_eq!(
+        (status, &error["outcome"]["kind"]),
+        (200, &json!("tool_error"))
+    );
+
+    let (status, stopped) = call("/v1/tools/hostile/spin", &desk, "{}");
+    assert_eq!(status, 200, "{stopped}");
+    assert_eq!(stopped["outcome"]["kind"], "stopped", "{stopped}");
+    assert_eq!(
+        stopped["outcome"]["stop"]["reason"], "out_of_fuel",
+        "{stopped}"
+    );
+
+    let problem = |status: u16, body: &Value, kind: &str, gate: Option<&str>| {
+        assert_eq!(body["status"], status, "{body}");
+        assert_eq!(
+            body["type"],
+            format!("urn:harness:problem:{kind}"),
+            "{body}"
+        );
+        assert_eq!(body["gate"].as_str(), gate, "{body}");
+        assert!(
+            body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{body}"
+        );
+    };
+    let (status, body) = call("/v1/tools/tickets/list", &key(VIEWER), "{}");
+    assert_eq!(status, 403);
+    problem(403, &body, "refused", Some("role"));
+    assert_eq!(
+        body["detail"],
+        "`tickets` needs one of the roles support; vera has none"
+    );
+    let (status, body) = call(
+        "/v1/tools/calc/apply",
+        &desk,
+        r#"{"op":"mul","a":"six","b":7}"#,
+    );
+    assert_eq!(status, 422);
+    problem(422, &body, "invalid-arguments", Some("arguments"));
+    let (status, body) = call("/v1/tools/nothing/here", &desk, "{}");
+    assert_eq!(status, 404);
+    problem(404, &body, "unknown-tool", Some("routing"));
+    let (status, body) = call("/v1/tools/calc/apply", &desk, "{not json");
+    assert_eq!(status, 400);
+    problem(400, &body, "invalid-body", None);
+
+    let urgent = r#"{"title":"VPN down","body":"","priority":"urgent"}"#;
+    let (status, waiting) = call("/v1/tools/tickets/create", &desk, urgent);
+    assert_eq!(status, 202, "{waiting}");
+    assert_eq!(
+        waiting,
+        json!({"decision": "awaiting_approval", "approval": 1})
+    );
+
+    let (status, body) = served.http("GET", "/v1/tools", "", "");
+    assert_eq!(status, 401, "{body}");
+}
+
+#[test]
+fn the_api_refuses_requests_from_other_sites() {
+    let tmp = tempfile::tempdir().unwrap();
+    let served = served(tmp.path());
+    let desk = key(DESK);
+    let (status, body) = served.http(
+        "GET",
+        "/v1/tools",
+        &format!("{desk}Origin: https://evil.example\r\n"),
+        "",
+    );
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(json(&body)["type"], "urn:harness:problem:foreign-origin");
+    let (status, _) = served.http(
+        "GET",
+        "/v1/tools",
+        &format!("{desk}Origin: http://{}\r\n", served.addr),
+        "",
+    );
+    assert_eq!(status, 200, "the server's own origin");
+}
+
+/// Checks `answer` against the schema `name` of the OpenAPI `document` (its `$ref`s resolved
+/// within the document).
+fn conforms(document: &Value, name: &str, answer: &Value) {
+    let mut root = document.clone();
+    root["$ref"] = json!(format!("#/components/schemas/{name}"));
+    let validator = jsonschema::validator_for(&root).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(answer)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{answer} is not a {name}: {errors:?}");
+}
+
+#[test]
+fn the_openapi_document_describes_the_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let served = served(tmp.path());
+    let (status, body) = served.http("GET", "/v1/openapi.json", "", "");
+    assert_eq!(status, 200, "{body}");
+    let document = json(&body);
+
+    // Real answers fit the schemas the document gives them.
+    let desk = key(DESK);
+    let answer =
+        |method: &str, path: &str, body: &str| json(&served.http(method, path, &desk, body).1);
+    let tools = answer("GET", "/v1/tools", "");
+    for tool in tools.as_array().unwrap() {
+        conforms(&document, "ToolInfo", tool);
+    }
+    conforms(
+        &document,
+        "CallResult",
+        &answer(
+            "POST",
+            "/v1/tools/calc/apply",
+            r#"{"op":"add","a":1,"b":2}"#,
+        ),
+    );
+    conforms(
+        &document,
+        "CallResult",
+        &answer("POST", "/v1/tools/hostile/spin", "{}"),
+    );
+    let urgent = r#"{"title":"VPN down","body":"","priority":"urgent"}"#;
+    conforms(
+        &document,
+        "CallResult",
+        &answer("POST", "/v1/tools/tickets/create", urgent),
+    );
+    conforms(
+        &document,
+        "Problem",
+        &answer("POST", "/v1/tools/nothing/here", "{}"),
+    );
+    conforms(
+        &document,
+        "Problem",
+        &answer("POST", "/v1/tools/calc/apply", "{"),
+    );
+    let mismatch = json!({"decision": "ran", "function": "calc.apply"});
+    let mut root = document.clone();
+    root["$ref"] = json!("#/components/schemas/CallResult");
+    assert!(
+        !jsonschema::validator_for(&root)
+            .unwrap()
+            .is_valid(&mismatch),
+        "the check can fail"
+    );
+
+    assert!(
+        document["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{document}"
+    );
+    let call = &document["paths"]["/v1/tools/{tool}/{function}"]["post"];
+    for status in ["200", "202", "403", "404", "422", "429"] {
+        assert!(call["responses"][status].is_object(), "{status} in {call}");
+    }
+    let schemas = &document["components"]["schemas"];
+    for schema in ["ToolInfo", "CallResult", "Problem"] {
+        assert!(schemas[schema].is_object(), "{schema} in {schemas}");
+    }
+    let problem = &schemas["Problem"]["required"];
+    assert_eq!(problem, &json!(["type", "title", "status", "detail"]));
+}

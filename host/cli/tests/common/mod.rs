@@ -1,0 +1,109 @@
+//! What the end-to-end tests of `harness serve` share: the server process, and raw HTTP to it.
+
+#![allow(dead_code)] // each test binary uses part of it
+
+use std::path::Path;
+use std::process::Command;
+
+/// A `harness serve` process on a free loopback port, stopped when dropped.
+pub struct Served {
+    pub child: std::process::Child,
+    pub addr: std::net::SocketAddr,
+}
+
+impl Served {
+    pub fn start(policy: &Path) -> Served {
+        Served::start_with(policy, &[])
+    }
+
+    /// [`Served::start`] with more arguments to `harness serve`.
+    pub fn start_with(policy: &Path, arguments: &[&str]) -> Served {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_harness"))
+            .args(["serve", "--policy"])
+            .arg(policy)
+            .args(["--listen", &addr.to_string()])
+            .args(arguments)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let served = Served { child, addr };
+        for _ in 0..200 {
+            if served.get("/readyz").starts_with("HTTP/1.1 200") {
+                return served;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("harness serve did not become ready on {addr}");
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/mcp", self.addr)
+    }
+
+    /// The raw response to `GET path`.
+    pub fn get(&self, path: &str) -> String {
+        self.raw(&format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        ))
+    }
+
+    /// The raw response to a JSON-RPC ping POSTed with `headers`.
+    pub fn ping(&self, headers: &str) -> String {
+        self.post(headers, r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+    }
+
+    /// The raw response to JSON-RPC `body` POSTed with `headers`.
+    pub fn post(&self, headers: &str, body: &str) -> String {
+        self.raw(&format!(
+            "POST /mcp HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n{headers}\
+             Connection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        ))
+    }
+
+    /// `METHOD path` with `headers` (each ending in CRLF) and `body` as JSON: the status and
+    /// the body.
+    pub fn http(&self, method: &str, path: &str, headers: &str, body: &str) -> (u16, String) {
+        let response = self.raw(&format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n{headers}Connection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        ));
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, body)| body)
+            .to_owned();
+        (status, body)
+    }
+
+    pub fn raw(&self, request: &str) -> String {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect(self.addr) else {
+            return String::new();
+        };
+        let _ = stream.write_all(request.as_bytes());
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

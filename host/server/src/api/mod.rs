@@ -1,0 +1,112 @@
+//! `/v1`: a JSON API beside `/mcp` for services that call Harness directly (a web app's views,
+//! a job queue), authenticated with the same client keys. Errors are RFC 9457 problem
+//! documents ([`Problem`]); the OpenAPI 3.1 document at `/v1/openapi.json` is generated from
+//! the handlers and their types.
+
+mod problem;
+mod tools;
+
+use std::net::SocketAddr;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use harness_agent::state::StateError;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use problem::Problem;
+pub use tools::{Annotations, CallResult, ToolInfo};
+
+use crate::mcp::McpServer;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Harness",
+        description = "Sandboxed WebAssembly tools behind capability checks, gates and an audit \
+                       chain. Authenticate with `Authorization: Bearer KEY` (`harness keys new`)."
+    ),
+    tags((name = "tools", description = "The whitelist's tool functions, and calls to them"))
+)]
+struct ApiDoc;
+
+/// The `/v1` routes over `server` bound to `bound`, and the OpenAPI document describing them.
+pub(crate) fn router(server: McpServer, bound: SocketAddr) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(tools::list))
+        .routes(routes!(tools::call))
+        .with_state(server)
+        .split_for_parts();
+    let loopback = bound.ip().is_loopback();
+    let guarded = router.layer(middleware::from_fn_with_state(loopback, same_origin));
+    (guarded, document)
+}
+
+/// Refuses what a browser sends for another site: an `Origin` other than the `Host` the
+/// request was sent to, and, on a loopback server, a `Host` other than a loopback name (a DNS
+/// rebinding). `/mcp` gets the same from rmcp.
+async fn same_origin(State(loopback): State<bool>, request: Request, next: Next) -> Response {
+    match foreign(loopback, request.headers()) {
+        Some(problem) => problem.into_response(),
+        None => next.run(request).await,
+    }
+}
+
+/// Why [`same_origin`] refuses a request with `headers`, if it does.
+fn foreign(loopback: bool, headers: &HeaderMap) -> Option<Problem> {
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let host = header(header::HOST).unwrap_or_default();
+    let host_name = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+        .map_or(host, |(name, _)| name);
+    if loopback && !matches!(host_name, "localhost" | "127.0.0.1" | "[::1]") {
+        return Some(Problem::new(
+            StatusCode::FORBIDDEN,
+            "foreign-host",
+            "Not a local host name",
+            format!("`Host: {host}` is not a name of this loopback server"),
+        ));
+    }
+    let origin = header(header::ORIGIN)?;
+    let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    (origin_host != host).then(|| {
+        Problem::new(
+            StatusCode::FORBIDDEN,
+            "foreign-origin",
+            "A request from another site",
+            format!("`Origin: {origin}` is not this server ({host})"),
+        )
+    })
+}
+
+/// `GET /v1/openapi.json`: the document of [`router`], served without a key (it says how to
+/// call the API, not what the tools are).
+pub(crate) fn openapi_route(document: utoipa::openapi::OpenApi) -> Router {
+    Router::new().route(
+        "/v1/openapi.json",
+        get(move || {
+            let document = document.clone();
+            async move { Json(document) }
+        }),
+    )
+}
+
+/// A state failure as a problem: the server's fault, said as it happened.
+fn internal(error: StateError) -> Problem {
+    Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "state",
+        "The server's state failed",
+        error.to_string(),
+    )
+}

@@ -170,7 +170,7 @@ pub fn router(server: McpServer, bound: SocketAddr, cancel: CancellationToken) -
         Arc::new(LocalSessionManager::default()),
         config,
     );
-    let (api, document) = crate::api::router(server_for_api, bound);
+    let (api, document) = crate::api::router(server_for_api, bound, cancel.child_token());
     Router::new()
         .route_service("/mcp", mcp)
         .merge(api)

@@ -164,6 +164,14 @@ impl McpServer {
         self.in_flight.wait().await;
     }
 
+    /// `call`, counted among the calls in flight that [`McpServer::finish_calls`] waits for.
+    pub(crate) fn track<F: std::future::Future>(
+        &self,
+        call: F,
+    ) -> tokio_util::task::task_tracker::TrackedFuture<F> {
+        self.in_flight.track_future(call)
+    }
+
     /// Tells `peer` too when tools change.
     pub fn add_peer(&self, peer: Peer<RoleServer>) {
         self.lock_peers().push(peer);
@@ -417,7 +425,7 @@ impl ServerHandler for McpServer {
             .clone();
         let asking = Asking::of(&context, &request);
         let arguments = Value::Object(request.arguments.unwrap_or_default());
-        let call = self.call(&principal, &request.name, arguments, asking, context.ct);
-        self.in_flight.track_future(call).await
+        self.track(self.call(&principal, &request.name, arguments, asking, context.ct))
+            .await
     }
 }

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use harness_agent::state::StateError;
+use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -35,12 +36,25 @@ use crate::mcp::McpServer;
 )]
 struct ApiDoc;
 
-/// The `/v1` routes over `server` bound to `bound`, and the OpenAPI document describing them.
-pub(crate) fn router(server: McpServer, bound: SocketAddr) -> (Router, utoipa::openapi::OpenApi) {
+/// What the `/v1` handlers work with.
+#[derive(Clone)]
+struct Api {
+    server: McpServer,
+    /// Fires when calls still running must stop (the end of the shutdown grace period).
+    cancel: CancellationToken,
+}
+
+/// The `/v1` routes over `server` bound to `bound`, whose calls stop when `cancel` fires, and
+/// the OpenAPI document describing them.
+pub(crate) fn router(
+    server: McpServer,
+    bound: SocketAddr,
+    cancel: CancellationToken,
+) -> (Router, utoipa::openapi::OpenApi) {
     let (router, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(tools::list))
         .routes(routes!(tools::call))
-        .with_state(server)
+        .with_state(Api { server, cancel })
         .split_for_parts();
     let loopback = bound.ip().is_loopback();
     let guarded = router.layer(middleware::from_fn_with_state(loopback, same_origin));

@@ -12,11 +12,11 @@ use harness_agent::state::records::Gate;
 use harness_sandbox::Outcome;
 use serde::Serialize;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
+use super::Api;
 use super::problem::Problem;
-use crate::mcp::{McpServer, Undecided, screen};
+use crate::mcp::{Undecided, screen};
 
 /// A tool function, as `GET /v1/tools` lists it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -92,7 +92,9 @@ pub enum CallResult {
         (status = 401, description = "No valid client key", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub(super) async fn list(State(server): State<McpServer>) -> Result<Json<Vec<ToolInfo>>, Problem> {
+pub(super) async fn list(
+    State(Api { server, .. }): State<Api>,
+) -> Result<Json<Vec<ToolInfo>>, Problem> {
     let gate = server.gate();
     let tools = server.tools().map_err(super::internal)?;
     let listed = tools
@@ -148,7 +150,7 @@ pub(super) async fn list(State(server): State<McpServer>) -> Result<Json<Vec<Too
     )
 )]
 pub(super) async fn call(
-    State(server): State<McpServer>,
+    State(Api { server, cancel }): State<Api>,
     client: Option<Extension<Principal>>,
     Path((tool, function)): Path<(String, String)>,
     body: Result<Json<Value>, JsonRejection>,
@@ -169,14 +171,7 @@ pub(super) async fn call(
     };
     let name = format!("{tool}.{function}");
     let decided = server
-        .decide(
-            "api",
-            &principal,
-            &name,
-            &arguments,
-            ask,
-            CancellationToken::new(),
-        )
+        .track(server.decide("api", &principal, &name, &arguments, ask, cancel))
         .await;
     let (decision, current) = match decided {
         Ok(decided) => decided,

@@ -80,6 +80,11 @@ pub async fn serve_listener(
     };
     let app = router(server.clone(), bound, hard.clone());
     let connections = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ);
     let served = loop {
         let (stream, _) = tokio::select! {
             () = shutdown.cancelled() => break Ok(()),
@@ -94,11 +99,6 @@ pub async fn serve_listener(
                 Err(error) => break Err(ServeError(format!("accepting connections: {error}"))),
             },
         };
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ);
         let service = TowerToHyperService::new(app.clone());
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)

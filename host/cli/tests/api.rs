@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 const DESK: &str = "hk_desk-key-for-api-tests";
 const VIEWER: &str = "hk_viewer-key-for-api-tests";
+const LEAD: &str = "hk_lead-key-for-api-tests";
 
 fn served(tmp: &std::path::Path) -> Served {
     let sha = |key: &str| harness_sandbox::Sha256Digest::of(key.as_bytes()).to_string();
@@ -24,9 +25,11 @@ fn served(tmp: &std::path::Path) -> Served {
         .tool("hostile", &hostile(), "fuel = 2_000_000")
         .raw(&format!(
             "[clients.desk]\nkey_sha256 = \"{}\"\nroles = [\"support\"]\n\n\
-             [clients.viewer]\nkey_sha256 = \"{}\"\nprincipal = \"vera\"\n",
+             [clients.viewer]\nkey_sha256 = \"{}\"\nprincipal = \"vera\"\n\n\
+             [clients.lead]\nkey_sha256 = \"{}\"\nroles = [\"approver\"]\n",
             sha(DESK),
-            sha(VIEWER)
+            sha(VIEWER),
+            sha(LEAD)
         ))
         .write(tmp);
     Served::start(&policy)
@@ -128,6 +131,82 @@ fn the_api_lists_tools_and_calls_them_through_the_gates() {
 
     let (status, body) = served.http("GET", "/v1/tools", "", "");
     assert_eq!(status, 401, "{body}");
+}
+
+#[test]
+fn approvers_decide_approvals_and_each_decision_applies_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let served = served(tmp.path());
+    let (desk, lead) = (key(DESK), key(LEAD));
+    let ask = |method: &str, path: &str, who: &str, body: &str| {
+        let (status, body) = served.http(method, path, who, body);
+        (status, json(&body))
+    };
+    let urgent = r#"{"title":"VPN down","body":"","priority":"urgent"}"#;
+    let create = || ask("POST", "/v1/tools/tickets/create", &desk, urgent);
+    assert_eq!(
+        create(),
+        (202, json!({"decision": "awaiting_approval", "approval": 1}))
+    );
+
+    let (status, body) = ask("GET", "/v1/approvals", &key(VIEWER), "");
+    assert_eq!(
+        (status, &body["type"]),
+        (403, &json!("urn:harness:problem:not-approver"))
+    );
+    let (status, pending) = ask("GET", "/v1/approvals", &lead, "");
+    assert_eq!(status, 200, "{pending}");
+    assert_eq!(pending[0]["id"], 1);
+    assert_eq!(pending[0]["function"], "tickets.create");
+    assert_eq!(pending[0]["principal"], "desk");
+    assert_eq!(pending[0]["arguments"]["priority"], "urgent");
+
+    let (status, body) = ask("POST", "/v1/approvals/1/deny", &lead, "{}");
+    assert_eq!(
+        (status, &body["type"]),
+        (400, &json!("urn:harness:problem:reason-required"))
+    );
+    let (status, approved) = ask("POST", "/v1/approvals/1/approve", &lead, "{}");
+    assert_eq!(status, 200, "{approved}");
+    assert_eq!(
+        (&approved["decision"], &approved["decided_by"]),
+        (&json!("approved"), &json!("lead"))
+    );
+    let (status, body) = ask("POST", "/v1/approvals/1/approve", &lead, "{}");
+    assert_eq!(
+        (status, &body["type"]),
+        (409, &json!("urn:harness:problem:decided"))
+    );
+    let (status, body) = ask("POST", "/v1/approvals/99/approve", &lead, "{}");
+    assert_eq!(
+        (status, &body["type"]),
+        (404, &json!("urn:harness:problem:unknown-approval"))
+    );
+
+    let (status, ran) = create();
+    assert_eq!(
+        (status, &ran["decision"]),
+        (200, &json!("ran")),
+        "approved: it runs once"
+    );
+    assert_eq!(
+        create(),
+        (202, json!({"decision": "awaiting_approval", "approval": 2}))
+    );
+    let (status, _) = ask(
+        "POST",
+        "/v1/approvals/2/deny",
+        &lead,
+        r#"{"reason":"not now"}"#,
+    );
+    assert_eq!(status, 200);
+    let (status, refused) = create();
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(refused["gate"], "approval");
+    assert_eq!(refused["detail"], "denied by lead: not now");
+    let (_, listed) = ask("GET", "/v1/approvals?all=true", &lead, "");
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    assert_eq!(create().1["approval"], 3, "the denial was used once");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! documents ([`Problem`]); the OpenAPI 3.1 document at `/v1/openapi.json` is generated from
 //! the handlers and their types.
 
+mod approvals;
 mod problem;
 mod tools;
 
@@ -20,6 +21,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use approvals::{APPROVER, ApprovalInfo, Verdict};
 pub use problem::Problem;
 pub use tools::{Annotations, CallResult, ToolInfo};
 
@@ -32,7 +34,10 @@ use crate::mcp::McpServer;
         description = "Sandboxed WebAssembly tools behind capability checks, gates and an audit \
                        chain. Authenticate with `Authorization: Bearer KEY` (`harness keys new`)."
     ),
-    tags((name = "tools", description = "The whitelist's tool functions, and calls to them"))
+    tags(
+        (name = "tools", description = "The whitelist's tool functions, and calls to them"),
+        (name = "approvals", description = "Human approvals that calls wait for")
+    )
 )]
 struct ApiDoc;
 
@@ -54,6 +59,9 @@ pub(crate) fn router(
     let (router, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(tools::list))
         .routes(routes!(tools::call))
+        .routes(routes!(approvals::list))
+        .routes(routes!(approvals::approve))
+        .routes(routes!(approvals::deny))
         .with_state(Api { server, cancel })
         .split_for_parts();
     let loopback = bound.ip().is_loopback();

@@ -285,6 +285,10 @@ fn the_openapi_document_describes_the_answers() {
         "Problem",
         &answer("POST", "/v1/tools/nothing/here", "{}"),
     );
+    let (_, approvals) = served.http("GET", "/v1/approvals", &key(LEAD), "");
+    let approvals = json(&approvals);
+    assert_eq!(approvals.as_array().map(Vec::len), Some(1), "{approvals}");
+    conforms(&document, "ApprovalInfo", &approvals[0]);
     conforms(
         &document,
         "Problem",

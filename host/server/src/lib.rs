@@ -1,8 +1,12 @@
 //! Harness's front ends over the agent's [`ToolGate`](harness_agent::calls::ToolGate): the MCP
-//! server over stdio ([`serve_stdio`]) and, next to it, streamable HTTP.
+//! server over stdio ([`serve_stdio`]), and over HTTP ([`serve_http`], [`serve_listener`])
+//! streamable MCP at `/mcp` beside the JSON [`api`] at `/v1`, every call through the same
+//! gates and into the same audit chain.
 //!
 //! [`catalog`] turns the whitelist's functions into MCP tools (names, schemas, annotations
-//! derived from the grants); [`mcp`] answers `tools/list` and `tools/call`.
+//! derived from the grants); [`mcp`] answers `tools/list` and `tools/call`; [`settings`] reads
+//! `[clients]` and `[mcp]`; [`reload`] follows the whitelist file. A runnable example:
+//! `cargo run -p harness-server --example serve`.
 
 pub mod api;
 pub mod catalog;

@@ -15,7 +15,7 @@
 //!   person decides it (`harness approvals approve|deny`), the same call again runs or is
 //!   refused, once;
 //! - a call that needs its user's confirmation as a question to the user, by elicitation or an
-//!   `input_required` result (see [`confirm`](crate::confirm)).
+//!   `input_required` result, as the README's MCP section tells.
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! The one path from a proposed tool call to its outcome, shared by every front end (agent
-//! runs, MCP, the HTTP API): the [gates](crate::gates) in order, the user's confirmation and a
+//! runs, MCP, the HTTP API): the [gates] in order, the user's confirmation and a
 //! human approval where the tool needs them, the sandbox, and the audit records. [`ToolGate`]
 //! holds what that path needs.
 

@@ -31,7 +31,7 @@ pub enum RunStatus {
     Paused,
     /// The final answer kept missing the agent's output schema.
     OutputInvalid,
-    /// Cancelled through its [`CancellationToken`].
+    /// Cancelled through its [`CancellationToken`](tokio_util::sync::CancellationToken).
     Cancelled,
 }
 

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 const DESK: &str = "hk_desk-key-for-api-tests";
 const VIEWER: &str = "hk_viewer-key-for-api-tests";
 const LEAD: &str = "hk_lead-key-for-api-tests";
+const OPS: &str = "hk_ops-key-for-api-tests";
 
 fn served(tmp: &std::path::Path) -> Served {
     let sha = |key: &str| harness_sandbox::Sha256Digest::of(key.as_bytes()).to_string();
@@ -26,10 +27,12 @@ fn served(tmp: &std::path::Path) -> Served {
         .raw(&format!(
             "[clients.desk]\nkey_sha256 = \"{}\"\nroles = [\"support\"]\n\n\
              [clients.viewer]\nkey_sha256 = \"{}\"\nprincipal = \"vera\"\n\n\
-             [clients.lead]\nkey_sha256 = \"{}\"\nroles = [\"approver\"]\n",
+             [clients.lead]\nkey_sha256 = \"{}\"\nroles = [\"approver\"]\n\n\
+             [clients.ops]\nkey_sha256 = \"{}\"\nroles = [\"operator\"]\n",
             sha(DESK),
             sha(VIEWER),
-            sha(LEAD)
+            sha(LEAD),
+            sha(OPS)
         ))
         .write(tmp);
     Served::start(&policy)
@@ -152,7 +155,7 @@ fn approvers_decide_approvals_and_each_decision_applies_once() {
     let (status, body) = ask("GET", "/v1/approvals", &key(VIEWER), "");
     assert_eq!(
         (status, &body["type"]),
-        (403, &json!("urn:harness:problem:not-approver"))
+        (403, &json!("urn:harness:problem:missing-role"))
     );
     let (status, pending) = ask("GET", "/v1/approvals", &lead, "");
     assert_eq!(status, 200, "{pending}");
@@ -207,6 +210,88 @@ fn approvers_decide_approvals_and_each_decision_applies_once() {
     let (_, listed) = ask("GET", "/v1/approvals?all=true", &lead, "");
     assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
     assert_eq!(create().1["approval"], 3, "the denial was used once");
+}
+
+#[test]
+fn operators_switch_tools_off_and_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let served = served(tmp.path());
+    let (desk, ops) = (key(DESK), key(OPS));
+    let ask = |method: &str, path: &str, who: &str, body: &str| {
+        let (status, body) = served.http(method, path, who, body);
+        (
+            status,
+            if body.is_empty() {
+                Value::Null
+            } else {
+                json(&body)
+            },
+        )
+    };
+    let add = || {
+        ask(
+            "POST",
+            "/v1/tools/calc/apply",
+            &desk,
+            r#"{"op":"add","a":1,"b":2}"#,
+        )
+    };
+    let kill = r#"{"reason":"maintenance"}"#;
+
+    let (status, body) = ask("PUT", "/v1/switches/tools/calc", &desk, kill);
+    assert_eq!(
+        (status, &body["type"]),
+        (403, &json!("urn:harness:problem:missing-role"))
+    );
+    let (status, body) = ask("PUT", "/v1/switches/tools/calc", &ops, "{}");
+    assert_eq!(
+        (status, &body["type"]),
+        (400, &json!("urn:harness:problem:reason-required"))
+    );
+    let (status, body) = ask("PUT", "/v1/switches/tools/nothing", &ops, kill);
+    assert_eq!(
+        (status, &body["type"]),
+        (404, &json!("urn:harness:problem:unknown-switch"))
+    );
+    let (status, body) = ask("PUT", "/v1/switches/gadgets/calc", &ops, kill);
+    assert_eq!(
+        (status, &body["type"]),
+        (404, &json!("urn:harness:problem:unknown-switch"))
+    );
+
+    let (status, off) = ask("PUT", "/v1/switches/tools/calc", &ops, kill);
+    assert_eq!(status, 200, "{off}");
+    assert_eq!(
+        (&off["target"], &off["reason"]),
+        (&json!("tool:calc"), &json!("maintenance"))
+    );
+    let (status, refused) = add();
+    assert_eq!(
+        (status, &refused["gate"]),
+        (503, &json!("kill_switch")),
+        "{refused}"
+    );
+    assert_eq!(
+        refused["detail"],
+        "the tool `calc` is switched off: maintenance"
+    );
+    let (_, tools) = ask("GET", "/v1/tools", &desk, "");
+    assert!(
+        tools
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["name"] != "calc__apply"),
+        "a switched-off tool is not listed: {tools}"
+    );
+    let (status, switches) = ask("GET", "/v1/switches", &ops, "");
+    assert_eq!((status, &switches[0]["target"]), (200, &json!("tool:calc")));
+
+    let (status, _) = ask("DELETE", "/v1/switches/tools/calc", &ops, "");
+    assert_eq!(status, 204);
+    assert_eq!(add().0, 200, "back in service");
+    let (_, switches) = ask("GET", "/v1/switches", &ops, "");
+    assert_eq!(switches, json!([]));
 }
 
 #[test]

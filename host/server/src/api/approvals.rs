@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{Api, Problem, internal};
+use super::{Api, Problem, internal, require};
 
 /// The role a client needs to list and decide approvals.
 pub const APPROVER: &str = "approver";
@@ -91,7 +91,7 @@ pub(super) async fn list(
     client: Option<Extension<Principal>>,
     Query(listing): Query<Listing>,
 ) -> Result<Json<Vec<ApprovalInfo>>, Problem> {
-    approver(client.as_deref())?;
+    require(client.as_deref(), APPROVER)?;
     let approvals = server
         .gate()
         .state()
@@ -171,7 +171,7 @@ fn decide(
     decision: Decision,
     reason: String,
 ) -> Result<Json<ApprovalInfo>, Problem> {
-    approver(client)?;
+    require(client, APPROVER)?;
     let gate = api.server.gate();
     let state = gate.state();
     let request = state
@@ -214,22 +214,6 @@ fn decide(
             decided.to_string(),
         )),
         Err(DecideError::State(error)) => Err(internal(error)),
-    }
-}
-
-/// Refuses a client without the [`APPROVER`] role; the local user may.
-fn approver(client: Option<&Principal>) -> Result<(), Problem> {
-    match client {
-        Some(client) if !client.roles.contains(APPROVER) => Err(Problem::new(
-            StatusCode::FORBIDDEN,
-            "not-approver",
-            "Not an approver",
-            format!(
-                "{} may not decide approvals: give its [clients] entry the role `{APPROVER}`",
-                client.name
-            ),
-        )),
-        _ => Ok(()),
     }
 }
 

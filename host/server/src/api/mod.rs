@@ -5,6 +5,7 @@
 
 mod approvals;
 mod problem;
+mod switches;
 mod tools;
 
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use harness_agent::gates::Principal;
 use harness_agent::state::StateError;
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
@@ -23,6 +25,7 @@ use utoipa_axum::routes;
 
 pub use approvals::{APPROVER, ApprovalInfo, Verdict};
 pub use problem::Problem;
+pub use switches::{KillReason, OPERATOR, SwitchInfo};
 pub use tools::{Annotations, CallResult, ToolInfo};
 
 use crate::mcp::McpServer;
@@ -36,7 +39,8 @@ use crate::mcp::McpServer;
     ),
     tags(
         (name = "tools", description = "The whitelist's tool functions, and calls to them"),
-        (name = "approvals", description = "Human approvals that calls wait for")
+        (name = "approvals", description = "Human approvals that calls wait for"),
+        (name = "switches", description = "Kill switches for tools and agents")
     )
 )]
 struct ApiDoc;
@@ -62,6 +66,8 @@ pub(crate) fn router(
         .routes(routes!(approvals::list))
         .routes(routes!(approvals::approve))
         .routes(routes!(approvals::deny))
+        .routes(routes!(switches::list))
+        .routes(routes!(switches::kill, switches::enable))
         .with_state(Api { server, cancel })
         .split_for_parts();
     let loopback = bound.ip().is_loopback();
@@ -121,6 +127,23 @@ pub(crate) fn openapi_route(document: utoipa::openapi::OpenApi) -> Router {
             async move { Json(document) }
         }),
     )
+}
+
+/// Refuses a client without `role`; the local user (a server without clients) may do
+/// anything.
+fn require(client: Option<&Principal>, role: &str) -> Result<(), Problem> {
+    match client {
+        Some(client) if !client.roles.contains(role) => Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "missing-role",
+            "The client lacks a role",
+            format!(
+                "{} may not do this: it needs the role `{role}` in its [clients] entry",
+                client.name
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A state failure as a problem: the server's fault, said as it happened.

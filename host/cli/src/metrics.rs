@@ -43,27 +43,17 @@ pub fn budgets(config: &Config) -> Result<Exit> {
             config.policy().path().display()
         );
     }
-    let budgets = config.budgets();
-    let limits = [
-        ("tokens:global", budgets.global_tokens),
-        ("tokens:user:", budgets.user_tokens),
-        ("fuel:user:", budgets.user_fuel),
-    ];
-    let mut shown = false;
-    for (prefix, limit) in limits {
-        let Some(limit) = limit else { continue };
-        for (scope, spent) in state.spending(limit.per)? {
-            if scope.starts_with(prefix) {
-                println!(
-                    "{scope}: {spent} of {} per {}",
-                    limit.count,
-                    humantime::format_duration(limit.per)
-                );
-                shown = true;
-            }
-        }
+    let standings = config.budgets().standings(&state)?;
+    for standing in &standings {
+        println!(
+            "{}: {} of {} per {}",
+            standing.scope,
+            standing.spent,
+            standing.limit,
+            humantime::format_duration(standing.window)
+        );
     }
-    if !shown {
+    if standings.is_empty() {
         println!("nothing spent against a budget in its current window");
     }
     Ok(Exit::Success)

@@ -28,7 +28,8 @@ fn served(tmp: &std::path::Path) -> Served {
             "[clients.desk]\nkey_sha256 = \"{}\"\nroles = [\"support\"]\n\n\
              [clients.viewer]\nkey_sha256 = \"{}\"\nprincipal = \"vera\"\n\n\
              [clients.lead]\nkey_sha256 = \"{}\"\nroles = [\"approver\"]\n\n\
-             [clients.ops]\nkey_sha256 = \"{}\"\nroles = [\"operator\"]\n",
+             [clients.ops]\nkey_sha256 = \"{}\"\nroles = [\"operator\"]\n\n\
+             [budgets]\nuser_fuel = \"1000000000/day\"\n",
             sha(DESK),
             sha(VIEWER),
             sha(LEAD),
@@ -292,6 +293,77 @@ fn operators_switch_tools_off_and_on() {
     assert_eq!(add().0, 200, "back in service");
     let (_, switches) = ask("GET", "/v1/switches", &ops, "");
     assert_eq!(switches, json!([]));
+}
+
+#[test]
+fn operators_read_what_budgets_spent_and_what_the_log_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let served = served(tmp.path());
+    let (desk, ops) = (key(DESK), key(OPS));
+    let ask = |method: &str, path: &str, who: &str, body: &str| {
+        let (status, body) = served.http(method, path, who, body);
+        (status, json(&body))
+    };
+    assert_eq!(
+        ask(
+            "POST",
+            "/v1/tools/calc/apply",
+            &desk,
+            r#"{"op":"add","a":1,"b":2}"#
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        ask(
+            "POST",
+            "/v1/tools/calc/apply",
+            &desk,
+            r#"{"op":"div","a":1,"b":0}"#
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        ask("POST", "/v1/tools/tickets/list", &key(VIEWER), "{}").0,
+        403
+    );
+
+    let (status, body) = ask("GET", "/v1/metrics", &desk, "");
+    assert_eq!(
+        (status, &body["type"]),
+        (403, &json!("urn:harness:problem:missing-role"))
+    );
+    let (status, budgets) = ask("GET", "/v1/budgets", &ops, "");
+    assert_eq!(status, 200, "{budgets}");
+    let fuel = budgets
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["scope"] == "fuel:user:desk")
+        .unwrap_or_else(|| panic!("desk's fuel is counted: {budgets}"));
+    assert_eq!(
+        (&fuel["limit"], &fuel["window_secs"]),
+        (&json!(1_000_000_000), &json!(86_400))
+    );
+    assert!(fuel["spent"].as_u64().unwrap() > 0, "{fuel}");
+
+    let (status, metrics) = ask("GET", "/v1/metrics?window=1h", &ops, "");
+    assert_eq!(status, 200, "{metrics}");
+    assert_eq!(metrics["window_secs"], 3600);
+    let apply = metrics["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["function"] == "calc.apply")
+        .unwrap_or_else(|| panic!("calc.apply is counted: {metrics}"));
+    assert_eq!((&apply["calls"], &apply["errors"]), (&json!(2), &json!(1)));
+    assert_eq!(metrics["refusals"]["role"], 1, "{metrics}");
+    let (status, body) = ask("GET", "/v1/metrics?window=soon", &ops, "");
+    assert_eq!(
+        (status, &body["type"]),
+        (400, &json!("urn:harness:problem:invalid-window"))
+    );
 }
 
 #[test]

@@ -19,6 +19,49 @@ pub struct Budgets {
     pub user_fuel: Option<Rate>,
 }
 
+/// What one budget scope (`tokens:global`, `tokens:user:NAME`, `fuel:user:NAME`) has spent in
+/// its current window, against its limit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Standing {
+    /// The scope.
+    pub scope: String,
+    /// Spent in the window (reservations not settled yet count in full).
+    pub spent: u64,
+    /// The limit per window.
+    pub limit: u64,
+    /// The window.
+    pub window: Duration,
+}
+
+impl Budgets {
+    /// Every scope of these budgets with spending in its current window, by budget.
+    pub fn standings(
+        &self,
+        state: &crate::state::StateStore,
+    ) -> Result<Vec<Standing>, crate::state::StateError> {
+        let limits = [
+            ("tokens:global", self.global_tokens),
+            ("tokens:user:", self.user_tokens),
+            ("fuel:user:", self.user_fuel),
+        ];
+        let mut standings = Vec::new();
+        for (prefix, limit) in limits {
+            let Some(limit) = limit else { continue };
+            for (scope, spent) in state.spending(limit.per)? {
+                if scope.starts_with(prefix) {
+                    standings.push(Standing {
+                        scope,
+                        spent,
+                        limit: limit.count,
+                        window: limit.per,
+                    });
+                }
+            }
+        }
+        Ok(standings)
+    }
+}
+
 /// The `[alerts]` table: thresholds that raise an `alert.raised` audit record and a warning on
 /// the `harness::alert` log target.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]

@@ -12,7 +12,7 @@ mod models;
 mod rate;
 
 pub use agents::{AgentSettings, Canary, OutputSchema, Prompt, RouteRule};
-pub use budgets::{Alerts, Budgets, ErrorRate};
+pub use budgets::{Alerts, Budgets, ErrorRate, Standing};
 pub use gates::{Condition, ToolGates};
 pub use models::{ModelSettings, Provider};
 pub use rate::Rate;

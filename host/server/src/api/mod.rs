@@ -4,6 +4,7 @@
 //! the handlers and their types.
 
 mod approvals;
+mod figures;
 mod problem;
 mod switches;
 mod tools;
@@ -24,6 +25,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use approvals::{APPROVER, ApprovalInfo, Verdict};
+pub use figures::{BudgetInfo, MetricsInfo, PromptFigures, ToolFigures};
 pub use problem::Problem;
 pub use switches::{KillReason, OPERATOR, SwitchInfo};
 pub use tools::{Annotations, CallResult, ToolInfo};
@@ -40,7 +42,8 @@ use crate::mcp::McpServer;
     tags(
         (name = "tools", description = "The whitelist's tool functions, and calls to them"),
         (name = "approvals", description = "Human approvals that calls wait for"),
-        (name = "switches", description = "Kill switches for tools and agents")
+        (name = "switches", description = "Kill switches for tools and agents"),
+        (name = "figures", description = "Budgets spent and the audit log's counts")
     )
 )]
 struct ApiDoc;
@@ -68,6 +71,8 @@ pub(crate) fn router(
         .routes(routes!(approvals::deny))
         .routes(routes!(switches::list))
         .routes(routes!(switches::kill, switches::enable))
+        .routes(routes!(figures::budgets))
+        .routes(routes!(figures::metrics))
         .with_state(Api { server, cancel })
         .split_for_parts();
     let loopback = bound.ip().is_loopback();

@@ -366,6 +366,87 @@ fn operators_read_what_budgets_spent_and_what_the_log_counts() {
     );
 }
 
+/// The value of the sample `series` (name and labels as Prometheus writes them) in `text`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.parse().ok())
+}
+
+#[test]
+fn prometheus_metrics_parse_and_move_with_calls_refusals_stops_and_reloads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let served = served(tmp.path());
+    let (desk, ops) = (key(DESK), key(OPS));
+    let call = |path: &str, who: &str, body: &str| served.http("POST", path, who, body).0;
+    assert_eq!(
+        call("/v1/tools/calc/apply", &desk, r#"{"op":"add","a":1,"b":2}"#),
+        200
+    );
+    assert_eq!(
+        call("/v1/tools/calc/apply", &desk, r#"{"op":"div","a":1,"b":0}"#),
+        200
+    );
+    assert_eq!(call("/v1/tools/hostile/spin", &desk, "{}"), 200);
+    assert_eq!(call("/v1/tools/tickets/list", &key(VIEWER), "{}"), 403);
+    assert_eq!(served.http("GET", "/metrics", &desk, "").0, 403);
+
+    let scrape = || {
+        let (status, text) = served.http("GET", "/metrics", &ops, "");
+        assert_eq!(status, 200, "{text}");
+        text
+    };
+    let text = scrape();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (_, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("a sample: {line}"));
+        assert!(value.parse::<f64>().is_ok(), "a number ends {line}");
+    }
+    let calls = |outcome: &str, tool: &str, function: &str| {
+        sample(
+            &text,
+            &format!(
+                "harness_tool_calls_total{{function=\"{function}\",outcome=\"{outcome}\",tool=\"{tool}\"}}"
+            ),
+        )
+    };
+    assert_eq!(calls("ok", "calc", "apply"), Some(1.0), "{text}");
+    assert_eq!(calls("tool_error", "calc", "apply"), Some(1.0), "{text}");
+    assert_eq!(calls("out_of_fuel", "hostile", "spin"), Some(1.0), "{text}");
+    assert_eq!(
+        sample(&text, "harness_stops_total{kind=\"out_of_fuel\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, "harness_refusals_total{gate=\"role\"}"),
+        Some(1.0)
+    );
+    assert_eq!(sample(&text, "harness_calls_in_flight"), Some(0.0));
+    assert_eq!(sample(&text, "harness_pending_approvals"), Some(0.0));
+    assert_eq!(
+        sample(&text, "harness_tool_call_seconds_count{tool=\"calc\"}"),
+        Some(2.0)
+    );
+
+    // A broken whitelist is refused, and counted.
+    let policy = tmp.path().join("harness.toml");
+    let mut text = std::fs::read_to_string(&policy).unwrap();
+    text.push_str("\n[tools.broken]\n");
+    std::fs::write(&policy, text).unwrap();
+    let started = std::time::Instant::now();
+    while sample(&scrape(), "harness_reloads_total{result=\"failed\"}").is_none() {
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "the failed reload is counted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn the_api_refuses_requests_from_other_sites() {
     let tmp = tempfile::tempdir().unwrap();

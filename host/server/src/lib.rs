@@ -13,6 +13,7 @@ pub mod catalog;
 mod confirm;
 pub mod http;
 pub mod mcp;
+pub mod metrics;
 pub mod reload;
 pub mod settings;
 

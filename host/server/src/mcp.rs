@@ -42,6 +42,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::catalog;
 use crate::confirm::{Asking, Confirmations};
+use crate::metrics::ServerMetrics;
 use crate::settings::ServerSettings;
 
 /// Tools per page of `tools/list`.
@@ -61,6 +62,8 @@ pub struct McpServer {
     confirmations: Arc<Confirmations>,
     /// The calls in flight, to wait for on the way out.
     in_flight: TaskTracker,
+    /// What the calls came to, for Prometheus.
+    metrics: ServerMetrics,
 }
 
 /// The whitelist being served: the gate its calls go through, the route of every tool, and
@@ -114,6 +117,7 @@ impl McpServer {
             peers: Arc::default(),
             confirmations: Arc::default(),
             in_flight: TaskTracker::new(),
+            metrics: ServerMetrics::default(),
         }
     }
 
@@ -181,6 +185,11 @@ impl McpServer {
         self.peers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The server's Prometheus metrics.
+    pub fn metrics(&self) -> &ServerMetrics {
+        &self.metrics
+    }
+
     /// Whom calls run for when the request names no client: the local user.
     pub(crate) fn local_principal(&self) -> &Principal {
         &self.principal
@@ -239,6 +248,7 @@ impl McpServer {
         ask: impl AsyncFnOnce(&Admitted) -> Confirmation,
         cancel: CancellationToken,
     ) -> Result<(CallDecision, Current), Undecided> {
+        let _in_flight = self.metrics.in_flight();
         let run_id = new_run_id(prefix, &principal.name);
         let call = ToolCall {
             id: run_id.clone(),
@@ -251,7 +261,9 @@ impl McpServer {
         let gate = &current.gate;
         tokio::select! {
             decided = gate.call(&current.route, principal, &run_id, &call, recorded, ask) => {
-                Ok((decided?, current.clone()))
+                let decision = decided?;
+                self.metrics.decided(&decision);
+                Ok((decision, current.clone()))
             }
             () = cancel.cancelled() => {
                 let record = AuditRecord::ToolCancelled(ToolCancelled {

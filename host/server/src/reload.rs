@@ -66,15 +66,22 @@ pub async fn reload(server: &McpServer, path: &std::path::Path, state: &Arc<Stat
             let tools = host.tools().count();
             let gate = ToolGate::new(host, state.clone(), Arc::new(config));
             server.replace(gate, settings).await;
+            server.metrics().reloaded(true);
             tracing::warn!(target: "harness::serve", file = %path.display(), tools, "whitelist reloaded");
         }
-        Ok(Err(error)) => tracing::error!(
-            target: "harness::serve",
-            file = %path.display(),
-            %error,
-            "the whitelist was not reloaded; the one in service stays"
-        ),
-        Err(error) => tracing::error!(target: "harness::serve", %error, "reloading failed"),
+        Ok(Err(error)) => {
+            server.metrics().reloaded(false);
+            tracing::error!(
+                target: "harness::serve",
+                file = %path.display(),
+                %error,
+                "the whitelist was not reloaded; the one in service stays"
+            );
+        }
+        Err(error) => {
+            server.metrics().reloaded(false);
+            tracing::error!(target: "harness::serve", %error, "reloading failed");
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::{Extension, Json};
 use harness_agent::gates::Principal;
 use serde::{Deserialize, Serialize};
@@ -161,4 +161,20 @@ pub(super) async fn metrics(
             .collect(),
         refusals: metrics.refusals.into_iter().collect(),
     }))
+}
+
+/// `GET /metrics` (role `operator`): the server's Prometheus metrics in the text format.
+pub(super) async fn prometheus(
+    State(Api { server, .. }): State<Api>,
+    client: Option<Extension<Principal>>,
+) -> Result<([(header::HeaderName, &'static str); 1], String), Problem> {
+    require(client.as_deref(), OPERATOR)?;
+    let text = server.metrics().render(server.gate().state());
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    ))
 }

@@ -73,8 +73,16 @@ pub(crate) fn router(
         .routes(routes!(switches::kill, switches::enable))
         .routes(routes!(figures::budgets))
         .routes(routes!(figures::metrics))
-        .with_state(Api { server, cancel })
+        .with_state(Api {
+            server: server.clone(),
+            cancel: cancel.clone(),
+        })
         .split_for_parts();
+    let router = router.merge(
+        Router::new()
+            .route("/metrics", get(figures::prometheus))
+            .with_state(Api { server, cancel }),
+    );
     let loopback = bound.ip().is_loopback();
     let guarded = router.layer(middleware::from_fn_with_state(loopback, same_origin));
     (guarded, document)

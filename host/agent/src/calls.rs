@@ -16,7 +16,7 @@ use crate::models::ToolCall;
 use crate::routing::Route;
 use crate::state::approvals::Claim;
 use crate::state::records::{AuditRecord, Decision, Gate, ToolCalled, ToolConfirmed, ToolRefused};
-use crate::state::{StateError, StateStore};
+use crate::state::{Durability, StateError, StateStore};
 
 /// What happened to one proposed tool call.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -198,6 +198,34 @@ impl ToolGate {
         )
     }
 
+    /// [`ToolGate::check`] on a blocking thread when the admission waits for the disk, so the
+    /// async workers serve other calls meanwhile and the calls admitted together share one
+    /// flush (see [`Durability::Admissions`]); on this thread when it does not wait.
+    async fn check_off_workers(
+        &self,
+        route: &Route,
+        principal: &Principal,
+        run_id: &str,
+        call: &ToolCall,
+    ) -> Result<Result<Admitted, Refusal>, StateError> {
+        if self.state.durability() == Durability::Os {
+            return self.check(route, principal, run_id, call);
+        }
+        let (gate, route, principal, run_id, call) = (
+            self.clone(),
+            route.clone(),
+            principal.clone(),
+            run_id.to_owned(),
+            call.clone(),
+        );
+        tokio::task::spawn_blocking(move || gate.check(&route, &principal, &run_id, &call))
+            .await
+            .map_err(|e| StateError::Interrupted {
+                path: self.state.path().to_owned(),
+                message: format!("admitting a call: {e}"),
+            })?
+    }
+
     /// Asks a person to approve `admitted`, the arguments kept in canonical form (keys sorted)
     /// so the same call made again finds it.
     fn request(
@@ -342,7 +370,10 @@ impl ToolGate {
         pii: &PiiPolicy,
         ask: impl AsyncFnOnce(&Admitted) -> Confirmation,
     ) -> Result<CallDecision, StateError> {
-        let admission = match self.check(route, principal, run_id, call)? {
+        let admission = match self
+            .check_off_workers(route, principal, run_id, call)
+            .await?
+        {
             Err(refusal) => Admission::Refused(refusal),
             Ok(admitted) => match self.confirm(principal, run_id, call, admitted, ask).await? {
                 Ok(admitted) => self.claim(principal, run_id, call, admitted)?,

@@ -32,6 +32,15 @@ pub enum StateError {
         /// SQLite's error.
         source: rusqlite::Error,
     },
+    /// A state operation run off the async workers did not finish (it panicked, or the
+    /// runtime is shutting down).
+    #[error("agent state {}: {message}", path.display())]
+    Interrupted {
+        /// The database file.
+        path: PathBuf,
+        /// What was interrupted, and how.
+        message: String,
+    },
     /// The write-ahead log could not be flushed to the disk.
     #[error("agent state {}: flushing {}: {source}", path.display(), wal.display())]
     Flush {

@@ -554,6 +554,10 @@ fn the_openapi_document_describes_the_answers() {
     for schema in ["ToolInfo", "CallResult", "Problem"] {
         assert!(schemas[schema].is_object(), "{schema} in {schemas}");
     }
+    assert_eq!(
+        document["components"]["securitySchemes"]["client_key"]["scheme"], "bearer",
+        "{document}"
+    );
     let problem = &schemas["Problem"]["required"];
     assert_eq!(problem, &json!(["type", "title", "status", "detail"]));
 }

@@ -44,9 +44,32 @@ use crate::mcp::McpServer;
         (name = "approvals", description = "Human approvals that calls wait for"),
         (name = "switches", description = "Kill switches for tools and agents"),
         (name = "figures", description = "Budgets spent and the audit log's counts")
-    )
+    ),
+    modifiers(&BearerKeys),
+    security(("client_key" = []))
 )]
 struct ApiDoc;
+
+/// Declares the client keys (`Authorization: Bearer KEY`) as the API's security scheme.
+struct BearerKeys;
+
+impl utoipa::Modify for BearerKeys {
+    fn modify(&self, document: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        document
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "client_key",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .description(Some("A key from `harness keys new`"))
+                        .build(),
+                ),
+            );
+    }
+}
 
 /// What the `/v1` handlers work with.
 #[derive(Clone)]
@@ -63,6 +86,7 @@ pub(crate) fn router(
     bound: SocketAddr,
     cancel: CancellationToken,
 ) -> (Router, utoipa::openapi::OpenApi) {
+    let api = Api { server, cancel };
     let (router, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(tools::list))
         .routes(routes!(tools::call))
@@ -73,15 +97,12 @@ pub(crate) fn router(
         .routes(routes!(switches::kill, switches::enable))
         .routes(routes!(figures::budgets))
         .routes(routes!(figures::metrics))
-        .with_state(Api {
-            server: server.clone(),
-            cancel: cancel.clone(),
-        })
+        .with_state(api.clone())
         .split_for_parts();
     let router = router.merge(
         Router::new()
             .route("/metrics", get(figures::prometheus))
-            .with_state(Api { server, cancel }),
+            .with_state(api),
     );
     let loopback = bound.ip().is_loopback();
     let guarded = router.layer(middleware::from_fn_with_state(loopback, same_origin));

@@ -713,6 +713,30 @@ fn spawn_slow_call(served: &Served, key: Option<&str>) -> std::process::Child {
 
 /// Waits until a call was admitted in the state of `data` (its record is in the chain): from
 /// then on it runs in the sandbox.
+/// A whitelist whose `slow` tool spins until its `timeout`, with fuel to spare.
+fn slow_policy(dir: &Path, timeout: &str) -> std::path::PathBuf {
+    PolicyFile::new(&dir.join("cache"))
+        .data_dir(&dir.join("data"))
+        .tool(
+            "slow",
+            &hostile(),
+            &format!("fuel = 1_000_000_000_000\ntimeout = \"{timeout}\""),
+        )
+        .write(dir)
+}
+
+/// The kinds of the audit records in the state of `data`, in order.
+fn audit_kinds(data: &Path) -> Vec<String> {
+    rusqlite::Connection::open(data.join("state.sqlite3"))
+        .unwrap()
+        .prepare("SELECT kind FROM audit ORDER BY seq")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 fn wait_until_admitted(data: &Path) {
     let state = StateStore::open(data).unwrap();
     let started = std::time::Instant::now();
@@ -725,14 +749,7 @@ fn wait_until_admitted(data: &Path) {
 #[test]
 fn shutdown_lets_a_call_in_flight_finish() {
     let tmp = tempfile::tempdir().unwrap();
-    let policy = PolicyFile::new(&tmp.path().join("cache"))
-        .data_dir(&tmp.path().join("data"))
-        .tool(
-            "slow",
-            &hostile(),
-            "fuel = 100_000_000_000\ntimeout = \"3s\"",
-        )
-        .write(tmp.path());
+    let policy = slow_policy(tmp.path(), "3s");
     let mut served = Served::start(&policy);
     let call = spawn_slow_call(&served, None);
     wait_until_admitted(&tmp.path().join("data"));
@@ -757,14 +774,7 @@ fn shutdown_lets_a_call_in_flight_finish() {
 #[test]
 fn a_call_still_running_after_the_grace_period_is_cancelled_and_recorded() {
     let tmp = tempfile::tempdir().unwrap();
-    let policy = PolicyFile::new(&tmp.path().join("cache"))
-        .data_dir(&tmp.path().join("data"))
-        .tool(
-            "slow",
-            &hostile(),
-            "fuel = 1_000_000_000_000\ntimeout = \"30s\"",
-        )
-        .write(tmp.path());
+    let policy = slow_policy(tmp.path(), "30s");
     let mut served = Served::start_with(&policy, &["--grace", "300ms"]);
     let call = spawn_slow_call(&served, None);
     wait_until_admitted(&tmp.path().join("data"));
@@ -783,15 +793,10 @@ fn a_call_still_running_after_the_grace_period_is_cancelled_and_recorded() {
     );
     let _ = call.wait_with_output();
 
-    let db = rusqlite::Connection::open(tmp.path().join("data/state.sqlite3")).unwrap();
-    let kinds: Vec<String> = db
-        .prepare("SELECT kind FROM audit ORDER BY seq")
-        .unwrap()
-        .query_map([], |row| row.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(kinds, ["tool.admitted", "tool.cancelled"]);
+    assert_eq!(
+        audit_kinds(&tmp.path().join("data")),
+        ["tool.admitted", "tool.cancelled"]
+    );
     let state = StateStore::open(&tmp.path().join("data")).unwrap();
     assert!(state.verify_audit(None).unwrap().is_ok());
 }
@@ -800,14 +805,7 @@ fn a_call_still_running_after_the_grace_period_is_cancelled_and_recorded() {
 fn a_call_its_client_cancels_stops_and_is_recorded() {
     use std::io::{BufRead, BufReader, Write};
     let tmp = tempfile::tempdir().unwrap();
-    let policy = PolicyFile::new(&tmp.path().join("cache"))
-        .data_dir(&tmp.path().join("data"))
-        .tool(
-            "slow",
-            &hostile(),
-            "fuel = 1_000_000_000_000\ntimeout = \"30s\"",
-        )
-        .write(tmp.path());
+    let policy = slow_policy(tmp.path(), "30s");
     let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
         .args(["mcp", "--policy"])
         .arg(&policy)
@@ -835,15 +833,7 @@ fn a_call_its_client_cancels_stops_and_is_recorded() {
     )
     .unwrap();
     // Still connected: the cancellation, not the end of the session, stops the call.
-    let db = rusqlite::Connection::open(tmp.path().join("data/state.sqlite3")).unwrap();
-    let kinds = || -> Vec<String> {
-        db.prepare("SELECT kind FROM audit ORDER BY seq")
-            .unwrap()
-            .query_map([], |row| row.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    };
+    let kinds = || audit_kinds(&tmp.path().join("data"));
     while kinds().len() < 2 {
         assert!(
             started.elapsed() < std::time::Duration::from_secs(20),

@@ -221,16 +221,7 @@ impl McpServer {
 
     /// Every tool function of the whitelist that is not switched off, as MCP tools, in order.
     pub fn tools(&self) -> Result<Vec<Tool>, StateError> {
-        let gate = self.gate();
-        let mut tools = Vec::new();
-        for tool in gate.host().tools() {
-            let target = Target::Tool(tool.policy.name.clone());
-            if gate.state().killed(&target)?.is_some() {
-                continue;
-            }
-            tools.extend(tool.functions.iter().map(|f| catalog::tool(tool, f)));
-        }
-        Ok(tools)
+        tools_of(&self.gate())
     }
 
     /// One call of tool `name` (as models and MCP clients name it, or `tool.function`) with
@@ -351,6 +342,19 @@ impl McpServer {
         };
         result.map(CallToolResponse::Complete)
     }
+}
+
+/// The tool functions of `gate`'s whitelist that are not switched off, as MCP tools, in order.
+pub(crate) fn tools_of(gate: &ToolGate) -> Result<Vec<Tool>, StateError> {
+    let mut tools = Vec::new();
+    for tool in gate.host().tools() {
+        let target = Target::Tool(tool.policy.name.clone());
+        if gate.state().killed(&target)?.is_some() {
+            continue;
+        }
+        tools.extend(tool.functions.iter().map(|f| catalog::tool(tool, f)));
+    }
+    Ok(tools)
 }
 
 /// `value` as it may leave under `[mcp] pii`: masked, or withheld (`Err` names the kind).

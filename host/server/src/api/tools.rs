@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use super::Api;
 use super::problem::Problem;
-use crate::mcp::{Undecided, screen};
+use crate::mcp::{Undecided, screen, tools_of};
 
 /// A tool function, as `GET /v1/tools` lists it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -95,8 +95,9 @@ pub enum CallResult {
 pub(super) async fn list(
     State(Api { server, .. }): State<Api>,
 ) -> Result<Json<Vec<ToolInfo>>, Problem> {
+    // One whitelist for the list and the paths, even if a reload swaps it meanwhile.
     let gate = server.gate();
-    let tools = server.tools().map_err(super::internal)?;
+    let tools = tools_of(&gate).map_err(super::internal)?;
     let listed = tools
         .into_iter()
         .filter_map(|tool| {

@@ -250,21 +250,19 @@ impl McpServer {
         // The log keeps results masked by `[mcp] pii` when set, by every kind otherwise.
         let recorded = current.settings.pii.as_ref().unwrap_or(&self.record_pii);
         let gate = &current.gate;
-        tokio::select! {
-            decided = gate.call(&current.route, principal, &run_id, &call, recorded, ask) => {
-                let decision = decided?;
-                self.metrics.decided(&decision);
-                Ok((decision, current.clone()))
-            }
+        let decision = tokio::select! {
+            decided = gate.call(&current.route, principal, &run_id, &call, recorded, ask) => decided?,
             () = cancel.cancelled() => {
                 let record = AuditRecord::ToolCancelled(ToolCancelled {
                     call_id: call.id,
                     name: call.name,
                 });
                 gate.state().append_audit(&run_id, record)?;
-                Err(Undecided::Cancelled)
+                return Err(Undecided::Cancelled);
             }
-        }
+        };
+        self.metrics.decided(&decision);
+        Ok((decision, current))
     }
 
     /// Calls tool `name` with `arguments` for `principal`, asking its user through `asking`

@@ -182,6 +182,18 @@ impl StateStore {
         rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
     }
 
+    /// Approval `id`, pending or decided; `None` when there is none.
+    pub fn approval(&self, id: i64) -> Result<Option<ApprovalRequest>, StateError> {
+        self.lock()
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
+                [id],
+                read,
+            )
+            .optional()
+            .map_err(|e| self.sqlite(e))
+    }
+
     /// The approvals of one run, in order.
     pub fn approvals_of_run(&self, run_id: &str) -> Result<Vec<ApprovalRequest>, StateError> {
         let db = self.lock();

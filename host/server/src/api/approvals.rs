@@ -175,10 +175,8 @@ fn decide(
     let gate = api.server.gate();
     let state = gate.state();
     let request = state
-        .approvals(true)
+        .approval(id)
         .map_err(internal)?
-        .into_iter()
-        .find(|a| a.id == id)
         .ok_or_else(|| unknown(id))?;
     if state
         .paused_run(&request.run_id)

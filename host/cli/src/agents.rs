@@ -4,9 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
-use harness_agent::config::{AgentSettings, Config, Provider};
-use harness_agent::models::retry::{Resilient, RetryPolicy};
-use harness_agent::models::scripted::ScriptedModel;
+use harness_agent::config::{AgentSettings, Config};
 use harness_agent::models::{self, Model};
 use harness_agent::run::Agent;
 use harness_agent::state::StateStore;
@@ -30,28 +28,12 @@ pub fn choose<'c>(config: &'c Config, name: Option<&str>) -> Result<&'c AgentSet
     }
 }
 
-/// The agent's model with its fallbacks, retried on transient errors, keys from the
-/// environment. A scripted primary model continues after the `turns` responses a resumed run
-/// already used.
+/// The agent's model with its fallbacks, keys from the environment; a scripted model continues
+/// after the `turns` responses a resumed run already used.
 pub fn model(config: &Config, settings: &AgentSettings, turns: usize) -> Result<Arc<dyn Model>> {
-    let env = |name: &str| std::env::var(name).ok();
-    let connect = |name: &String| models::connect(&config.models()[name], &env);
-    let primary = &config.models()[&settings.model];
-    let primary: Arc<dyn Model> = match &primary.provider {
-        Provider::Scripted { script } => {
-            Arc::new(ScriptedModel::load(&primary.model, script)?.starting_at(turns))
-        }
-        _ => connect(&settings.model)?,
-    };
-    Ok(Arc::new(Resilient::new(
-        primary,
-        settings
-            .fallbacks
-            .iter()
-            .map(connect)
-            .collect::<Result<_, _>>()?,
-        RetryPolicy::default(),
-    )))
+    Ok(models::for_agent(config, settings, turns, &|name| {
+        std::env::var(name).ok()
+    })?)
 }
 
 /// Agent `settings` over `host` and `state`, connected to its model.

@@ -17,8 +17,12 @@ pub fn show(config: &Config, window: std::time::Duration, json: bool) -> Result<
     }
     println!("over the last {}:", humantime::format_duration(window));
     for p in &metrics.prompts {
+        let judged = match p.mean_score {
+            Some(mean) => format!(", {} feedback (mean score {mean:.2})", p.feedback),
+            None => String::new(),
+        };
         println!(
-            "prompt {}: {} runs, {} answered, {} tokens",
+            "prompt {}: {} runs, {} answered, {} tokens{judged}",
             p.version, p.runs, p.answered, p.tokens
         );
     }

@@ -79,6 +79,35 @@ pub fn connect(
     })
 }
 
+/// Agent `settings`' model with its fallbacks, retried on transient errors ([`retry`]), keys
+/// read from `env`. A scripted primary model starts after the `turns` responses a resumed run
+/// already used, so each run (or resumption) needs its own.
+pub fn for_agent(
+    config: &crate::config::Config,
+    settings: &crate::config::AgentSettings,
+    turns: usize,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<std::sync::Arc<dyn Model>, ModelError> {
+    use crate::config::Provider;
+    let primary = &config.models()[&settings.model];
+    let primary: std::sync::Arc<dyn Model> = match &primary.provider {
+        Provider::Scripted { script } => std::sync::Arc::new(
+            scripted::ScriptedModel::load(&primary.model, script)?.starting_at(turns),
+        ),
+        _ => connect(primary, env)?,
+    };
+    let fallbacks = settings
+        .fallbacks
+        .iter()
+        .map(|name| connect(&config.models()[name], env))
+        .collect::<Result<_, _>>()?;
+    Ok(std::sync::Arc::new(retry::Resilient::new(
+        primary,
+        fallbacks,
+        retry::RetryPolicy::default(),
+    )))
+}
+
 /// A future returned by [`Model::complete`].
 pub type ModelFuture<'a> =
     Pin<Box<dyn Future<Output = Result<ModelResponse, ModelError>> + Send + 'a>>;

@@ -75,11 +75,14 @@ impl Agent {
         decision: CallDecision,
     ) -> Result<ToolResult, StateError> {
         let result = self.record_call(run, call, &decision)?;
-        run.report.events.push(Event::Call {
-            call: call.clone(),
-            decision,
-            result: result.clone(),
-        });
+        self.step(
+            run,
+            Event::Call {
+                call: call.clone(),
+                decision,
+                result: result.clone(),
+            },
+        );
         Ok(result)
     }
 
@@ -156,10 +159,13 @@ impl Agent {
                             found: found.clone(),
                         },
                     )?;
-                    run.report.events.push(Event::Masked {
-                        place: place.to_owned(),
-                        found,
-                    });
+                    self.step(
+                        run,
+                        Event::Masked {
+                            place: place.to_owned(),
+                            found,
+                        },
+                    );
                 }
                 Ok(Ok(text))
             }

@@ -25,6 +25,8 @@ pub use tokio_util::sync::CancellationToken;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use tokio::sync::mpsc::UnboundedSender;
+
 use harness_sandbox::Host;
 use sha2::{Digest, Sha256};
 
@@ -51,6 +53,7 @@ pub struct Agent {
     model: Arc<dyn Model>,
     router: Arc<dyn Router>,
     cancel: CancellationToken,
+    steps: Option<UnboundedSender<Event>>,
 }
 
 /// The whitelist has no agent of the name asked for.
@@ -72,26 +75,42 @@ impl Agent {
         name: &str,
         model: Arc<dyn Model>,
     ) -> Result<Agent, UnknownAgent> {
-        let settings = config
-            .agents()
+        Agent::over(ToolGate::new(host, state, config), name, model)
+    }
+
+    /// Agent `name` of the gate's whitelist, calling its tools through `gate` (a server's
+    /// gate, shared with its other front ends).
+    pub fn over(gate: ToolGate, name: &str, model: Arc<dyn Model>) -> Result<Agent, UnknownAgent> {
+        let agents = gate.config().agents();
+        let settings = agents
             .get(name)
             .ok_or_else(|| UnknownAgent {
                 name: name.to_owned(),
-                known: config.agents().keys().cloned().collect(),
+                known: agents.keys().cloned().collect(),
             })?
             .clone();
         Ok(Agent {
             router: Arc::new(KeywordRouter::new(&settings)),
-            gate: ToolGate::new(host, state, config),
+            gate,
             settings,
             model,
             cancel: CancellationToken::new(),
+            steps: None,
         })
     }
 
     /// The same agent, whose runs `cancel` can stop.
     pub fn with_cancel(self, cancel: CancellationToken) -> Agent {
         Agent { cancel, ..self }
+    }
+
+    /// The same agent, also sending each step of its runs to `steps` as it happens (for a
+    /// live view; the report still has them all).
+    pub fn with_steps(self, steps: UnboundedSender<Event>) -> Agent {
+        Agent {
+            steps: Some(steps),
+            ..self
+        }
     }
 
     /// The same agent with another intent router than its `routes`.
@@ -121,10 +140,26 @@ impl Agent {
 
     /// Runs `input` for `principal` to its end.
     pub async fn run(&self, principal: &Principal, input: &str) -> Result<RunReport, StateError> {
-        let run_id = new_run_id(
+        self.run_as(self.new_run_id(principal), principal, input)
+            .await
+    }
+
+    /// A fresh id for a run of this agent for `principal`, for [`Agent::run_as`].
+    pub fn new_run_id(&self, principal: &Principal) -> String {
+        new_run_id(
             "run",
             &format!("{}\n{}", self.settings.name, principal.name),
-        );
+        )
+    }
+
+    /// [`Agent::run`] under `run_id`, known before the run begins (to answer a caller at once
+    /// while the run goes on).
+    pub async fn run_as(
+        &self,
+        run_id: String,
+        principal: &Principal,
+        input: &str,
+    ) -> Result<RunReport, StateError> {
         let mut run = Run::new(run_id.clone(), 0, TokenUsage::default(), 0);
         let (prompt, canary) = self.settings.prompt_for(&principal.name);
         run.report.prompt_version = prompt.version.clone();
@@ -447,12 +482,24 @@ impl Agent {
             }),
         )?;
         self.check_run_tokens(run)?;
-        run.report.events.push(Event::Model {
-            text: response.text.clone(),
-            calls: response.calls.len(),
-            usage: response.usage,
-        });
+        self.step(
+            run,
+            Event::Model {
+                text: response.text.clone(),
+                calls: response.calls.len(),
+                usage: response.usage,
+            },
+        );
         Ok(())
+    }
+
+    /// Adds `event` to the run's report, and sends it to whoever follows the run.
+    fn step(&self, run: &mut Run, event: Event) {
+        if let Some(steps) = &self.steps {
+            // A follower that went away does not stop the run.
+            let _ = steps.send(event.clone());
+        }
+        run.report.events.push(event);
     }
 
     /// Ends a cancelled run. Budget reservations of interrupted calls stay as reserved.

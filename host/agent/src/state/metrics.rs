@@ -1,7 +1,8 @@
-//! Counters read back from the audit log: runs and their endings per prompt version, calls and
-//! errors per tool function, refusals per gate — the numbers to compare a canary against the
+//! Counters read back from the audit log: runs, their endings and the feedback on them per
+//! prompt version, calls and errors per tool function, refusals per gate — the numbers to compare a canary against the
 //! stable prompt, or to spot a failing tool.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rusqlite::params;
@@ -10,8 +11,8 @@ use serde::Serialize;
 use super::audit::since;
 use super::{StateError, StateStore};
 
-/// Runs that ended with one prompt version.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// Runs that ended with one prompt version, and what people said of its runs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PromptStats {
     /// The prompt version.
     pub version: String,
@@ -21,6 +22,10 @@ pub struct PromptStats {
     pub answered: u64,
     /// Tokens they used (`gen_ai.usage.input_tokens` + `output_tokens`).
     pub tokens: u64,
+    /// Feedback given on its runs (`run.feedback`).
+    pub feedback: u64,
+    /// The mean score of that feedback, from 0 to 1.
+    pub mean_score: Option<f64>,
 }
 
 /// Calls of one tool function.
@@ -37,7 +42,7 @@ pub struct ToolStats {
 }
 
 /// Everything [`StateStore::metrics`] counts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Metrics {
     /// Per prompt version.
     pub prompts: Vec<PromptStats>,
@@ -101,17 +106,49 @@ impl StateStore {
                         + json_extract(record, '$.\"gen_ai.usage.output_tokens\"'))
              FROM audit WHERE kind = 'run.ended' AND at > ?1 GROUP BY 1 ORDER BY 1",
         )?;
-        let prompts = prompts
+        let mut prompts: BTreeMap<String, PromptStats> = prompts
             .query_map(params![after], |row| {
-                Ok(PromptStats {
-                    version: row.get::<_, Option<String>>(0)?.unwrap_or_default(),
-                    runs: row.get(1)?,
-                    answered: row.get(2)?,
-                    tokens: row.get::<_, Option<u64>>(3)?.unwrap_or(0),
-                })
+                let version = row.get::<_, Option<String>>(0)?.unwrap_or_default();
+                Ok((
+                    version.clone(),
+                    PromptStats {
+                        version,
+                        runs: row.get(1)?,
+                        answered: row.get(2)?,
+                        tokens: row.get::<_, Option<u64>>(3)?.unwrap_or(0),
+                        feedback: 0,
+                        mean_score: None,
+                    },
+                ))
             })
             .and_then(Iterator::collect)
             .map_err(|e| self.sqlite(e))?;
+        let mut feedback = query(
+            "SELECT json_extract(record, '$.prompt.version'), COUNT(*),
+                    AVG(json_extract(record, '$.score'))
+             FROM audit WHERE kind = 'run.feedback' AND at > ?1 GROUP BY 1",
+        )?;
+        let feedback: Vec<(String, u64, f64)> = feedback
+            .query_map(params![after], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .and_then(Iterator::collect)
+            .map_err(|e| self.sqlite(e))?;
+        for (version, count, mean) in feedback {
+            let stats = prompts
+                .entry(version.clone())
+                .or_insert_with(|| PromptStats {
+                    version,
+                    runs: 0,
+                    answered: 0,
+                    tokens: 0,
+                    feedback: 0,
+                    mean_score: None,
+                });
+            stats.feedback = count;
+            stats.mean_score = Some(mean);
+        }
+        let prompts = prompts.into_values().collect();
         let tools = self.tool_stats_where(&db, &after, None)?;
         let mut refusals = query(
             "SELECT json_extract(record, '$.gate'), COUNT(*) FROM audit

@@ -6,6 +6,7 @@
 //! - [`switches`]: kill switches for tools and agents;
 //! - [`ledger`]: token and fuel budgets, reserved before each call and settled after;
 //! - [`approvals`]: pending human approvals and the paused runs waiting for them;
+//! - [`runs`]: runs as the audit log tells them, and the feedback people give on them;
 //! - [`metrics`]: counters per prompt version, tool and gate, read from the audit log.
 
 pub mod approvals;
@@ -13,6 +14,7 @@ pub mod audit;
 pub mod ledger;
 pub mod metrics;
 pub mod records;
+pub mod runs;
 pub mod switches;
 
 use std::path::{Path, PathBuf};

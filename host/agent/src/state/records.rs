@@ -115,6 +115,9 @@ pub enum AuditRecord {
     /// The run ended.
     #[serde(rename = "run.ended")]
     RunEnded(RunEnded),
+    /// Someone said how good a run's answer was.
+    #[serde(rename = "run.feedback")]
+    RunFeedback(RunFeedback),
     /// The model answered a turn.
     #[serde(rename = "model.responded")]
     ModelResponded(ModelResponded),
@@ -250,6 +253,22 @@ pub struct RunEnded {
     /// Output tokens over the run.
     #[serde(rename = "gen_ai.usage.output_tokens")]
     pub output_tokens: u64,
+}
+
+/// `run.feedback`: one author's judgement of a run, with the prompt it ran with, so prompt
+/// versions and canaries are compared on what people said.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunFeedback {
+    /// Who judged it (the end user, or a reviewer).
+    pub author: String,
+    /// From 0 (useless) to 1 (exactly right).
+    pub score: f64,
+    /// In their words (masked like what reaches the model).
+    pub comment: Option<String>,
+    /// The run's agent.
+    pub agent: String,
+    /// The prompt the run used.
+    pub prompt: PromptUsed,
 }
 
 /// `model.responded`: what the model said (masked) and what it cost.
@@ -402,6 +421,7 @@ impl AuditRecord {
             AuditRecord::RunStarted(r) => Some(&r.principal),
             AuditRecord::ToolAdmitted(r) => Some(&r.principal),
             AuditRecord::ToolConfirmed(r) => Some(&r.principal),
+            AuditRecord::RunFeedback(r) => Some(&r.author),
             _ => None,
         }
     }

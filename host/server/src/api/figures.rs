@@ -47,7 +47,7 @@ pub struct MetricsInfo {
     pub refusals: BTreeMap<String, u64>,
 }
 
-/// Runs that ended with one prompt version.
+/// Runs that ended with one prompt version, and what people said of them.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PromptFigures {
     /// The prompt version.
@@ -58,6 +58,10 @@ pub struct PromptFigures {
     pub answered: u64,
     /// Tokens they used.
     pub tokens: u64,
+    /// Feedback given on its runs.
+    pub feedback: u64,
+    /// The mean score of that feedback, from 0 to 1.
+    pub mean_score: Option<f64>,
 }
 
 /// Calls of one tool function.
@@ -147,6 +151,8 @@ pub(super) async fn metrics(
                 runs: p.runs,
                 answered: p.answered,
                 tokens: p.tokens,
+                feedback: p.feedback,
+                mean_score: p.mean_score,
             })
             .collect(),
         tools: metrics

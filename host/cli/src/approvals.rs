@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use anyhow::{Context, Result};
 use harness_agent::config::Config;
 use harness_agent::gates::Principal;
+use harness_agent::run::paused_run;
 use harness_agent::state::records::Decision;
 use harness_sandbox::Host;
 
@@ -65,7 +66,7 @@ pub fn decide(
         );
         return Ok(Exit::Success);
     }
-    let Some((agent, paused)) = state.paused_run(&decided.run_id)? else {
+    let Some(paused) = paused_run(&state, &decided.run_id)? else {
         println!(
             "no paused run waits for it: the caller's next call with the same arguments {} once",
             match decision {
@@ -75,17 +76,15 @@ pub fn decide(
         );
         return Ok(Exit::Success);
     };
-    let settings = config.agents().get(&agent).with_context(|| {
+    let settings = config.agents().get(&paused.agent).with_context(|| {
         format!(
-            "run {} belongs to agent `{agent}`, which {} no longer defines",
+            "run {} belongs to agent `{}`, which {} no longer defines",
             decided.run_id,
+            paused.agent,
             config.policy().path().display()
         )
     })?;
-    let turns = serde_json::from_str::<serde_json::Value>(&paused)?["turns"]
-        .as_u64()
-        .unwrap_or(0);
-    let agent = agents::agent(config, host, state, settings, turns as usize)?;
+    let agent = agents::agent(config, host, state, settings, paused.turns)?;
     let runtime = crate::load::runtime()?;
     let resumed = runtime.block_on(agent.resume(&decided.run_id))?;
     match resumed {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Served;
+use common::{Served, conforms};
 use harness_e2e::{PolicyFile, example_tool, hostile};
 use serde_json::{Value, json};
 
@@ -211,57 +211,6 @@ fn approvers_decide_approvals_and_each_decision_applies_once() {
     let (_, listed) = ask("GET", "/v1/approvals?all=true", &lead, "");
     assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
     assert_eq!(create().1["approval"], 3, "the denial was used once");
-}
-
-/// An approval a paused agent run waits for is left to `harness approvals`, which resumes the
-/// run: a decision through the API would leave the run paused with nobody to resume it.
-#[test]
-fn an_approval_of_a_paused_run_is_left_to_the_cli_which_resumes_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let policy = PolicyFile::new(&tmp.path().join("cache"))
-        .data_dir(&tmp.path().join("data"))
-        .tool(
-            "tickets",
-            &example_tool("tickets"),
-            "kv = { quota = \"64 KiB\" }\napproval = \"required\"",
-        )
-        .scripted_agent(
-            tmp.path(),
-            "helper",
-            r#"{"calls": [{"name": "tickets__create", "arguments": {"title": "VPN down", "body": "", "priority": "high"}}]}
-{"text": "Ticket 1 is open."}
-"#,
-            "",
-        )
-        .write(tmp.path());
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args(["run", "--policy"])
-        .arg(&policy)
-        .args(["--principal", "ana", "Open a ticket: VPN down."])
-        .output()
-        .unwrap();
-    assert_eq!(run.status.code(), Some(10), "the run paused");
-
-    let served = Served::start(&policy);
-    let (status, body) = served.http("POST", "/v1/approvals/1/approve", "", "{}");
-    let body = json(&body);
-    assert_eq!(
-        (status, &body["type"]),
-        (409, &json!("urn:harness:problem:paused-run"))
-    );
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("decide it with `harness approvals approve 1`, which resumes the run"),
-        "{body}"
-    );
-    let (_, pending) = served.http("GET", "/v1/approvals", "", "");
-    assert_eq!(
-        json(&pending)[0]["decision"],
-        Value::Null,
-        "still undecided"
-    );
 }
 
 #[test]
@@ -518,19 +467,6 @@ fn the_api_refuses_requests_from_other_sites() {
         "",
     );
     assert_eq!(status, 200, "the server's own origin");
-}
-
-/// Checks `answer` against the schema `name` of the OpenAPI `document` (its `$ref`s resolved
-/// within the document).
-fn conforms(document: &Value, name: &str, answer: &Value) {
-    let mut root = document.clone();
-    root["$ref"] = json!(format!("#/components/schemas/{name}"));
-    let validator = jsonschema::validator_for(&root).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(answer)
-        .map(|e| e.to_string())
-        .collect();
-    assert!(errors.is_empty(), "{answer} is not a {name}: {errors:?}");
 }
 
 #[test]

@@ -222,6 +222,9 @@ async fn authenticate(
                 return response;
             };
             request.extensions_mut().insert(client.principal.clone());
+            if let Some(act_for) = client.act_for {
+                request.extensions_mut().insert(act_for);
+            }
             next.run(request).await
         }
         None => {

@@ -15,11 +15,12 @@ pub mod http;
 pub mod mcp;
 pub mod metrics;
 pub mod reload;
+mod runs;
 pub mod settings;
 
 pub use http::{serve_http, serve_listener};
 pub use mcp::McpServer;
-pub use settings::{Client, ServerSettings};
+pub use settings::{ActFor, Client, ServerSettings};
 
 use rmcp::ServiceExt;
 

@@ -1,11 +1,15 @@
 //! Prometheus metrics of a serving process at `GET /metrics` (text format): what every call
-//! through `/mcp` and `/v1` came to, how long the sandbox took, what is in flight, what waits
-//! for a person, and how reloads went.
+//! through `/mcp` and `/v1` (and every tool call of the runs it runs) came to, how long the
+//! sandbox took, how runs ended and the tokens they used, what is in flight, what waits for a
+//! person, and how reloads went.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use harness_agent::calls::CallDecision;
+use harness_agent::run::{Event, RunReport};
 use harness_agent::state::StateStore;
+use harness_agent::state::runs::RunState;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
@@ -25,6 +29,9 @@ struct Inner {
     in_flight: IntGauge,
     pending_approvals: IntGauge,
     reloads: IntCounterVec,
+    runs: IntCounterVec,
+    run_seconds: HistogramVec,
+    tokens: IntCounterVec,
 }
 
 impl Default for ServerMetrics {
@@ -67,6 +74,30 @@ impl Default for ServerMetrics {
             &["result"],
         )
         .expect("a valid metric");
+        let runs = IntCounterVec::new(
+            Opts::new(
+                "harness_runs_total",
+                "Agent runs run in this server, by how they ended or paused",
+            ),
+            &["agent", "status"],
+        )
+        .expect("a valid metric");
+        let run_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "harness_run_seconds",
+                "Wall time of agent runs, from start or resumption to end or pause",
+            )
+            .buckets(vec![
+                0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0,
+            ]),
+            &["agent"],
+        )
+        .expect("a valid metric");
+        let tokens = IntCounterVec::new(
+            Opts::new("harness_model_tokens_total", "Model tokens used by runs"),
+            &["agent", "model", "prompt_version", "direction"],
+        )
+        .expect("a valid metric");
         let registry = Registry::new();
         for metric in [
             Box::new(calls.clone()) as Box<dyn prometheus::core::Collector>,
@@ -76,6 +107,9 @@ impl Default for ServerMetrics {
             Box::new(in_flight.clone()),
             Box::new(pending_approvals.clone()),
             Box::new(reloads.clone()),
+            Box::new(runs.clone()),
+            Box::new(run_seconds.clone()),
+            Box::new(tokens.clone()),
         ] {
             registry
                 .register(metric)
@@ -91,6 +125,9 @@ impl Default for ServerMetrics {
                 in_flight,
                 pending_approvals,
                 reloads,
+                runs,
+                run_seconds,
+                tokens,
             }),
         }
     }
@@ -121,6 +158,36 @@ impl ServerMetrics {
                     .call_seconds
                     .with_label_values(&[tool])
                     .observe(report.usage.wall.as_secs_f64());
+            }
+        }
+    }
+
+    /// Counts what a run (or the rest of a resumed one) of `agent`, asking model `model`, came
+    /// to in `elapsed`: its status, its tokens, and each of its tool calls.
+    pub fn ran(&self, agent: &str, model: &str, report: &RunReport, elapsed: Duration) {
+        let inner = &self.inner;
+        let status = RunState::Stopped(report.status).name();
+        inner.runs.with_label_values(&[agent, &status]).inc();
+        inner
+            .run_seconds
+            .with_label_values(&[agent])
+            .observe(elapsed.as_secs_f64());
+        for event in &report.events {
+            match event {
+                Event::Model { usage, .. } => {
+                    let version = report.prompt_version.as_str();
+                    for (direction, count) in [
+                        ("input", usage.input_tokens),
+                        ("output", usage.output_tokens),
+                    ] {
+                        inner
+                            .tokens
+                            .with_label_values(&[agent, model, version, direction])
+                            .inc_by(count);
+                    }
+                }
+                Event::Call { decision, .. } => self.decided(decision),
+                _ => {}
             }
         }
     }

@@ -10,6 +10,7 @@
 //! principal = "helpdesk"     # who its calls are for (default: the client's name)
 //! roles = ["support"]
 //! concurrency = 16           # requests in flight at once; more get 429
+//! act_for = true             # may run agents and decide approvals for its own users (`principal`)
 //! ```
 
 use std::collections::BTreeMap;
@@ -35,7 +36,16 @@ pub struct Client {
     pub principal: Principal,
     /// Requests it may have in flight at once (`concurrency`, default 16); more get `429`.
     pub slots: Arc<tokio::sync::Semaphore>,
+    /// Whether it may act for end users of its own (`act_for = true`).
+    pub act_for: Option<ActFor>,
 }
+
+/// The right to act for end users: a request carrying it may name the principal (a web app's
+/// logged-in user) its run, call or decision is for, so budgets, rates and roles apply per
+/// end user. Granted by `act_for = true` in a client's entry; the local user has it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ActFor;
 
 impl Client {
     /// Whether `key` is this client's key, compared in constant time.
@@ -90,6 +100,8 @@ struct RawClient {
     #[serde(default)]
     roles: Vec<String>,
     concurrency: Option<usize>,
+    #[serde(default)]
+    act_for: bool,
 }
 
 impl ExtraKeys for ServerTables {
@@ -143,6 +155,7 @@ impl Extension for ServerTables {
                     key_sha256: raw.key_sha256,
                     principal,
                     slots: Arc::new(tokio::sync::Semaphore::new(concurrency)),
+                    act_for: raw.act_for.then_some(ActFor),
                 },
             );
         }

@@ -15,6 +15,7 @@ mod report;
 mod telemetry;
 
 pub use crate::calls::CallDecision;
+pub use pause::{PausedRun, paused_run};
 pub use report::{Event, RunReport, RunStatus};
 
 use pause::Paused;
@@ -54,6 +55,29 @@ pub struct Agent {
     router: Arc<dyn Router>,
     cancel: CancellationToken,
     steps: Option<UnboundedSender<Event>>,
+}
+
+/// A run [`Agent::begin`] recorded: ended already (its input rejected, its agent switched
+/// off), or ready for [`Agent::proceed`] to drive.
+pub struct Begun(Beginning);
+
+enum Beginning {
+    Ended(RunReport),
+    Going(Box<(Run, ModelRequest)>),
+}
+
+impl Begun {
+    fn ended(report: RunReport) -> Begun {
+        Begun(Beginning::Ended(report))
+    }
+
+    /// The run's id.
+    pub fn run_id(&self) -> &str {
+        match &self.0 {
+            Beginning::Ended(report) => &report.run_id,
+            Beginning::Going(going) => &going.0.report.run_id,
+        }
+    }
 }
 
 /// The whitelist has no agent of the name asked for.
@@ -140,26 +164,19 @@ impl Agent {
 
     /// Runs `input` for `principal` to its end.
     pub async fn run(&self, principal: &Principal, input: &str) -> Result<RunReport, StateError> {
-        self.run_as(self.new_run_id(principal), principal, input)
-            .await
+        let begun = self.begin(principal, input)?;
+        self.proceed(begun, principal).await
     }
 
-    /// A fresh id for a run of this agent for `principal`, for [`Agent::run_as`].
-    pub fn new_run_id(&self, principal: &Principal) -> String {
-        new_run_id(
+    /// The first steps of a run of `input` for `principal`, all recorded before it returns
+    /// (its start, the screening of the input, the agent's kill switch, the route): a caller
+    /// can give out the run's id and have it found, then [`Agent::proceed`] with it, on
+    /// another task if it likes.
+    pub fn begin(&self, principal: &Principal, input: &str) -> Result<Begun, StateError> {
+        let run_id = new_run_id(
             "run",
             &format!("{}\n{}", self.settings.name, principal.name),
-        )
-    }
-
-    /// [`Agent::run`] under `run_id`, known before the run begins (to answer a caller at once
-    /// while the run goes on).
-    pub async fn run_as(
-        &self,
-        run_id: String,
-        principal: &Principal,
-        input: &str,
-    ) -> Result<RunReport, StateError> {
+        );
         let mut run = Run::new(run_id.clone(), 0, TokenUsage::default(), 0);
         let (prompt, canary) = self.settings.prompt_for(&principal.name);
         run.report.prompt_version = prompt.version.clone();
@@ -194,7 +211,9 @@ impl Agent {
                 "Your message is {chars} characters long; this agent accepts at most {}. Nothing was sent to the model.",
                 self.settings.max_input_chars
             );
-            return self.finish(run, RunStatus::InputRejected, answer);
+            return self
+                .finish(run, RunStatus::InputRejected, answer)
+                .map(Begun::ended);
         };
         let input = match self.note_screening(&mut run, "input", screened)? {
             Ok(text) => text,
@@ -203,7 +222,9 @@ impl Agent {
                     "Your message was not sent to the model: it contains {} data, which this agent does not accept.",
                     kind.name()
                 );
-                return self.finish(run, RunStatus::InputRejected, answer);
+                return self
+                    .finish(run, RunStatus::InputRejected, answer)
+                    .map(Begun::ended);
             }
         };
         if let Some(killed) = self
@@ -211,14 +232,16 @@ impl Agent {
             .state()
             .killed(&Target::Agent(self.settings.name.clone()))?
         {
-            return self.finish(
-                run,
-                RunStatus::AgentKilled,
-                format!(
-                    "The agent `{}` is switched off: {}",
-                    self.settings.name, killed.reason
-                ),
-            );
+            return self
+                .finish(
+                    run,
+                    RunStatus::AgentKilled,
+                    format!(
+                        "The agent `{}` is switched off: {}",
+                        self.settings.name, killed.reason
+                    ),
+                )
+                .map(Begun::ended);
         }
         run.route = self.router.route(&input);
         self.gate.state().append_audit(
@@ -235,7 +258,22 @@ impl Agent {
             parallel_tool_calls: true,
             max_output_tokens: self.settings.max_output_tokens,
         };
-        self.drive(run, principal, request).await
+        Ok(Begun(Beginning::Going(Box::new((run, request)))))
+    }
+
+    /// Drives a run [`Agent::begin`] recorded to its end (or its pause).
+    pub async fn proceed(
+        &self,
+        begun: Begun,
+        principal: &Principal,
+    ) -> Result<RunReport, StateError> {
+        match begun.0 {
+            Beginning::Ended(report) => Ok(report),
+            Beginning::Going(going) => {
+                let (run, request) = *going;
+                self.drive(run, principal, request).await
+            }
+        }
     }
 
     /// Turns of model and tools until the run ends or pauses.

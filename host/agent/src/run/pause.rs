@@ -10,10 +10,10 @@ use super::{Agent, Run, RunReport, RunStatus};
 use crate::gates::{Admitted, Principal, Refusal};
 use crate::models::{Message, ModelRequest, TokenUsage, ToolCall, ToolResult};
 use crate::routing::Route;
-use crate::state::StateError;
 use crate::state::approvals::ApprovalRequest;
 use crate::state::records::{AuditRecord, Decision};
 use crate::state::switches::Target;
+use crate::state::{StateError, StateStore};
 
 /// A call that waits for a human, as a paused run keeps it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -43,6 +43,30 @@ pub(super) struct Paused {
     pub(super) calls: Vec<ToolCall>,
     pub(super) results: Vec<Option<ToolResult>>,
     pub(super) waiting: Vec<Waiting>,
+}
+
+/// A run paused for approval, as whoever resumes it needs to know it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PausedRun {
+    /// Its agent.
+    pub agent: String,
+    /// The model turns it took so far (where a scripted model resumes).
+    pub turns: usize,
+}
+
+/// Run `run_id` of `state`, if it is paused for approval.
+pub fn paused_run(state: &StateStore, run_id: &str) -> Result<Option<PausedRun>, StateError> {
+    let Some((agent, text)) = state.paused_run(run_id)? else {
+        return Ok(None);
+    };
+    let paused: Paused = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
+        path: state.path().to_owned(),
+        message: format!("paused run {run_id}: {e}"),
+    })?;
+    Ok(Some(PausedRun {
+        agent,
+        turns: paused.turns as usize,
+    }))
 }
 
 impl Agent {

@@ -107,3 +107,16 @@ impl Drop for Served {
         let _ = self.child.wait();
     }
 }
+
+/// Checks `answer` against the schema `name` of the OpenAPI `document` (its `$ref`s resolved
+/// within the document).
+pub fn conforms(document: &serde_json::Value, name: &str, answer: &serde_json::Value) {
+    let mut root = document.clone();
+    root["$ref"] = serde_json::json!(format!("#/components/schemas/{name}"));
+    let validator = jsonschema::validator_for(&root).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(answer)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{answer} is not a {name}: {errors:?}");
+}

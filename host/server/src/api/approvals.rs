@@ -1,8 +1,9 @@
 //! `GET /v1/approvals` and `POST /v1/approvals/{id}/approve|deny`: the human approvals calls
-//! wait for, decided by a client with the `approver` role (or the local user, on a server
-//! without clients).
+//! and runs wait for, decided by a client with the `approver` role (or an end user it acts
+//! for; the local user, on a server without clients). The last decision a paused run waits
+//! for resumes it in the server.
 
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
@@ -13,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{Api, Problem, internal, require};
+use super::{Api, Problem, acting, internal, require};
+use crate::settings::ActFor;
 
 /// The role a client needs to list and decide approvals.
 pub const APPROVER: &str = "approver";
@@ -69,10 +71,24 @@ pub struct Listing {
 
 /// Why a person decides as they do.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Verdict {
     /// In words; required to deny.
     #[serde(default)]
     pub reason: String,
+    /// The end user deciding (a client with `act_for = true` only); by default the client.
+    pub principal: Option<String>,
+}
+
+/// A decision taken.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Decided {
+    /// The approval, now decided.
+    #[serde(flatten)]
+    pub approval: ApprovalInfo,
+    /// Whether it was the last decision a paused run waited for, which now goes on in the
+    /// server (read it at `/v1/runs/{run_id}`).
+    pub resumed: bool,
 }
 
 /// Approvals still waiting, oldest first (`?all=true`: every approval).
@@ -100,7 +116,8 @@ pub(super) async fn list(
     Ok(Json(approvals.into_iter().map(Into::into).collect()))
 }
 
-/// Approves a waiting call: the same call made again runs, once.
+/// Approves a waiting call: the same call made again runs, once; a paused run whose last
+/// approval it was goes on in the server.
 #[utoipa::path(
     post,
     path = "/v1/approvals/{id}/approve",
@@ -108,29 +125,33 @@ pub(super) async fn list(
     params(("id" = i64, Path, description = "The approval's number")),
     request_body(content = Verdict, description = "Why (optional)"),
     responses(
-        (status = 200, description = "Approved", body = ApprovalInfo),
+        (status = 200, description = "Approved (a paused run whose last approval it was goes on)", body = Decided),
         (status = 403, description = "The client lacks the `approver` role", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such approval", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Decided already, or it belongs to a paused agent run", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Decided already", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "It belongs to a paused run that cannot resume in this server", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(super) async fn approve(
     State(api): State<Api>,
     client: Option<Extension<Principal>>,
+    act_for: Option<Extension<ActFor>>,
     Path(id): Path<i64>,
-    body: Option<Json<Verdict>>,
-) -> Result<Json<ApprovalInfo>, Problem> {
-    let verdict = body.map(|b| b.0).unwrap_or_default();
+    body: Bytes,
+) -> Result<Json<Decided>, Problem> {
+    let verdict = verdict(&body)?;
     decide(
         &api,
         client.as_deref(),
+        act_for.map(|e| e.0),
         id,
         Decision::Approved,
-        verdict.reason,
+        verdict,
     )
 }
 
-/// Denies a waiting call: the same call made again is refused, once, with the reason.
+/// Denies a waiting call: the same call made again is refused, once, with the reason; a
+/// paused run whose last approval it was goes on in the server, its model told of the denial.
 #[utoipa::path(
     post,
     path = "/v1/approvals/{id}/deny",
@@ -138,21 +159,23 @@ pub(super) async fn approve(
     params(("id" = i64, Path, description = "The approval's number")),
     request_body(content = Verdict, description = "Why (required)"),
     responses(
-        (status = 200, description = "Denied", body = ApprovalInfo),
+        (status = 200, description = "Denied (a paused run whose last approval it was goes on, told of the denial)", body = Decided),
         (status = 400, description = "No reason given", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The client lacks the `approver` role", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such approval", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Decided already, or it belongs to a paused agent run", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Decided already", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "It belongs to a paused run that cannot resume in this server", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(super) async fn deny(
     State(api): State<Api>,
     client: Option<Extension<Principal>>,
+    act_for: Option<Extension<ActFor>>,
     Path(id): Path<i64>,
-    body: Result<Json<Verdict>, JsonRejection>,
-) -> Result<Json<ApprovalInfo>, Problem> {
-    let reason = body.map(|b| b.0.reason).unwrap_or_default();
-    if reason.trim().is_empty() {
+    body: Bytes,
+) -> Result<Json<Decided>, Problem> {
+    let verdict = verdict(&body)?;
+    if verdict.reason.trim().is_empty() {
         return Err(Problem::new(
             StatusCode::BAD_REQUEST,
             "reason-required",
@@ -160,59 +183,89 @@ pub(super) async fn deny(
             "send {\"reason\": \"…\"}: the caller is told why",
         ));
     }
-    decide(&api, client.as_deref(), id, Decision::Denied, reason)
+    decide(
+        &api,
+        client.as_deref(),
+        act_for.map(|e| e.0),
+        id,
+        Decision::Denied,
+        verdict,
+    )
 }
 
-/// Records `decision` on approval `id` for `client` (the local user without one).
+/// Records `decision` on approval `id` by `client` (or the end user it acts for; the local
+/// user without a client) and, when it was the last decision a paused run waited for,
+/// resumes the run in the server.
 fn decide(
     api: &Api,
     client: Option<&Principal>,
+    act_for: Option<ActFor>,
     id: i64,
     decision: Decision,
-    reason: String,
-) -> Result<Json<ApprovalInfo>, Problem> {
+    verdict: Verdict,
+) -> Result<Json<Decided>, Problem> {
     require(client, APPROVER)?;
+    let by = acting(&api.server, client, act_for, verdict.principal, None)?;
     let gate = api.server.gate();
     let state = gate.state();
     let request = state
         .approval(id)
         .map_err(internal)?
         .ok_or_else(|| unknown(id))?;
-    if state
-        .paused_run(&request.run_id)
-        .map_err(internal)?
-        .is_some()
-    {
-        return Err(Problem::new(
-            StatusCode::CONFLICT,
-            "paused-run",
-            "It belongs to a paused agent run",
-            format!(
-                "approval {id} belongs to the paused run {}: decide it with `harness approvals \
-                 {} {id}`, which resumes the run",
-                request.run_id,
-                match decision {
-                    Decision::Approved => "approve",
-                    Decision::Denied => "deny",
-                }
-            ),
-        ));
+    let resumer = api
+        .server
+        .resumer(&request.run_id, &api.cancel)
+        .map_err(|error| {
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot-resume",
+                "The paused run cannot resume here",
+                format!(
+                    "approval {id} belongs to the paused run {}, which cannot resume in this \
+                     server ({error}); nothing was decided",
+                    request.run_id
+                ),
+            )
+        })?;
+    let decided = match state.decide(id, decision, &by.name, &verdict.reason) {
+        Ok(decided) => decided,
+        Err(DecideError::Unknown(id)) => return Err(unknown(id)),
+        Err(decided @ DecideError::Decided { .. }) => {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "decided",
+                "Decided already",
+                decided.to_string(),
+            ));
+        }
+        Err(DecideError::State(error)) => return Err(internal(error)),
+    };
+    let resumed = match resumer {
+        Some(agent) => api
+            .server
+            .resume(agent, &decided.run_id)
+            .map_err(internal)?,
+        None => false,
+    };
+    Ok(Json(Decided {
+        approval: decided.into(),
+        resumed,
+    }))
+}
+
+/// The verdict in a decision's body; an empty body is a verdict without a reason.
+fn verdict(body: &Bytes) -> Result<Verdict, Problem> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Verdict::default());
     }
-    let by = client.map_or_else(
-        || api.server.local_principal().name.clone(),
-        |c| c.name.clone(),
-    );
-    match state.decide(id, decision, &by, &reason) {
-        Ok(decided) => Ok(Json(decided.into())),
-        Err(DecideError::Unknown(id)) => Err(unknown(id)),
-        Err(decided @ DecideError::Decided { .. }) => Err(Problem::new(
-            StatusCode::CONFLICT,
-            "decided",
-            "Decided already",
-            decided.to_string(),
-        )),
-        Err(DecideError::State(error)) => Err(internal(error)),
-    }
+    serde_json::from_slice(body).map_err(|error| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-body",
+            "The body is not the JSON expected",
+            format!("a verdict is {{\"reason\": \"…\", \"principal\": \"…\"}}: {error}"),
+        )
+    })
 }
 
 fn unknown(id: i64) -> Problem {

@@ -6,6 +6,7 @@
 mod approvals;
 mod figures;
 mod problem;
+mod runs;
 mod switches;
 mod tools;
 
@@ -27,10 +28,15 @@ use utoipa_axum::routes;
 pub use approvals::{APPROVER, ApprovalInfo, Verdict};
 pub use figures::{BudgetInfo, MetricsInfo, PromptFigures, ToolFigures};
 pub use problem::Problem;
+pub use runs::{
+    FeedbackInfo, FeedbackRequest, RecordInfo, RunAccepted, RunDetail, RunInfo, RunPage,
+    RunRequest, RunResult,
+};
 pub use switches::{KillReason, OPERATOR, SwitchInfo};
 pub use tools::{Annotations, CallResult, ToolInfo};
 
 use crate::mcp::McpServer;
+use crate::settings::ActFor;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -41,7 +47,8 @@ use crate::mcp::McpServer;
     ),
     tags(
         (name = "tools", description = "The whitelist's tool functions, and calls to them"),
-        (name = "approvals", description = "Human approvals that calls wait for"),
+        (name = "runs", description = "Agent runs, their records, and feedback on them"),
+        (name = "approvals", description = "Human approvals that calls and runs wait for"),
         (name = "switches", description = "Kill switches for tools and agents"),
         (name = "figures", description = "Budgets spent and the audit log's counts")
     ),
@@ -90,6 +97,9 @@ pub(crate) fn router(
     let (router, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(tools::list))
         .routes(routes!(tools::call))
+        .routes(routes!(runs::start, runs::list))
+        .routes(routes!(runs::show))
+        .routes(routes!(runs::feedback))
         .routes(routes!(approvals::list))
         .routes(routes!(approvals::approve))
         .routes(routes!(approvals::deny))
@@ -178,6 +188,71 @@ fn require(client: Option<&Principal>, role: &str) -> Result<(), Problem> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Who a request is for: the end user it names, when the client may act for its users
+/// ([`ActFor`]), with `roles` (each one the client has itself; by default all of the
+/// client's), or else the client itself (the local user, on a server without clients).
+fn acting(
+    server: &McpServer,
+    client: Option<&Principal>,
+    act_for: Option<ActFor>,
+    principal: Option<String>,
+    roles: Option<Vec<String>>,
+) -> Result<Principal, Problem> {
+    let (client, may_act) = match client {
+        Some(client) => (client, act_for.is_some()),
+        None => (server.local_principal(), true),
+    };
+    let Some(name) = principal.filter(|name| *name != client.name) else {
+        return match roles {
+            None => Ok(client.clone()),
+            Some(_) => Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "roles-without-principal",
+                "Roles are for an end user",
+                "`roles` names the roles of the end user in `principal`; the client's own roles \
+                 are those of its [clients] entry",
+            )),
+        };
+    };
+    if !may_act {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "may-not-act-for",
+            "The client may not act for others",
+            format!(
+                "{} may not act for `{name}`: add `act_for = true` to its [clients] entry",
+                client.name
+            ),
+        ));
+    }
+    if name.trim().is_empty() {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-principal",
+            "An empty principal",
+            "`principal` names the end user; it may not be empty",
+        ));
+    }
+    let roles = match roles {
+        None => client.roles.clone(),
+        Some(roles) => {
+            if let Some(role) = roles.iter().find(|r| !client.roles.contains(*r)) {
+                return Err(Problem::new(
+                    StatusCode::FORBIDDEN,
+                    "role-not-held",
+                    "A role the client does not hold",
+                    format!(
+                        "{} cannot give `{name}` the role `{role}`: it does not hold it itself",
+                        client.name
+                    ),
+                ));
+            }
+            roles.into_iter().collect()
+        }
+    };
+    Ok(Principal { name, roles })
 }
 
 /// A state failure as a problem: the server's fault, said as it happened.

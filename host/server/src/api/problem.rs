@@ -2,6 +2,7 @@
 //! `type` a client can branch on, a `title`, the HTTP `status`, and a `detail` with the same
 //! actionable message the CLI prints.
 
+use axum::extract::rejection::JsonRejection;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -47,5 +48,18 @@ impl IntoResponse for Problem {
             body,
         )
             .into_response()
+    }
+}
+
+impl From<JsonRejection> for Problem {
+    /// A body that is not the JSON asked for: malformed, of the wrong shape, too large, or
+    /// not sent as `application/json`.
+    fn from(rejection: JsonRejection) -> Problem {
+        Problem::new(
+            rejection.status(),
+            "invalid-body",
+            "The body is not the JSON expected",
+            rejection.body_text(),
+        )
     }
 }

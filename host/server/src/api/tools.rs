@@ -156,14 +156,7 @@ pub(super) async fn call(
     Path((tool, function)): Path<(String, String)>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<CallResult>), Problem> {
-    let Json(arguments) = body.map_err(|rejection| {
-        Problem::new(
-            rejection.status(),
-            "invalid-body",
-            "The body is not a JSON object",
-            rejection.body_text(),
-        )
-    })?;
+    let Json(arguments) = body?;
     let principal = client.map_or_else(|| server.local_principal().clone(), |c| c.0);
     let ask = async |_: &Admitted| Confirmation::Refused {
         reason: "the HTTP API cannot ask them; call it from an MCP client that supports \

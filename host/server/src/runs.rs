@@ -1,0 +1,126 @@
+//! Agent runs inside the server: started for a request over the whitelist served now, each a
+//! task of its own (a run goes on when the client that asked for it leaves, and a paused run
+//! waits in the state for its approvals), and resumed here once the last approval it waits
+//! for is decided. Runs stop when the server's grace period ends, recorded as cancelled.
+
+use std::time::Instant;
+
+use harness_agent::gates::Principal;
+use harness_agent::models::{self, ModelError};
+use harness_agent::run::{Agent, RunReport, UnknownAgent, paused_run};
+use harness_agent::state::StateError;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::McpServer;
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RunError {
+    /// The whitelist has no such agent.
+    #[error(transparent)]
+    UnknownAgent(#[from] UnknownAgent),
+    /// The agent's model cannot be set up (a missing key, an unreadable script).
+    #[error("the agent's model: {0}")]
+    Model(#[from] ModelError),
+    /// The state failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// A run the server began: its id at once, its report when it ends or pauses.
+pub(crate) struct Started {
+    pub(crate) run_id: String,
+    pub(crate) report: JoinHandle<Result<RunReport, StateError>>,
+}
+
+impl McpServer {
+    /// Agent `name` of the whitelist served now with a model of its own (a scripted model
+    /// continues after the `turns` a paused run took), stopped when `cancel` fires.
+    pub(crate) fn agent(
+        &self,
+        name: &str,
+        turns: usize,
+        cancel: &CancellationToken,
+    ) -> Result<Agent, RunError> {
+        let gate = self.gate();
+        let settings = gate
+            .config()
+            .agents()
+            .get(name)
+            .ok_or_else(|| UnknownAgent {
+                name: name.to_owned(),
+                known: gate.config().agents().keys().cloned().collect(),
+            })?;
+        let model = models::for_agent(gate.config(), settings, turns, &|var| {
+            std::env::var(var).ok()
+        })?;
+        Ok(Agent::over(gate, name, model)?.with_cancel(cancel.child_token()))
+    }
+
+    /// Begins a run of `agent` on `input` for `principal` (recorded, so its id can be given
+    /// out and found) and drives it on as a task of the server.
+    pub(crate) fn start_run(
+        &self,
+        agent: Agent,
+        principal: Principal,
+        input: &str,
+    ) -> Result<Started, StateError> {
+        let begun = agent.begin(&principal, input)?;
+        let run_id = begun.run_id().to_owned();
+        let server = self.clone();
+        let report = tokio::spawn(self.track(async move {
+            let started = Instant::now();
+            let ran = agent.proceed(begun, &principal).await;
+            server.count(&agent, ran.as_ref().map(Some), started);
+            ran
+        }));
+        Ok(Started { run_id, report })
+    }
+
+    /// The agent that would resume run `run_id`, when it is a paused run: built before a
+    /// decision is recorded, so a run that cannot resume here (its agent gone from the
+    /// whitelist, its model's key missing) leaves the decision to be taken where it can.
+    pub(crate) fn resumer(
+        &self,
+        run_id: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Option<Agent>, RunError> {
+        match paused_run(self.gate().state(), run_id)? {
+            Some(paused) => Ok(Some(self.agent(&paused.agent, paused.turns, cancel)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Resumes run `run_id` with `agent` as a task of the server if none of its approvals
+    /// waits any more; says whether it did.
+    pub(crate) fn resume(&self, agent: Agent, run_id: &str) -> Result<bool, StateError> {
+        let approvals = self.gate().state().approvals_of_run(run_id)?;
+        if approvals.iter().any(|a| a.decision.is_none()) {
+            return Ok(false);
+        }
+        let server = self.clone();
+        let run_id = run_id.to_owned();
+        tokio::spawn(self.track(async move {
+            let started = Instant::now();
+            let resumed = agent.resume(&run_id).await;
+            server.count(&agent, resumed.as_ref().map(Option::as_ref), started);
+        }));
+        Ok(true)
+    }
+
+    /// Counts what a run came to, and logs a run the state failed under.
+    fn count(&self, agent: &Agent, ran: Result<Option<&RunReport>, &StateError>, started: Instant) {
+        let settings = agent.settings();
+        match ran {
+            Ok(Some(report)) => {
+                self.metrics()
+                    .ran(&settings.name, &settings.model, report, started.elapsed());
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::error!(target: "harness::serve", agent = %settings.name, %error, "a run failed");
+            }
+        }
+    }
+}

@@ -27,6 +27,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio_util::sync::CancellationToken;
 
 use crate::ServeError;
+use crate::api::Problem;
 use crate::mcp::McpServer;
 
 /// Largest request body `/mcp` accepts.
@@ -208,14 +209,17 @@ async fn authenticate(
     match client {
         Some(client) => {
             let Ok(_slot) = client.slots.clone().try_acquire_owned() else {
-                let mut response = (
+                let mut response = Problem::new(
                     StatusCode::TOO_MANY_REQUESTS,
+                    "too-many-requests",
+                    "Too many requests in flight",
                     format!(
-                        "client `{}` has as many requests in flight as it may; retry shortly",
+                        "client `{}` has as many requests in flight as it may (its \
+                         `concurrency`); retry shortly",
                         client.name
                     ),
                 )
-                    .into_response();
+                .into_response();
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -228,11 +232,14 @@ async fn authenticate(
             next.run(request).await
         }
         None => {
-            let mut response = (
+            let mut response = Problem::new(
                 StatusCode::UNAUTHORIZED,
-                "a client key is required: `Authorization: Bearer KEY` (see `harness keys new`)",
+                "unauthorized",
+                "A client key is required",
+                "send `Authorization: Bearer KEY` with a key of the whitelist's [clients] (see \
+                 `harness keys new`)",
             )
-                .into_response();
+            .into_response();
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"harness\""),

@@ -63,16 +63,16 @@ impl McpServer {
     pub(crate) fn start_run(
         &self,
         agent: Agent,
-        principal: Principal,
+        principal: &Principal,
         input: &str,
     ) -> Result<Started, StateError> {
-        let begun = agent.begin(&principal, input)?;
+        let begun = agent.begin(principal, input)?;
         let run_id = begun.run_id().to_owned();
         let server = self.clone();
         let report = tokio::spawn(self.track(async move {
             let started = Instant::now();
-            let ran = agent.proceed(begun, &principal).await;
-            server.count(&agent, ran.as_ref().map(Some), started);
+            let ran = agent.proceed(begun).await;
+            server.count(&agent, ran.as_ref(), started);
             ran
         }));
         Ok(Started { run_id, report })
@@ -93,31 +93,28 @@ impl McpServer {
     }
 
     /// Resumes run `run_id` with `agent` as a task of the server if none of its approvals
-    /// waits any more; says whether it did.
+    /// waits any more (recorded as resumed before this returns); says whether it did.
     pub(crate) fn resume(&self, agent: Agent, run_id: &str) -> Result<bool, StateError> {
-        let approvals = self.gate().state().approvals_of_run(run_id)?;
-        if approvals.iter().any(|a| a.decision.is_none()) {
+        let Some(begun) = agent.take_up(run_id)? else {
             return Ok(false);
-        }
+        };
         let server = self.clone();
-        let run_id = run_id.to_owned();
         tokio::spawn(self.track(async move {
             let started = Instant::now();
-            let resumed = agent.resume(&run_id).await;
-            server.count(&agent, resumed.as_ref().map(Option::as_ref), started);
+            let resumed = agent.proceed(begun).await;
+            server.count(&agent, resumed.as_ref(), started);
         }));
         Ok(true)
     }
 
     /// Counts what a run came to, and logs a run the state failed under.
-    fn count(&self, agent: &Agent, ran: Result<Option<&RunReport>, &StateError>, started: Instant) {
+    fn count(&self, agent: &Agent, ran: Result<&RunReport, &StateError>, started: Instant) {
         let settings = agent.settings();
         match ran {
-            Ok(Some(report)) => {
+            Ok(report) => {
                 self.metrics()
                     .ran(&settings.name, &settings.model, report, started.elapsed());
             }
-            Ok(None) => {}
             Err(error) => {
                 tracing::error!(target: "harness::serve", agent = %settings.name, %error, "a run failed");
             }

@@ -57,13 +57,22 @@ pub struct Agent {
     steps: Option<UnboundedSender<Event>>,
 }
 
-/// A run [`Agent::begin`] recorded: ended already (its input rejected, its agent switched
-/// off), or ready for [`Agent::proceed`] to drive.
+/// A run whose first steps are recorded ([`Agent::begin`], [`Agent::take_up`]): ended already
+/// (its input rejected, its agent switched off), or ready for [`Agent::proceed`] to drive.
 pub struct Begun(Beginning);
 
 enum Beginning {
     Ended(RunReport),
-    Going(Box<(Run, ModelRequest)>),
+    Going(Box<Going>),
+}
+
+/// A run about to go on: the conversation so far, and for a resumed run, the turn its
+/// approvals were decided in.
+struct Going {
+    run: Run,
+    principal: Principal,
+    request: ModelRequest,
+    decided: Option<pause::Decided>,
 }
 
 impl Begun {
@@ -75,7 +84,7 @@ impl Begun {
     pub fn run_id(&self) -> &str {
         match &self.0 {
             Beginning::Ended(report) => &report.run_id,
-            Beginning::Going(going) => &going.0.report.run_id,
+            Beginning::Going(going) => &going.run.report.run_id,
         }
     }
 }
@@ -165,7 +174,7 @@ impl Agent {
     /// Runs `input` for `principal` to its end.
     pub async fn run(&self, principal: &Principal, input: &str) -> Result<RunReport, StateError> {
         let begun = self.begin(principal, input)?;
-        self.proceed(begun, principal).await
+        self.proceed(begun).await
     }
 
     /// The first steps of a run of `input` for `principal`, all recorded before it returns
@@ -258,20 +267,31 @@ impl Agent {
             parallel_tool_calls: true,
             max_output_tokens: self.settings.max_output_tokens,
         };
-        Ok(Begun(Beginning::Going(Box::new((run, request)))))
+        Ok(Begun(Beginning::Going(Box::new(Going {
+            run,
+            principal: principal.clone(),
+            request,
+            decided: None,
+        }))))
     }
 
-    /// Drives a run [`Agent::begin`] recorded to its end (or its pause).
-    pub async fn proceed(
-        &self,
-        begun: Begun,
-        principal: &Principal,
-    ) -> Result<RunReport, StateError> {
+    /// Drives a run [`Agent::begin`] or [`Agent::take_up`] recorded to its end (or its next
+    /// pause).
+    pub async fn proceed(&self, begun: Begun) -> Result<RunReport, StateError> {
         match begun.0 {
             Beginning::Ended(report) => Ok(report),
             Beginning::Going(going) => {
-                let (run, request) = *going;
-                self.drive(run, principal, request).await
+                let Going {
+                    mut run,
+                    principal,
+                    mut request,
+                    decided,
+                } = *going;
+                if let Some(decided) = decided {
+                    self.finish_turn(&mut run, &principal, &mut request, decided)
+                        .await?;
+                }
+                self.drive(run, &principal, request).await
             }
         }
     }

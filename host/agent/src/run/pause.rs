@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Agent, Run, RunReport, RunStatus};
+use super::{Agent, Beginning, Begun, Going, Run, RunReport, RunStatus};
+use crate::calls::CallDecision;
 use crate::gates::{Admitted, Principal, Refusal};
 use crate::models::{Message, ModelRequest, TokenUsage, ToolCall, ToolResult};
 use crate::routing::Route;
@@ -69,12 +70,32 @@ pub fn paused_run(state: &StateStore, run_id: &str) -> Result<Option<PausedRun>,
     }))
 }
 
+/// The turn a paused run stopped in, its approvals decided: the calls to run now, and the
+/// results and refusals known.
+pub(super) struct Decided {
+    text: Option<String>,
+    calls: Vec<ToolCall>,
+    results: Vec<Option<ToolResult>>,
+    refused: Vec<(usize, CallDecision)>,
+    approved: Vec<(usize, Admitted)>,
+}
+
 impl Agent {
     /// Resumes run `run_id`, paused for approvals, once every one of them is decided: approved
     /// calls run (unless their tool was switched off meanwhile), denied ones are reported to the
     /// model as denied, and the run goes on. `None` when the run is not this agent's paused run,
     /// still waits for a decision, or another resumer (in any process) took it first.
     pub async fn resume(&self, run_id: &str) -> Result<Option<RunReport>, StateError> {
+        match self.take_up(run_id)? {
+            Some(begun) => self.proceed(begun).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The first steps of [`Agent::resume`], all recorded before it returns (the run taken
+    /// from the paused ones, `run.resumed`, the denials settled): a caller can say the run
+    /// goes on and have it found so, then [`Agent::proceed`] with it.
+    pub fn take_up(&self, run_id: &str) -> Result<Option<Begun>, StateError> {
         let Some(text) = self
             .gate
             .state()
@@ -112,7 +133,7 @@ impl Agent {
                 approvals: decided.keys().copied().collect(),
             },
         )?;
-        let mut decisions = Vec::new();
+        let mut refused = Vec::new();
         let mut approved = Vec::new();
         for waiting in paused.waiting {
             let approval = &decided[&waiting.approval];
@@ -131,7 +152,7 @@ impl Agent {
             if let Some(reservation) = waiting.admitted.fuel {
                 self.gate.state().settle(reservation, 0)?;
             }
-            decisions.push((
+            refused.push((
                 waiting.index,
                 match killed {
                     Some(killed) if approval.decision == Some(Decision::Approved) => {
@@ -155,25 +176,51 @@ impl Agent {
                 },
             ));
         }
+        Ok(Some(Begun(Beginning::Going(Box::new(Going {
+            run,
+            principal,
+            request: paused.request,
+            decided: Some(Decided {
+                text: paused.text,
+                calls: paused.calls,
+                results: paused.results,
+                refused,
+                approved,
+            }),
+        })))))
+    }
+
+    /// Runs the approved calls of the turn a run was paused in, records every decision, and
+    /// adds the turn to the conversation.
+    pub(super) async fn finish_turn(
+        &self,
+        run: &mut Run,
+        principal: &Principal,
+        request: &mut ModelRequest,
+        turn: Decided,
+    ) -> Result<(), StateError> {
+        let Decided {
+            text,
+            calls,
+            mut results,
+            refused,
+            approved,
+        } = turn;
         let (indexes, approved): (Vec<usize>, Vec<_>) = approved.into_iter().unzip();
         let ran = self
             .gate
-            .run(&principal.call_context(run_id), approved)
+            .run(&principal.call_context(&run.report.run_id), approved)
             .await?;
+        let mut decisions = refused;
         decisions.extend(indexes.into_iter().zip(ran));
-        let mut results = paused.results;
         for (index, decision) in decisions {
-            results[index] = Some(self.note_call(&mut run, &paused.calls[index], decision)?);
+            results[index] = Some(self.note_call(run, &calls[index], decision)?);
         }
-        let mut request = paused.request;
-        request.messages.push(Message::Assistant {
-            text: paused.text,
-            calls: paused.calls,
-        });
+        request.messages.push(Message::Assistant { text, calls });
         request.messages.push(Message::ToolResults {
             results: results.into_iter().flatten().collect(),
         });
-        self.drive(run, &principal, request).await.map(Some)
+        Ok(())
     }
 
     /// Keeps the run's state for [`Agent::resume`] and reports it as paused.

@@ -285,7 +285,7 @@ pub(super) async fn start(
         return Ok(stream(&server, agent, principal, &request.input)?.into_response());
     }
     let Started { run_id, report } = server
-        .start_run(agent, principal.clone(), &request.input)
+        .start_run(agent, &principal, &request.input)
         .map_err(internal)?;
     if !request.wait {
         let location = format!("/v1/runs/{run_id}");
@@ -320,7 +320,7 @@ fn stream(
     let (steps_tx, mut steps) = mpsc::unbounded_channel();
     let agent_name = agent.settings().name.clone();
     let Started { run_id, report } = server
-        .start_run(agent.with_steps(steps_tx), principal.clone(), input)
+        .start_run(agent.with_steps(steps_tx), &principal, input)
         .map_err(internal)?;
     let (events_tx, events) = mpsc::unbounded_channel();
     let send = move |name: &str, data: Result<String, serde_json::Error>| {

@@ -5,6 +5,8 @@
 #   build Rust tools for wasm where rustup cannot add the wasm32-wasip2 target;
 # - componentize-py in ./.venv, to build Python tools;
 # - the official MCP Python SDK (mcp) in ./.venv, the real client the MCP tests drive;
+# - the Python client (clients/python, editable) with httpx and pytest, and Django with Django
+#   REST framework for the example app (examples/django), in ./.venv;
 # - the MCP conformance suite and the Node 22 it needs, from npm into ./.npm-tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +31,19 @@ mcp_version=2.3.0
 if ! .venv/bin/python -c "import importlib.metadata as m; assert m.version('mcp') == '$mcp_version'" 2>/dev/null; then
   echo "setup: installing the MCP Python SDK $mcp_version into .venv"
   .venv/bin/pip install -q "mcp==$mcp_version"
+fi
+python_packages=(httpx==0.28.1 pytest==9.2.0 Django==5.2.19 djangorestframework==3.18.3)
+if ! .venv/bin/python - "${python_packages[@]}" <<'PY' 2>/dev/null
+import importlib.metadata as m, sys
+for wanted in sys.argv[1:]:
+    name, version = wanted.split("==")
+    assert m.version(name) == version, wanted
+m.version("harness-client")
+PY
+then
+  echo "setup: installing ${python_packages[*]} and clients/python into .venv"
+  .venv/bin/pip install -q "${python_packages[@]}"
+  .venv/bin/pip install -q -e clients/python
 fi
 conformance_version=0.1.16
 if [ ! -x .npm-tools/node_modules/.bin/conformance ] || ! grep -q "\"version\": \"$conformance_version\"" .npm-tools/node_modules/@modelcontextprotocol/conformance/package.json 2>/dev/null; then

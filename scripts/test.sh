@@ -2,7 +2,8 @@
 # Runs every check and test: formatting and lints first (so neither can land broken), then unit
 # and end-to-end tests against components built from source (Rust, Python, C and WAT guests) in
 # parallel processes, doc tests and examples, the benchmarks once in test mode, the example tools'
-# own unit tests, the Python helper's tests, and the demo on the same (debug) build.
+# own unit tests, the Python helper's tests, the Python client's and the Django example's tests
+# against real servers, and the demo on the same (debug) build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -13,4 +14,7 @@ cargo test --workspace --doc
 cargo test -p harness-e2e --bench boundary
 cargo test --manifest-path tools/Cargo.toml --target-dir target
 python3 -m unittest discover guest-sdk/python
+export HARNESS_BIN=$PWD/target/debug/harness
+.venv/bin/python -m pytest -q -p no:cacheprovider clients/python/tests
+.venv/bin/python examples/django/manage.py test desk
 HARNESS_PROFILE=dev scripts/demo.sh

@@ -1224,6 +1224,81 @@ async fn alerts_are_raised_on_tool_error_rates_and_costly_runs() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_reach_their_webhook_once_each_retried_when_it_fails_first() {
+    use harness_e2e::http_server::{HttpServer, response};
+    use std::sync::Mutex;
+    let received: Arc<Mutex<Vec<(Option<String>, serde_json::Value)>>> = Arc::default();
+    // The receiver holds its first answer until the run has returned: a run that waited for
+    // the webhook would never return.
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = Mutex::new(released);
+    let receiver = {
+        let received = received.clone();
+        HttpServer::start(move |request| {
+            let first = {
+                let mut received = received.lock().unwrap();
+                received.push((
+                    request.header("x-alert-token").map(str::to_owned),
+                    serde_json::from_slice(&request.body).unwrap(),
+                ));
+                received.len() == 1
+            };
+            if first {
+                let _ = released.lock().unwrap().recv();
+                return response(503, &[], b"");
+            }
+            response(204, &[], b"")
+        })
+    };
+    // SAFETY: set before any thread of this test reads the environment.
+    unsafe { std::env::set_var("HARNESS_TEST_ALERT_TOKEN", "s3cret") };
+    let tmp = tempfile::tempdir().unwrap();
+    let (policy, host, state) = setup_with(
+        tmp.path(),
+        "",
+        &format!(
+            "[alerts]\nrun_tokens = 100000\n\
+             webhooks = [{{ url = \"http://{}/hook\", headers_from_env = {{ X-Alert-Token = \"HARNESS_TEST_ALERT_TOKEN\" }} }}]",
+            receiver.addr()
+        ),
+    );
+    let costly = r#"{"text": "a long answer", "usage": {"input_tokens": 150000, "output_tokens": 10}}"#;
+    let agent = support(&policy, &host, &state, scripted(costly));
+    let report = agent.run(&principal("ana", &[]), "question").await.unwrap();
+    release.send(()).unwrap();
+    agent.gate().webhooks().finish(Duration::from_secs(30)).await;
+
+    let received = received.lock().unwrap();
+    assert_eq!(received.len(), 2, "one failure, then delivered once: {received:?}");
+    assert_eq!(received[0], received[1], "the retry sends the same alert");
+    let (token, alert) = &received[1];
+    assert_eq!(token.as_deref(), Some("s3cret"));
+    assert_eq!(
+        (&alert["alert"], &alert["run_id"], &alert["threshold"]),
+        (
+            &serde_json::json!("run_tokens"),
+            &serde_json::json!(report.run_id),
+            &serde_json::json!(100000.0)
+        )
+    );
+    assert!(
+        alert["text"].as_str().unwrap().starts_with("Harness alert `run_tokens`"),
+        "a Slack-compatible text: {alert}"
+    );
+}
+
+#[test]
+fn a_webhook_that_is_not_http_is_refused_naming_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .raw("[alerts]\nwebhooks = [{ url = \"ftp://alerts.example/hook\" }]")
+        .write(tmp.path());
+    let error = Config::load(&policy).unwrap_err().to_string();
+    assert!(error.contains("alerts.webhooks[0].url"), "{error}");
+    assert!(error.contains("not an http or https URL"), "{error}");
+}
+
 /// A provider on loopback that asks for `calc__apply` first and answers with the tool's result
 /// second, in OpenAI's or Anthropic's wire format.
 fn provider(anthropic: bool) -> harness_e2e::http_server::HttpServer {

@@ -17,6 +17,7 @@ use crate::routing::Route;
 use crate::state::approvals::Claim;
 use crate::state::records::{AuditRecord, Decision, Gate, ToolCalled, ToolConfirmed, ToolRefused};
 use crate::state::{Durability, StateError, StateStore};
+use crate::webhooks::Webhooks;
 
 /// What happened to one proposed tool call.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -95,16 +96,23 @@ pub struct ToolGate {
     host: Host,
     state: Arc<StateStore>,
     config: Arc<Config>,
+    webhooks: Webhooks,
 }
 
 impl ToolGate {
     /// The gate over `host`, recording in `state`, with the gates of `config`.
     pub fn new(host: Host, state: Arc<StateStore>, config: Arc<Config>) -> ToolGate {
         ToolGate {
+            webhooks: Webhooks::new(config.webhooks()),
             host,
             state,
             config,
         }
+    }
+
+    /// Where the alerts of runs through this gate are delivered.
+    pub fn webhooks(&self) -> &Webhooks {
+        &self.webhooks
     }
 
     /// The sandbox.

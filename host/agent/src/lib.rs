@@ -37,3 +37,4 @@ pub mod replay;
 pub mod routing;
 pub mod run;
 pub mod state;
+pub mod webhooks;

@@ -12,7 +12,7 @@ use harness_sandbox::Host;
 
 use crate::agents;
 use crate::exit::Exit;
-use crate::run::{exit, print_run};
+use crate::run::{ALERT_DELIVERY, exit, print_run};
 
 /// `harness approvals list`.
 pub fn list(config: &Config, all: bool) -> Result<Exit> {
@@ -86,7 +86,11 @@ pub fn decide(
     })?;
     let agent = agents::agent(config, host, state, settings, paused.turns)?;
     let runtime = crate::load::runtime()?;
-    let resumed = runtime.block_on(agent.resume(&decided.run_id))?;
+    let resumed = runtime.block_on(async {
+        let resumed = agent.resume(&decided.run_id).await;
+        agent.gate().webhooks().finish(ALERT_DELIVERY).await;
+        resumed
+    })?;
     match resumed {
         Some(report) => {
             let principal = Principal {

@@ -12,6 +12,10 @@ use harness_sandbox::{Host, Outcome};
 use crate::agents;
 use crate::exit::Exit;
 
+/// How long a command that ran an agent waits, before it exits, for its alerts to reach their
+/// webhooks (retries included).
+pub const ALERT_DELIVERY: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// What `harness run` was asked.
 pub struct RunArgs {
     /// The agent (may be omitted when the whitelist has one).
@@ -44,7 +48,9 @@ pub fn run(config: &Config, host: Host, args: &RunArgs) -> Result<Exit> {
                 cancel.cancel();
             }
         });
-        agent.run(&principal, &args.input).await
+        let report = agent.run(&principal, &args.input).await;
+        agent.gate().webhooks().finish(ALERT_DELIVERY).await;
+        report
     })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -103,6 +103,9 @@ impl Current {
     }
 }
 
+/// How long a stopping server waits for alerts still being delivered to their webhooks.
+pub const ALERT_DELIVERY: Duration = Duration::from_secs(10);
+
 /// How often the server looks for switches flipped by another process.
 pub const SWITCH_POLL: Duration = Duration::from_millis(250);
 
@@ -161,11 +164,13 @@ impl McpServer {
         }
     }
 
-    /// Waits until no call is in flight, and lets no new one start: once the calls were
-    /// cancelled, for their `tool.cancelled` records to be written before the process ends.
+    /// Waits until no call or run is in flight, and lets no new one start: once the calls were
+    /// cancelled, for their `tool.cancelled` records to be written before the process ends;
+    /// then up to [`ALERT_DELIVERY`] for alerts still on their way to webhooks.
     pub async fn finish_calls(&self) {
         self.in_flight.close();
         self.in_flight.wait().await;
+        self.gate().webhooks().finish(ALERT_DELIVERY).await;
     }
 
     /// `call`, counted among the calls in flight that [`McpServer::finish_calls`] waits for.

@@ -63,7 +63,7 @@ impl Budgets {
 }
 
 /// The `[alerts]` table: thresholds that raise an `alert.raised` audit record and a warning on
-/// the `harness::alert` log target.
+/// the `harness::alert` log target, and are delivered to `webhooks`.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Alerts {
@@ -71,6 +71,56 @@ pub struct Alerts {
     pub run_tokens: Option<u64>,
     /// A tool function whose recent calls fail this often.
     pub tool_error_rate: Option<ErrorRate>,
+    /// Where each raised alert is POSTed as JSON (with a Slack-compatible `text`).
+    #[serde(default)]
+    pub webhooks: Vec<Webhook>,
+}
+
+/// A webhook alerts are POSTed to: `{ url = "https://…", headers_from_env = { Authorization =
+/// "ALERT_TOKEN" } }`, each header's value read from the named environment variable when an
+/// alert is sent, so no secret sits in the whitelist.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// An `http` or `https` URL.
+    pub url: String,
+    /// Header name → the environment variable holding its value.
+    #[serde(default)]
+    pub headers_from_env: std::collections::BTreeMap<String, String>,
+}
+
+impl Alerts {
+    /// Checks the webhooks: `Err` names the key and what is wrong.
+    pub(super) fn check(&self) -> Result<(), (String, String)> {
+        for (index, hook) in self.webhooks.iter().enumerate() {
+            let key = format!("alerts.webhooks[{index}]");
+            match reqwest::Url::parse(&hook.url) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+                Ok(url) => {
+                    return Err((
+                        format!("{key}.url"),
+                        format!("`{}` is not an http or https URL", url.scheme()),
+                    ));
+                }
+                Err(error) => return Err((format!("{key}.url"), format!("{}: {error}", hook.url))),
+            }
+            for (header, var) in &hook.headers_from_env {
+                if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                    return Err((
+                        format!("{key}.headers_from_env"),
+                        format!("`{header}` is not a header name"),
+                    ));
+                }
+                if var.is_empty() {
+                    return Err((
+                        format!("{key}.headers_from_env.{header}"),
+                        "name the environment variable that holds the value".into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// When a tool's error rate raises an alert.

@@ -12,7 +12,7 @@ mod models;
 mod rate;
 
 pub use agents::{AgentSettings, Canary, OutputSchema, Prompt, RouteRule};
-pub use budgets::{Alerts, Budgets, ErrorRate, Standing};
+pub use budgets::{Alerts, Budgets, ErrorRate, Standing, Webhook};
 pub use gates::{Condition, ToolGates};
 pub use models::{ModelSettings, Provider};
 pub use rate::Rate;
@@ -39,6 +39,7 @@ pub struct Config {
     budgets: Budgets,
     gates: BTreeMap<String, ToolGates>,
     durability: Durability,
+    webhooks: Vec<Webhook>,
 }
 
 /// No gates: every principal may call the tool, as often as it likes, without approval.
@@ -84,6 +85,11 @@ impl Config {
         &self.budgets
     }
 
+    /// Where raised alerts are delivered (`[alerts] webhooks`).
+    pub fn webhooks(&self) -> &[Webhook] {
+        &self.webhooks
+    }
+
     /// How long the state's commits wait for the disk (`[state] durability`).
     pub fn durability(&self) -> Durability {
         self.durability
@@ -95,19 +101,31 @@ impl Config {
     }
 
     /// The same whitelist keeping durable state in `data_dir`: scratch state for evaluation
-    /// and replay.
+    /// and replay, whose alerts go to no webhook.
     pub fn with_data_dir(self, data_dir: PathBuf) -> Config {
         Config {
             policy: self.policy.with_data_dir(data_dir),
+            webhooks: Vec::new(),
             ..self
         }
     }
 
     /// The same whitelist with no grant that reaches outside the host (see
-    /// [`Policy::without_side_effects`]), for replaying a recorded run; and what was restricted.
+    /// [`Policy::without_side_effects`]) and no alert webhook, for replaying a recorded run;
+    /// and what was restricted.
     pub fn without_side_effects(self) -> (Config, Vec<String>) {
-        let (policy, restricted) = self.policy.without_side_effects();
-        (Config { policy, ..self }, restricted)
+        let (policy, mut restricted) = self.policy.without_side_effects();
+        if !self.webhooks.is_empty() {
+            restricted.push("[alerts] webhooks: alerts are not delivered".into());
+        }
+        (
+            Config {
+                policy,
+                webhooks: Vec::new(),
+                ..self
+            },
+            restricted,
+        )
     }
 }
 
@@ -120,6 +138,7 @@ impl From<(Policy, AgentPart)> for Config {
             budgets: checked.budgets,
             gates: checked.gates,
             durability: checked.durability,
+            webhooks: checked.webhooks,
         }
     }
 }
@@ -197,6 +216,7 @@ pub struct AgentPart {
     budgets: Budgets,
     gates: BTreeMap<String, ToolGates>,
     durability: Durability,
+    webhooks: Vec<Webhook>,
 }
 
 impl Extension for AgentTables {
@@ -209,6 +229,7 @@ impl Extension for AgentTables {
         policy: &Policy,
     ) -> Result<AgentPart, (String, String)> {
         let base = policy.path().parent().unwrap_or(Path::new("."));
+        self.alerts.check()?;
         let mut gates = BTreeMap::new();
         for (name, raw) in tools {
             if raw.roles.as_ref().is_some_and(Vec::is_empty) {
@@ -262,6 +283,7 @@ impl Extension for AgentTables {
             budgets: self.budgets,
             gates,
             durability: self.state.durability,
+            webhooks: self.alerts.webhooks,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! The thresholds of `[alerts]`: a run that uses too many tokens, a tool function that fails
-//! too often. Each raises an `alert.raised` record and a warning on `harness::alert`, once per
-//! run and subject.
+//! too often. Each raises an `alert.raised` record, a warning on `harness::alert` and a POST to
+//! the webhooks ([`crate::webhooks`]), once per run and subject.
 
 use super::{Agent, Run};
 use crate::state::StateError;
@@ -52,7 +52,8 @@ impl Agent {
         Ok(())
     }
 
-    /// An alert: an audit record (`alert.raised`) and a warning on the `harness::alert` target.
+    /// An alert: an audit record (`alert.raised`), a warning on the `harness::alert` target,
+    /// and a delivery to the whitelist's webhooks.
     pub(super) fn raise_alert(
         &self,
         run_id: &str,
@@ -62,15 +63,17 @@ impl Agent {
         threshold: f64,
     ) -> Result<(), StateError> {
         tracing::warn!(target: "harness::alert", alert = kind, subject, value, threshold, run_id, "alert raised");
-        self.gate.state().append_audit(
-            run_id,
-            AuditRecord::AlertRaised(AlertRaised {
-                alert: kind.to_owned(),
-                subject: subject.to_owned(),
-                value,
-                threshold,
-            }),
-        )?;
+        let alert = AlertRaised {
+            alert: kind.to_owned(),
+            subject: subject.to_owned(),
+            value,
+            threshold,
+        };
+        let entry = self
+            .gate
+            .state()
+            .append_audit(run_id, AuditRecord::AlertRaised(alert.clone()))?;
+        self.gate.webhooks().deliver(run_id, &entry.at, &alert);
         Ok(())
     }
 }

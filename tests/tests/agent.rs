@@ -1228,7 +1228,9 @@ async fn alerts_are_raised_on_tool_error_rates_and_costly_runs() {
 async fn alerts_reach_their_webhook_once_each_retried_when_it_fails_first() {
     use harness_e2e::http_server::{HttpServer, response};
     use std::sync::Mutex;
-    let received: Arc<Mutex<Vec<(Option<String>, serde_json::Value)>>> = Arc::default();
+    /// What the receiver got: the token header and the JSON body of each request.
+    type Received = Vec<(Option<String>, serde_json::Value)>;
+    let received: Arc<Mutex<Received>> = Arc::default();
     // The receiver holds its first answer until the run has returned: a run that waited for
     // the webhook would never return.
     let (release, released) = std::sync::mpsc::channel::<()>();

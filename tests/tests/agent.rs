@@ -1265,14 +1265,23 @@ async fn alerts_reach_their_webhook_once_each_retried_when_it_fails_first() {
             receiver.addr()
         ),
     );
-    let costly = r#"{"text": "a long answer", "usage": {"input_tokens": 150000, "output_tokens": 10}}"#;
+    let costly =
+        r#"{"text": "a long answer", "usage": {"input_tokens": 150000, "output_tokens": 10}}"#;
     let agent = support(&policy, &host, &state, scripted(costly));
     let report = agent.run(&principal("ana", &[]), "question").await.unwrap();
     release.send(()).unwrap();
-    agent.gate().webhooks().finish(Duration::from_secs(30)).await;
+    agent
+        .gate()
+        .webhooks()
+        .finish(Duration::from_secs(30))
+        .await;
 
     let received = received.lock().unwrap();
-    assert_eq!(received.len(), 2, "one failure, then delivered once: {received:?}");
+    assert_eq!(
+        received.len(),
+        2,
+        "one failure, then delivered once: {received:?}"
+    );
     assert_eq!(received[0], received[1], "the retry sends the same alert");
     let (token, alert) = &received[1];
     assert_eq!(token.as_deref(), Some("s3cret"));
@@ -1285,7 +1294,10 @@ async fn alerts_reach_their_webhook_once_each_retried_when_it_fails_first() {
         )
     );
     assert!(
-        alert["text"].as_str().unwrap().starts_with("Harness alert `run_tokens`"),
+        alert["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Harness alert `run_tokens`"),
         "a Slack-compatible text: {alert}"
     );
 }

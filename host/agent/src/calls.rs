@@ -17,7 +17,9 @@ use crate::routing::Route;
 use crate::state::approvals::Claim;
 use crate::state::records::{AuditRecord, Decision, Gate, ToolCalled, ToolConfirmed, ToolRefused};
 use crate::state::{Durability, StateError, StateStore};
+use crate::telemetry;
 use crate::webhooks::Webhooks;
+use tracing::{Instrument, Span};
 
 /// What happened to one proposed tool call.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -305,15 +307,24 @@ impl ToolGate {
         caller: &CallContext,
         admitted: Vec<Admitted>,
     ) -> Result<Vec<CallDecision>, StateError> {
-        let runs = admitted
+        let spans: Vec<Span> = admitted
             .iter()
-            .map(|ok| self.host.call_json(&ok.function, &ok.arguments, caller));
+            .map(|ok| telemetry::tool_span(&ok.function, &caller.run_id))
+            .collect();
+        let runs = admitted.iter().zip(&spans).map(|(ok, span)| {
+            self.host
+                .call_json(&ok.function, &ok.arguments, caller)
+                .instrument(span.clone())
+        });
         let reports = futures::future::join_all(runs).await;
         let mut decisions = Vec::with_capacity(reports.len());
-        for (ok, report) in admitted.into_iter().zip(reports) {
+        for ((ok, report), span) in admitted.into_iter().zip(reports).zip(spans) {
             if let Some(reservation) = ok.fuel {
                 let used = report.as_ref().map_or(0, |r| r.usage.fuel);
                 self.state.settle(reservation, used)?;
+            }
+            if let Ok(report) = &report {
+                telemetry::tool_ran(&span, report);
             }
             decisions.push(match report {
                 Ok(report) => CallDecision::Ran {

@@ -37,4 +37,5 @@ pub mod replay;
 pub mod routing;
 pub mod run;
 pub mod state;
+pub mod telemetry;
 pub mod webhooks;

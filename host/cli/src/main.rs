@@ -16,6 +16,7 @@ mod metrics;
 mod run;
 mod serve;
 mod switches;
+mod telemetry;
 mod tools;
 
 use std::process::ExitCode;
@@ -28,7 +29,7 @@ use exit::Exit;
 use load::{report, with_config, with_host, with_server};
 
 fn main() -> ExitCode {
-    init_tracing();
+    let _telemetry = telemetry::init();
     ExitCode::from(dispatch(Cli::parse().command))
 }
 
@@ -158,20 +159,4 @@ fn dispatch(command: Command) -> Exit {
             AuditLogAction::Head { policy } => with_config(&policy.path, audit_log::head),
         },
     }
-}
-
-/// Audit records go to stderr as JSON lines when `HARNESS_AUDIT=1`; other logs follow `RUST_LOG`.
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let default = if std::env::var_os("HARNESS_AUDIT").is_some() {
-        "warn,harness::audit=info"
-    } else {
-        "warn"
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .json()
-        .with_writer(std::io::stderr)
-        .with_env_filter(filter)
-        .init();
 }

@@ -24,6 +24,11 @@ const CALC_SCRIPT: &str = r#"{"calls": [{"name": "calc__apply", "arguments": {"o
 /// runs until its 1.5 s timeout, agent `clerk` whose ticket needs approval; client `app` acts
 /// for its users, `desk` does not, `lead` approves.
 fn served(tmp: &std::path::Path, extra: &str) -> Served {
+    served_in(tmp, extra, &[])
+}
+
+/// [`served`] with environment variables set for the server.
+fn served_in(tmp: &std::path::Path, extra: &str, env: &[(&str, &str)]) -> Served {
     let sha = |key: &str| harness_sandbox::Sha256Digest::of(key.as_bytes()).to_string();
     let policy = PolicyFile::new(&tmp.join("cache"))
         .data_dir(&tmp.join("data"))
@@ -65,7 +70,7 @@ fn served(tmp: &std::path::Path, extra: &str) -> Served {
             sha(LEAD),
         ))
         .write(tmp);
-    Served::start(&policy)
+    Served::start_in(&policy, &[], env)
 }
 
 fn key(key: &str) -> String {
@@ -544,5 +549,193 @@ fn concurrent_runs_for_one_end_user_never_overspend_their_budget() {
             "harness_model_tokens_total{agent=\"math\",direction=\"input\",model=\"math-script\""
         ),
         "{text}"
+    );
+}
+
+/// The spans an OTLP receiver got, decoded from the protobuf export.
+fn spans(bodies: &[Vec<u8>]) -> Vec<opentelemetry_proto::tonic::trace::v1::Span> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message;
+    bodies
+        .iter()
+        .flat_map(|body| {
+            ExportTraceServiceRequest::decode(body.as_slice())
+                .unwrap()
+                .resource_spans
+        })
+        .flat_map(|resource| resource.scope_spans)
+        .flat_map(|scope| scope.spans)
+        .collect()
+}
+
+/// A span's string (or integer, as text) attribute `key`.
+fn attribute(span: &opentelemetry_proto::tonic::trace::v1::Span, key: &str) -> Option<String> {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+    let value = span
+        .attributes
+        .iter()
+        .find(|kv| kv.key == key)?
+        .value
+        .as_ref()?
+        .value
+        .as_ref()?;
+    match value {
+        Any::StringValue(text) => Some(text.clone()),
+        Any::IntValue(number) => Some(number.to_string()),
+        other => Some(format!("{other:?}")),
+    }
+}
+
+#[test]
+fn traces_reach_an_otlp_receiver_named_attributed_and_parented() {
+    use harness_e2e::http_server::{HttpServer, response};
+    use std::sync::{Arc, Mutex};
+    let bodies: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let receiver = {
+        let bodies = bodies.clone();
+        HttpServer::start(move |request| {
+            if request.request_line().starts_with("POST /v1/traces") {
+                bodies.lock().unwrap().push(request.body.clone());
+            }
+            response(200, &[("content-type", "application/x-protobuf")], b"")
+        })
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let endpoint = format!("http://{}", receiver.addr());
+    let served = served_in(
+        tmp.path(),
+        "",
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true"),
+        ],
+    );
+
+    // A run whose request carries a traceparent, and an MCP call with one in `_meta`.
+    let (web_trace, web_span) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let (status, report) = {
+        let (status, body) = served.http(
+            "POST",
+            "/v1/runs",
+            &format!("{}traceparent: 00-{web_trace}-{web_span}-01\r\n", key(DESK)),
+            r#"{"agent": "math", "input": "My mail is ana@example.com. What is 6 times 7?"}"#,
+        );
+        (status, json(&body))
+    };
+    assert_eq!(status, 200, "{report}");
+    let (mcp_trace, mcp_span) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
+    let call = served.post(
+        &format!(
+            "{}MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\nMcp-Name: calc__apply\r\n",
+            key(DESK)
+        ),
+        &format!(
+            r#"{{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{{"name":"calc__apply","arguments":{{"op":"add","a":1,"b":2}},"_meta":{{"traceparent":"00-{mcp_trace}-{mcp_span}-01","io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{{}},"io.modelcontextprotocol/clientInfo":{{"name":"raw","version":"1"}}}}}}}}"#
+        ),
+    );
+    assert!(call.starts_with("HTTP/1.1 200"), "{call}");
+
+    let started = Instant::now();
+    let spans = loop {
+        let spans = spans(&bodies.lock().unwrap());
+        let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+        if names.contains(&"tools/call calc__apply") && names.contains(&"invoke_agent math") {
+            break spans;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "spans so far: {names:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let named = |name: &str| {
+        spans.iter().find(|s| s.name == name).unwrap_or_else(|| {
+            panic!(
+                "a span {name}: {:?}",
+                spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+            )
+        })
+    };
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+
+    // The run: the request's span under the web app's, the agent's under it, its model calls
+    // and tool call under the agent's, all in the web app's trace.
+    let http = named("POST /v1/runs");
+    assert_eq!(
+        (hex(&http.trace_id), hex(&http.parent_span_id)),
+        (web_trace.to_owned(), web_span.to_owned())
+    );
+    let agent = named("invoke_agent math");
+    assert_eq!(agent.parent_span_id, http.span_id);
+    assert_eq!(
+        attribute(agent, "gen_ai.operation.name").as_deref(),
+        Some("invoke_agent")
+    );
+    assert_eq!(
+        attribute(agent, "gen_ai.agent.name").as_deref(),
+        Some("math")
+    );
+    assert_eq!(
+        attribute(agent, "gen_ai.conversation.id"),
+        report["run_id"].as_str().map(str::to_owned)
+    );
+    assert_eq!(
+        attribute(agent, "harness.run.status").as_deref(),
+        Some("answered")
+    );
+    let chats: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "chat math-script")
+        .collect();
+    assert_eq!(chats.len(), 2, "two model turns");
+    for chat in &chats {
+        assert_eq!(chat.parent_span_id, agent.span_id);
+        assert_eq!(hex(&chat.trace_id), web_trace);
+        assert_eq!(
+            attribute(chat, "gen_ai.operation.name").as_deref(),
+            Some("chat")
+        );
+        assert_eq!(
+            attribute(chat, "gen_ai.provider.name").as_deref(),
+            Some("scripted")
+        );
+        assert_eq!(
+            attribute(chat, "gen_ai.usage.input_tokens").as_deref(),
+            Some("400")
+        );
+    }
+    let input = attribute(chats[0], "gen_ai.input.messages").expect("content is captured");
+    assert!(
+        !input.contains("ana@example.com"),
+        "masked as the model sees it: {input}"
+    );
+    assert!(input.contains("What is 6 times 7?"), "{input}");
+    let tool = spans
+        .iter()
+        .find(|s| s.name == "execute_tool calc.apply" && s.parent_span_id == agent.span_id)
+        .expect("the run's tool call under its agent span");
+    assert_eq!(attribute(tool, "harness.outcome").as_deref(), Some("ok"));
+
+    // The MCP call: its span under the client's traceparent, the sandbox's under it.
+    let mcp = named("tools/call calc__apply");
+    assert_eq!(
+        (hex(&mcp.trace_id), hex(&mcp.parent_span_id)),
+        (mcp_trace.to_owned(), mcp_span.to_owned())
+    );
+    assert_eq!(
+        attribute(mcp, "mcp.method.name").as_deref(),
+        Some("tools/call")
+    );
+    assert_eq!(
+        attribute(mcp, "gen_ai.tool.name").as_deref(),
+        Some("calc__apply")
+    );
+    assert_eq!(attribute(mcp, "jsonrpc.request.id").as_deref(), Some("9"));
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.name == "execute_tool calc.apply" && s.parent_span_id == mcp.span_id),
+        "the sandbox call under the MCP span"
     );
 }

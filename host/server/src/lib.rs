@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod reload;
 mod runs;
 pub mod settings;
+mod trace;
 
 pub use http::{serve_http, serve_listener};
 pub use mcp::McpServer;

@@ -44,6 +44,8 @@ use crate::catalog;
 use crate::confirm::{Asking, Confirmations};
 use crate::metrics::ServerMetrics;
 use crate::settings::ServerSettings;
+use crate::trace::{self, Carrier};
+use tracing::Instrument;
 
 /// Tools per page of `tools/list`.
 pub const PAGE_SIZE: usize = 100;
@@ -443,8 +445,32 @@ impl ServerHandler for McpServer {
             .unwrap_or(&self.principal)
             .clone();
         let asking = Asking::of(&context, &request);
+        let traced = request
+            .meta
+            .as_ref()
+            .map(|meta| Carrier::from_meta(meta))
+            .filter(|carrier| !carrier.is_empty())
+            .unwrap_or_else(|| Carrier::from_meta(&context.meta));
+        let headers = context
+            .extensions
+            .get::<Parts>()
+            .map(|parts| Carrier::from_headers(&parts.headers))
+            .unwrap_or_default();
+        let span = trace::tools_call_span(&request.name, &context.id.to_string(), traced, headers);
         let arguments = Value::Object(request.arguments.unwrap_or_default());
-        self.track(self.call(&principal, &request.name, arguments, asking, context.ct))
-            .await
+        let response = self
+            .track(
+                self.call(&principal, &request.name, arguments, asking, context.ct)
+                    .instrument(span.clone()),
+            )
+            .await;
+        match &response {
+            Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
+                trace::tool_error(&span, "tool_error");
+            }
+            Err(_) => trace::tool_error(&span, "protocol_error"),
+            Ok(_) => {}
+        }
+        response
     }
 }

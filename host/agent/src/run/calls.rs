@@ -6,7 +6,7 @@
 use harness_sandbox::Outcome;
 
 use super::pause::Waiting;
-use super::{Agent, CallDecision, Event, Run, telemetry};
+use super::{Agent, CallDecision, Event, Run};
 use crate::calls::Admission;
 use crate::gates::Principal;
 use crate::guards::pii::{Kind, Screened};
@@ -110,7 +110,6 @@ impl Agent {
                 (format!("refused by the harness ({gate}): {reason}"), true)
             }
             CallDecision::Ran { function, report } => {
-                telemetry::tool_call(&run.report.run_id, &call.id, function, report);
                 self.check_error_rate(run, function)?;
                 match &report.outcome {
                     Outcome::Ok { value } => (value.to_string(), false),

@@ -6,13 +6,12 @@
 //!
 //! The loop is here; [`calls`](self) gates, runs and records a turn's tool calls, `pause`
 //! keeps a run for human approval and resumes it, `alerts` raises `[alerts]` thresholds, and
-//! `telemetry` emits the GenAI events.
+//! [`crate::telemetry`] traces it.
 
 mod alerts;
 mod calls;
 mod pause;
 mod report;
-mod telemetry;
 
 pub use crate::calls::CallDecision;
 pub use pause::{PausedRun, paused_run};
@@ -27,6 +26,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use tokio::sync::mpsc::UnboundedSender;
+use tracing::{Instrument, Span};
 
 use harness_sandbox::Host;
 use sha2::{Digest, Sha256};
@@ -43,6 +43,7 @@ use crate::state::ledger::{Budget, Exhausted, Reservation};
 use crate::state::records::{AuditRecord, ModelResponded, PromptUsed, RunEnded, RunStarted};
 use crate::state::switches::Target;
 use crate::state::{StateError, StateStore};
+use crate::telemetry;
 
 /// An agent ready to run: its settings, its model (with retries and fallbacks), the host its
 /// tools run in, and the state its runs are recorded in. It owns what it needs (clones of shared
@@ -73,6 +74,7 @@ struct Going {
     principal: Principal,
     request: ModelRequest,
     decided: Option<pause::Decided>,
+    span: Span,
 }
 
 impl Begun {
@@ -189,6 +191,13 @@ impl Agent {
         let mut run = Run::new(run_id.clone(), 0, TokenUsage::default(), 0);
         let (prompt, canary) = self.settings.prompt_for(&principal.name);
         run.report.prompt_version = prompt.version.clone();
+        let span = telemetry::agent_span(
+            &self.settings.name,
+            &run_id,
+            &self.model.id(),
+            &prompt.version,
+        );
+        let _traced = span.enter();
         // The audit log keeps the input as the model would see it, never the unmasked text; an
         // input over the length limit is not even screened.
         let chars = input.chars().count();
@@ -267,11 +276,13 @@ impl Agent {
             parallel_tool_calls: true,
             max_output_tokens: self.settings.max_output_tokens,
         };
+        drop(_traced);
         Ok(Begun(Beginning::Going(Box::new(Going {
             run,
             principal: principal.clone(),
             request,
             decided: None,
+            span,
         }))))
     }
 
@@ -286,12 +297,17 @@ impl Agent {
                     principal,
                     mut request,
                     decided,
+                    span,
                 } = *going;
-                if let Some(decided) = decided {
-                    self.finish_turn(&mut run, &principal, &mut request, decided)
-                        .await?;
+                async {
+                    if let Some(decided) = decided {
+                        self.finish_turn(&mut run, &principal, &mut request, decided)
+                            .await?;
+                    }
+                    self.drive(run, &principal, request).await
                 }
-                self.drive(run, &principal, request).await
+                .instrument(span)
+                .await
             }
         }
     }
@@ -325,9 +341,10 @@ impl Agent {
                 }
             };
             run.report.turns += 1;
+            let chat = telemetry::chat_span(&run_id, &self.model.id());
             let started = std::time::Instant::now();
             let answered = tokio::select! {
-                answered = self.model.complete(&request) => Some(answered),
+                answered = self.model.complete(&request).instrument(chat.clone()) => Some(answered),
                 () = self.cancel.cancelled() => None,
             };
             let Some(answered) = answered else {
@@ -341,6 +358,7 @@ impl Agent {
             let response = match answered {
                 Ok(response) => response,
                 Err(error) => {
+                    telemetry::model_failed(&chat, &error.to_string());
                     self.gate.state().append_audit(
                         &run_id,
                         AuditRecord::ModelFailed {
@@ -354,7 +372,7 @@ impl Agent {
                     );
                 }
             };
-            self.record_response(&mut run, &response, latency)?;
+            self.record_response(&mut run, &request, &response, (&chat, latency))?;
             if response.calls.is_empty() {
                 let Some(answer) = response.text.filter(|t| !t.trim().is_empty()) else {
                     let answer = "The model ended its turn without an answer.".to_owned();
@@ -496,42 +514,48 @@ impl Agent {
         Ok(offered)
     }
 
+    /// Counts the model's answer, records it (masked) in the audit log and on the `chat` span,
+    /// and checks the run's token alert.
     fn record_response(
         &self,
         run: &mut Run,
+        request: &ModelRequest,
         response: &ModelResponse,
-        latency: std::time::Duration,
+        (chat, latency): (&Span, std::time::Duration),
     ) -> Result<(), StateError> {
         let usage = &mut run.report.usage;
         usage.input_tokens += response.usage.input_tokens;
         usage.output_tokens += response.usage.output_tokens;
         usage.cache_read_tokens += response.usage.cache_read_tokens;
         let id = self.model.id();
-        let latency_ms = latency.as_secs_f64() * 1000.0;
-        telemetry::model_call(
-            &run.report.run_id,
-            &run.report.prompt_version,
-            &id,
-            response,
-            latency_ms,
-        );
         // The log keeps what the model said masked, like everything that reaches it.
         let pii = &self.settings.pii;
+        let text = response.text.as_deref().map(|t| pii.mask(t));
+        let calls: Vec<ToolCall> = response
+            .calls
+            .iter()
+            .map(|call| ToolCall {
+                raw_arguments: pii.mask(&call.raw_arguments),
+                ..call.clone()
+            })
+            .collect();
+        let content = telemetry::capture_content().then(|| {
+            let said = serde_json::json!([{"role": "assistant", "text": text, "calls": calls}]);
+            (
+                serde_json::to_string(&request.messages).unwrap_or_default(),
+                said.to_string(),
+            )
+        });
+        telemetry::model_responded(chat, response, content);
+        let latency_ms = latency.as_secs_f64() * 1000.0;
         self.gate.state().append_audit(
             &run.report.run_id,
             AuditRecord::ModelResponded(ModelResponded {
                 model: response.model.clone(),
                 response_id: response.response_id.clone(),
                 finish: response.finish.clone(),
-                text: response.text.as_deref().map(|t| pii.mask(t)),
-                calls: response
-                    .calls
-                    .iter()
-                    .map(|call| ToolCall {
-                        raw_arguments: pii.mask(&call.raw_arguments),
-                        ..call.clone()
-                    })
-                    .collect(),
+                text,
+                calls,
                 provider: id.provider.clone(),
                 request_model: id.model.clone(),
                 input_tokens: response.usage.input_tokens,
@@ -572,6 +596,12 @@ impl Agent {
         status: RunStatus,
         answer: String,
     ) -> Result<RunReport, StateError> {
+        // Runs end inside their `invoke_agent` span.
+        telemetry::run_ended(
+            &Span::current(),
+            &crate::state::runs::RunState::Stopped(status).name(),
+            status != RunStatus::Answered,
+        );
         self.gate.state().append_audit(
             &run.report.run_id,
             AuditRecord::RunEnded(RunEnded {

@@ -127,6 +127,13 @@ impl Agent {
         );
         run.report.prompt_version = paused.prompt_version.clone();
         run.route = paused.route;
+        let span = crate::telemetry::agent_span(
+            &self.settings.name,
+            run_id,
+            &self.model.id(),
+            &paused.prompt_version,
+        );
+        let traced = span.enter();
         self.gate.state().append_audit(
             run_id,
             AuditRecord::RunResumed {
@@ -176,7 +183,9 @@ impl Agent {
                 },
             ));
         }
+        drop(traced);
         Ok(Some(Begun(Beginning::Going(Box::new(Going {
+            span,
             run,
             principal,
             request: paused.request,
@@ -244,6 +253,7 @@ impl Agent {
                 approvals: paused.waiting.iter().map(|w| w.approval).collect(),
             },
         )?;
+        crate::telemetry::run_ended(&tracing::Span::current(), "paused", false);
         run.report.status = RunStatus::Paused;
         run.report.answer = format!(
             "Paused: waiting for human approval of {}. Decide with `harness approvals approve ID` or `harness approvals deny ID --reason ...`.",

@@ -18,6 +18,11 @@ impl Served {
 
     /// [`Served::start`] with more arguments to `harness serve`.
     pub fn start_with(policy: &Path, arguments: &[&str]) -> Served {
+        Served::start_in(policy, arguments, &[])
+    }
+
+    /// [`Served::start_with`] with environment variables set for the server.
+    pub fn start_in(policy: &Path, arguments: &[&str], env: &[(&str, &str)]) -> Served {
         let addr = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -27,6 +32,7 @@ impl Served {
             .arg(policy)
             .args(["--listen", &addr.to_string()])
             .args(arguments)
+            .envs(env.iter().copied())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();

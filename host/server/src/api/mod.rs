@@ -115,7 +115,9 @@ pub(crate) fn router(
             .with_state(api),
     );
     let loopback = bound.ip().is_loopback();
-    let guarded = router.layer(middleware::from_fn_with_state(loopback, same_origin));
+    let guarded = router
+        .layer(middleware::from_fn_with_state(loopback, same_origin))
+        .layer(middleware::from_fn(crate::trace::http_span));
     (guarded, document)
 }
 

@@ -6,7 +6,8 @@
 # - componentize-py in ./.venv, to build Python tools;
 # - the official MCP Python SDK (mcp) in ./.venv, the real client the MCP tests drive;
 # - the Python client (clients/python, editable) with httpx and pytest, and Django with Django
-#   REST framework for the example app (examples/django), in ./.venv;
+#   REST framework for the example app (examples/django), and schemathesis (which checks the
+#   HTTP API against its OpenAPI document), in ./.venv;
 # - the MCP conformance suite and the Node 22 it needs, from npm into ./.npm-tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +33,7 @@ if ! .venv/bin/python -c "import importlib.metadata as m; assert m.version('mcp'
   echo "setup: installing the MCP Python SDK $mcp_version into .venv"
   .venv/bin/pip install -q "mcp==$mcp_version"
 fi
-python_packages=(httpx==0.28.1 pytest==9.2.0 Django==5.2.19 djangorestframework==3.18.3)
+python_packages=(httpx==0.28.1 pytest==9.2.0 Django==5.2.19 djangorestframework==3.18.3 schemathesis==4.32.5)
 if ! .venv/bin/python - "${python_packages[@]}" <<'PY' 2>/dev/null
 import importlib.metadata as m, sys
 for wanted in sys.argv[1:]:

@@ -11,6 +11,7 @@ const DESK: &str = "hk_desk-key-for-api-tests";
 const VIEWER: &str = "hk_viewer-key-for-api-tests";
 const LEAD: &str = "hk_lead-key-for-api-tests";
 const OPS: &str = "hk_ops-key-for-api-tests";
+const ADMIN: &str = "hk_admin-key-for-api-tests";
 
 fn served(tmp: &std::path::Path) -> Served {
     let sha = |key: &str| harness_sandbox::Sha256Digest::of(key.as_bytes()).to_string();
@@ -29,11 +30,13 @@ fn served(tmp: &std::path::Path) -> Served {
              [clients.viewer]\nkey_sha256 = \"{}\"\nprincipal = \"vera\"\n\n\
              [clients.lead]\nkey_sha256 = \"{}\"\nroles = [\"approver\"]\n\n\
              [clients.ops]\nkey_sha256 = \"{}\"\nroles = [\"operator\"]\n\n\
+             [clients.admin]\nkey_sha256 = \"{}\"\nroles = [\"support\", \"approver\", \"operator\"]\nact_for = true\n\n\
              [budgets]\nuser_fuel = \"1000000000/day\"\n",
             sha(DESK),
             sha(VIEWER),
             sha(LEAD),
-            sha(OPS)
+            sha(OPS),
+            sha(ADMIN)
         ))
         .write(tmp);
     Served::start(&policy)
@@ -359,6 +362,12 @@ fn operators_read_what_budgets_spent_and_what_the_log_counts() {
         .unwrap_or_else(|| panic!("calc.apply is counted: {metrics}"));
     assert_eq!((&apply["calls"], &apply["errors"]), (&json!(2), &json!(1)));
     assert_eq!(metrics["refusals"]["role"], 1, "{metrics}");
+    let (status, all_time) = ask("GET", "/v1/metrics?window=1000000hours", &ops, "");
+    assert_eq!(
+        status, 200,
+        "a window before 1970 counts from 1970: {all_time}"
+    );
+    assert_eq!(all_time["tools"], metrics["tools"]);
     let (status, body) = ask("GET", "/v1/metrics?window=soon", &ops, "");
     assert_eq!(
         (status, &body["type"]),
@@ -547,4 +556,29 @@ fn the_openapi_document_describes_the_answers() {
     );
     let problem = &schemas["Problem"]["required"];
     assert_eq!(problem, &json!(["type", "title", "status", "detail"]));
+}
+
+/// Schemathesis (from PyPI, in `.venv`) generates requests from the OpenAPI document, valid and
+/// invalid, for every operation, and checks each answer against it: statuses, content types,
+/// schemas, and that valid requests are accepted and invalid ones refused. A fixed seed and a
+/// bounded number of examples keep the run short and repeatable.
+#[test]
+fn schemathesis_finds_every_answer_as_the_openapi_document_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    let served = served(tmp.path());
+    let st = harness_e2e::repo_root().join(".venv/bin/st");
+    let output = std::process::Command::new(&st)
+        .args(["run", &format!("http://{}/v1/openapi.json", served.addr)])
+        .args(["--header", &format!("Authorization: Bearer {ADMIN}")])
+        .args(["--checks", "all", "--max-examples", "25", "--seed", "20261203"])
+        .args(["--request-timeout", "30", "--no-color"])
+        .output()
+        .unwrap_or_else(|e| panic!("running {} (scripts/setup.sh installs it): {e}", st.display()));
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "schemathesis found answers the document does not describe:\n{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(report.contains("passed"), "{report}");
 }

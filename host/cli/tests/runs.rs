@@ -325,12 +325,12 @@ fn a_client_acts_for_end_users_only_when_its_entry_allows_it() {
     assert_eq!(next_page["runs"][0]["run_id"], id, "{next_page}");
     let (_, last) = ask(&served, "GET", next_page["next"].as_str().unwrap(), APP, "");
     assert_eq!(last["runs"], json!([]), "{last}");
-    let (_, recent) = ask(&served, "GET", "/v1/runs?principal=bob&since=1h", APP, "");
+    let (_, recent) = ask(&served, "GET", "/v1/runs?principal=bob&within=1h", APP, "");
     assert_eq!(recent["runs"].as_array().unwrap().len(), 2, "{recent}");
     let (_, future) = ask(
         &served,
         "GET",
-        "/v1/runs?principal=bob&since=2999-01-01T00:00:00Z",
+        "/v1/runs?principal=bob&since=2999-01-01T00:00:00%2B01:00",
         APP,
         "",
     );

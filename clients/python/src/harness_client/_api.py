@@ -126,6 +126,7 @@ def list_runs(
     principal: str | None,
     status: str | None,
     since: str | None,
+    within: str | None,
     limit: int | None,
 ) -> Request:
     return Request(
@@ -133,7 +134,13 @@ def list_runs(
         "/v1/runs",
         read_page,
         params=_some(
-            {"principal": principal, "status": status, "since": since, "limit": limit}
+            {
+                "principal": principal,
+                "status": status,
+                "since": since,
+                "within": within,
+                "limit": limit,
+            }
         ),
     )
 

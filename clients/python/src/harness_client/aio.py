@@ -159,10 +159,12 @@ class AsyncClient:
         principal: str | None = None,
         status: str | None = None,
         since: str | None = None,
+        within: str | None = None,
         limit: int | None = None,
     ) -> RunPage:
-        """One page of runs, newest first; ``since`` is a time or a span (``1h``)."""
-        return await self._send(_api.list_runs(principal, status, since, limit))
+        """One page of runs, newest first; ``since`` is a time (RFC 3339), ``within`` a span
+        back from now (``1h``)."""
+        return await self._send(_api.list_runs(principal, status, since, within, limit))
 
     async def next_page(self, page: RunPage) -> RunPage | None:
         """The page after ``page``, if there may be one."""
@@ -174,10 +176,11 @@ class AsyncClient:
         principal: str | None = None,
         status: str | None = None,
         since: str | None = None,
+        within: str | None = None,
     ) -> AsyncIterator[Run]:
         """Every run the filters select, newest first, a page at a time."""
         page: RunPage | None = await self.list_runs(
-            principal=principal, status=status, since=since
+            principal=principal, status=status, since=since, within=within
         )
         while page is not None:
             for run in page.runs:

@@ -158,10 +158,12 @@ class Client:
         principal: str | None = None,
         status: str | None = None,
         since: str | None = None,
+        within: str | None = None,
         limit: int | None = None,
     ) -> RunPage:
-        """One page of runs, newest first; ``since`` is a time or a span (``1h``)."""
-        return self._send(_api.list_runs(principal, status, since, limit))
+        """One page of runs, newest first; ``since`` is a time (RFC 3339), ``within`` a span
+        back from now (``1h``)."""
+        return self._send(_api.list_runs(principal, status, since, within, limit))
 
     def next_page(self, page: RunPage) -> RunPage | None:
         """The page after ``page``, if there may be one."""
@@ -173,10 +175,11 @@ class Client:
         principal: str | None = None,
         status: str | None = None,
         since: str | None = None,
+        within: str | None = None,
     ) -> Iterator[Run]:
         """Every run the filters select, newest first, a page at a time."""
         page: RunPage | None = self.list_runs(
-            principal=principal, status=status, since=since
+            principal=principal, status=status, since=since, within=within
         )
         while page is not None:
             yield from page.runs

@@ -298,8 +298,10 @@ pub fn now() -> String {
 
 /// `now()` minus `ago`, in the same format.
 pub fn since(ago: std::time::Duration) -> String {
+    // No record is older than 1970, which is also as far back as the format goes.
     let then = std::time::SystemTime::now()
         .checked_sub(ago)
+        .filter(|then| *then >= std::time::UNIX_EPOCH)
         .unwrap_or(std::time::UNIX_EPOCH);
     humantime::format_rfc3339_micros(then).to_string()
 }
@@ -414,6 +416,19 @@ mod tests {
 
     fn sql(store: &StateStore, statement: &str) {
         store.lock().execute_batch(statement).unwrap();
+    }
+
+    #[test]
+    fn a_window_reaching_before_1970_starts_at_1970() {
+        let ages = 1_000_000 * 365 * 24 * 3600;
+        assert_eq!(
+            since(std::time::Duration::from_secs(ages)),
+            "1970-01-01T00:00:00.000000Z"
+        );
+        assert_eq!(
+            since(std::time::Duration::MAX),
+            "1970-01-01T00:00:00.000000Z"
+        );
     }
 
     fn verify(store: &StateStore) -> Result<Verified, Tampering> {

@@ -130,7 +130,12 @@ impl StateStore {
             .map_err(|e| self.sqlite(e))?;
         let rows = statement
             .query_map(
-                params![filter.principal, filter.since, filter.before],
+                params![
+                    filter.principal,
+                    filter.since,
+                    // Positions past SQLite's integers are past every record.
+                    filter.before.map(|b| i64::try_from(b).unwrap_or(i64::MAX))
+                ],
                 SummaryRow::read,
             )
             .map_err(|e| self.sqlite(e))?;

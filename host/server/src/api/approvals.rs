@@ -4,6 +4,7 @@
 //! for resumes it in the server.
 
 use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
@@ -63,6 +64,7 @@ impl From<ApprovalRequest> for ApprovalInfo {
 
 /// Which approvals to list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Listing {
     /// Decided ones too, not only those still waiting.
     #[serde(default)]
@@ -77,6 +79,19 @@ pub struct Verdict {
     #[serde(default)]
     pub reason: String,
     /// The end user deciding (a client with `act_for = true` only); by default the client.
+    #[schema(pattern = r"\S")]
+    pub principal: Option<String>,
+}
+
+/// Why a person denies a call: the caller (or the run's model) is told.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Denial {
+    /// In words.
+    #[schema(pattern = r"\S")]
+    pub reason: String,
+    /// The end user deciding (a client with `act_for = true` only); by default the client.
+    #[schema(pattern = r"\S")]
     pub principal: Option<String>,
 }
 
@@ -99,14 +114,16 @@ pub struct Decided {
     params(Listing),
     responses(
         (status = 200, description = "The approvals", body = [ApprovalInfo]),
+        (status = 400, description = "`all` is not true or false", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The client lacks the `approver` role", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(super) async fn list(
     State(Api { server, .. }): State<Api>,
     client: Option<Extension<Principal>>,
-    Query(listing): Query<Listing>,
+    listing: Result<Query<Listing>, QueryRejection>,
 ) -> Result<Json<Vec<ApprovalInfo>>, Problem> {
+    let Query(listing) = listing?;
     require(client.as_deref(), APPROVER)?;
     let approvals = server
         .gate()
@@ -125,6 +142,7 @@ pub(super) async fn list(
     params(("id" = i64, Path, description = "The approval's number")),
     request_body(content = Verdict, description = "Why (optional)"),
     responses(
+        (status = 400, description = "The id or the body is not understood", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Approved (a paused run whose last approval it was goes on)", body = Decided),
         (status = 403, description = "The client lacks the `approver` role", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such approval", body = Problem, content_type = "application/problem+json"),
@@ -136,9 +154,10 @@ pub(super) async fn approve(
     State(api): State<Api>,
     client: Option<Extension<Principal>>,
     act_for: Option<Extension<ActFor>>,
-    Path(id): Path<i64>,
+    id: Result<Path<i64>, PathRejection>,
     body: Bytes,
 ) -> Result<Json<Decided>, Problem> {
+    let Path(id) = id?;
     let verdict = verdict(&body)?;
     decide(
         &api,
@@ -157,10 +176,10 @@ pub(super) async fn approve(
     path = "/v1/approvals/{id}/deny",
     tag = "approvals",
     params(("id" = i64, Path, description = "The approval's number")),
-    request_body(content = Verdict, description = "Why (required)"),
+    request_body(content = Denial, description = "Why"),
     responses(
         (status = 200, description = "Denied (a paused run whose last approval it was goes on, told of the denial)", body = Decided),
-        (status = 400, description = "No reason given", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "No reason given, or the id or body is not understood", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The client lacks the `approver` role", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such approval", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Decided already", body = Problem, content_type = "application/problem+json"),
@@ -171,9 +190,10 @@ pub(super) async fn deny(
     State(api): State<Api>,
     client: Option<Extension<Principal>>,
     act_for: Option<Extension<ActFor>>,
-    Path(id): Path<i64>,
+    id: Result<Path<i64>, PathRejection>,
     body: Bytes,
 ) -> Result<Json<Decided>, Problem> {
+    let Path(id) = id?;
     let verdict = verdict(&body)?;
     if verdict.reason.trim().is_empty() {
         return Err(Problem::new(

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::{Extension, Json};
@@ -29,8 +30,12 @@ pub struct BudgetInfo {
 
 /// The window the figures cover.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Window {
     /// A duration with a unit (`1h`, `7days`); default one day.
+    #[param(
+        pattern = r"^[1-9][0-9]{0,8}(nanos|nsec|ns|usec|us|millis|msec|ms|seconds|second|secs|sec|s|minutes|minute|mins|min|m|hours|hour|hrs|hr|h|days|day|d|weeks|week|wks|wk|w|months|month|M|years|year|yrs|yr|y)( [1-9][0-9]{0,8}(nanos|nsec|ns|usec|us|millis|msec|ms|seconds|second|secs|sec|s|minutes|minute|mins|min|m|hours|hour|hrs|hr|h|days|day|d|weeks|week|wks|wk|w|months|month|M|years|year|yrs|yr|y)){0,3}$"
+    )]
     pub window: Option<String>,
 }
 
@@ -126,19 +131,27 @@ pub(super) async fn budgets(
 pub(super) async fn metrics(
     State(Api { server, .. }): State<Api>,
     client: Option<Extension<Principal>>,
-    Query(window): Query<Window>,
+    window: Result<Query<Window>, QueryRejection>,
 ) -> Result<Json<MetricsInfo>, Problem> {
+    let Query(window) = window?;
     require(client.as_deref(), OPERATOR)?;
     let window = match window.window.as_deref() {
         None => std::time::Duration::from_secs(86_400),
-        Some(text) => humantime::parse_duration(text).map_err(|e| {
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid-window",
-                "Not a duration",
-                format!("`window={text}`: {e}; write a duration such as `1h` or `7days`"),
-            )
-        })?,
+        Some(text) => humantime::parse_duration(text)
+            .map_err(|e| e.to_string())
+            .and_then(|window| {
+                (!window.is_zero())
+                    .then_some(window)
+                    .ok_or_else(|| "an empty window counts nothing".to_owned())
+            })
+            .map_err(|e| {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid-window",
+                    "Not a duration",
+                    format!("`window={text}`: {e}; write a duration such as `1h` or `7days`"),
+                )
+            })?,
     };
     let metrics = server.gate().state().metrics(window).map_err(internal)?;
     Ok(Json(MetricsInfo {

@@ -25,7 +25,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use approvals::{APPROVER, ApprovalInfo, Verdict};
+pub use approvals::{APPROVER, ApprovalInfo, Decided, Denial, Verdict};
 pub use figures::{BudgetInfo, MetricsInfo, PromptFigures, ToolFigures};
 pub use problem::Problem;
 pub use runs::{
@@ -78,6 +78,37 @@ impl utoipa::Modify for BearerKeys {
     }
 }
 
+/// Documents on every operation the `401` the key check answers before any handler runs.
+fn unauthorized_everywhere(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let unauthorized = ResponseBuilder::new()
+        .description("No valid client key")
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build();
+    for item in document.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            operation
+                .responses
+                .responses
+                .entry("401".into())
+                .or_insert_with(|| unauthorized.clone().into());
+        }
+    }
+}
+
 /// What the `/v1` handlers work with.
 #[derive(Clone)]
 struct Api {
@@ -94,7 +125,7 @@ pub(crate) fn router(
     cancel: CancellationToken,
 ) -> (Router, utoipa::openapi::OpenApi) {
     let api = Api { server, cancel };
-    let (router, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(tools::list))
         .routes(routes!(tools::call))
         .routes(routes!(runs::start, runs::list))
@@ -109,6 +140,7 @@ pub(crate) fn router(
         .routes(routes!(figures::metrics))
         .with_state(api.clone())
         .split_for_parts();
+    unauthorized_everywhere(&mut document);
     let router = router.merge(
         Router::new()
             .route("/metrics", get(figures::prometheus))
@@ -193,8 +225,8 @@ fn require(client: Option<&Principal>, role: &str) -> Result<(), Problem> {
 }
 
 /// Who a request is for: the end user it names, when the client may act for its users
-/// ([`ActFor`]), with `roles` (each one the client has itself; by default all of the
-/// client's), or else the client itself (the local user, on a server without clients).
+/// ([`ActFor`]), or else the client itself (the local user, on a server without clients);
+/// with `roles` when given (each one the client holds itself), else the client's roles.
 fn acting(
     server: &McpServer,
     client: Option<&Principal>,
@@ -206,55 +238,50 @@ fn acting(
         Some(client) => (client, act_for.is_some()),
         None => (server.local_principal(), true),
     };
-    let Some(name) = principal.filter(|name| *name != client.name) else {
-        return match roles {
-            None => Ok(client.clone()),
-            Some(_) => Err(Problem::new(
+    let name = match principal {
+        None => client.name.clone(),
+        Some(name) if name.trim().is_empty() => {
+            return Err(Problem::new(
                 StatusCode::BAD_REQUEST,
-                "roles-without-principal",
-                "Roles are for an end user",
-                "`roles` names the roles of the end user in `principal`; the client's own roles \
-                 are those of its [clients] entry",
-            )),
-        };
+                "invalid-principal",
+                "An empty principal",
+                "`principal` names the end user; it may not be empty",
+            ));
+        }
+        Some(name) if name != client.name && !may_act => {
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "may-not-act-for",
+                "The client may not act for others",
+                format!(
+                    "{} may not act for `{name}`: add `act_for = true` to its [clients] entry",
+                    client.name
+                ),
+            ));
+        }
+        Some(name) => name,
     };
-    if !may_act {
+    let Some(roles) = roles else {
+        return Ok(Principal {
+            name,
+            roles: client.roles.clone(),
+        });
+    };
+    if let Some(role) = roles.iter().find(|r| !client.roles.contains(*r)) {
         return Err(Problem::new(
             StatusCode::FORBIDDEN,
-            "may-not-act-for",
-            "The client may not act for others",
+            "role-not-held",
+            "A role the client does not hold",
             format!(
-                "{} may not act for `{name}`: add `act_for = true` to its [clients] entry",
+                "{} cannot give `{name}` the role `{role}`: it does not hold it itself",
                 client.name
             ),
         ));
     }
-    if name.trim().is_empty() {
-        return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-principal",
-            "An empty principal",
-            "`principal` names the end user; it may not be empty",
-        ));
-    }
-    let roles = match roles {
-        None => client.roles.clone(),
-        Some(roles) => {
-            if let Some(role) = roles.iter().find(|r| !client.roles.contains(*r)) {
-                return Err(Problem::new(
-                    StatusCode::FORBIDDEN,
-                    "role-not-held",
-                    "A role the client does not hold",
-                    format!(
-                        "{} cannot give `{name}` the role `{role}`: it does not hold it itself",
-                        client.name
-                    ),
-                ));
-            }
-            roles.into_iter().collect()
-        }
-    };
-    Ok(Principal { name, roles })
+    Ok(Principal {
+        name,
+        roles: roles.into_iter().collect(),
+    })
 }
 
 /// A state failure as a problem: the server's fault, said as it happened.

@@ -2,7 +2,7 @@
 //! `type` a client can branch on, a `title`, the HTTP `status`, and a `detail` with the same
 //! actionable message the CLI prints.
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -59,6 +59,30 @@ impl From<JsonRejection> for Problem {
             rejection.status(),
             "invalid-body",
             "The body is not the JSON expected",
+            rejection.body_text(),
+        )
+    }
+}
+
+impl From<QueryRejection> for Problem {
+    /// A query string that does not fit the endpoint's parameters.
+    fn from(rejection: QueryRejection) -> Problem {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+            "A query parameter is not understood",
+            rejection.body_text(),
+        )
+    }
+}
+
+impl From<PathRejection> for Problem {
+    /// A path whose parameters do not parse (an approval id that is not a number).
+    fn from(rejection: PathRejection) -> Problem {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-path",
+            "A path parameter is not understood",
             rejection.body_text(),
         )
     }

@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -43,8 +43,10 @@ pub struct RunRequest {
     pub input: String,
     /// The end user the run is for (a client with `act_for = true` only); by default the
     /// client's own principal. Budgets, rates and roles then apply to them.
+    #[schema(pattern = r"\S")]
     pub principal: Option<String>,
-    /// The end user's roles, each one the client holds itself; by default the client's.
+    /// The roles the run has (the end user's, or fewer of the client's own), each one the
+    /// client holds itself; by default the client's.
     pub roles: Option<Vec<String>>,
     /// Wait for the run to end or pause (the default); `false` answers `202` with the run's
     /// id at once while it goes on.
@@ -203,16 +205,28 @@ pub struct RunPage {
 
 /// Which runs `GET /v1/runs` lists.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RunQuery {
     /// Only this principal's runs.
     pub principal: Option<String>,
     /// Only runs standing so: `running`, `paused`, `answered`, …
+    #[param(
+        pattern = "^(running|paused|answered|turn_limit|argument_errors|model_failed|agent_killed|budget_exhausted|input_rejected|output_invalid|cancelled)$"
+    )]
     pub status: Option<String>,
-    /// Only runs begun since: a time (RFC 3339) or a span back from now (`1h`, `7d`).
+    /// Only runs begun at or after this time (RFC 3339, e.g. `2026-12-03T09:00:00Z`).
+    #[param(format = DateTime)]
     pub since: Option<String>,
+    /// Only runs begun within this span back from now (`1h`, `7days`).
+    #[param(
+        pattern = r"^[1-9][0-9]{0,8}(nanos|nsec|ns|usec|us|millis|msec|ms|seconds|second|secs|sec|s|minutes|minute|mins|min|m|hours|hour|hrs|hr|h|days|day|d|weeks|week|wks|wk|w|months|month|M|years|year|yrs|yr|y)( [1-9][0-9]{0,8}(nanos|nsec|ns|usec|us|millis|msec|ms|seconds|second|secs|sec|s|minutes|minute|mins|min|m|hours|hour|hrs|hr|h|days|day|d|weeks|week|wks|wk|w|months|month|M|years|year|yrs|yr|y)){0,3}$"
+    )]
+    pub within: Option<String>,
     /// The cursor of the page to read (from the previous page's `next`).
-    pub before: Option<u64>,
+    #[param(minimum = 0)]
+    pub before: Option<i64>,
     /// Runs per page (default 50, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
 }
 
@@ -221,10 +235,12 @@ pub struct RunQuery {
 #[serde(deny_unknown_fields)]
 pub struct FeedbackRequest {
     /// From 0 (useless) to 1 (exactly right); a thumbs-up is 1, a thumbs-down 0.
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub score: f64,
     /// In their words.
     pub comment: Option<String>,
     /// The end user giving it (a client with `act_for = true` only); by default the client.
+    #[schema(pattern = r"\S")]
     pub principal: Option<String>,
 }
 
@@ -260,6 +276,8 @@ pub struct FeedbackInfo {
         (status = 403, description = "The client may not act for that principal, or give that role", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such agent", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is over 1 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The body is JSON of the wrong shape", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The agent's model cannot be set up", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -407,8 +425,9 @@ pub(super) async fn list(
     State(Api { server, .. }): State<Api>,
     client: Option<Extension<Principal>>,
     act_for: Option<Extension<ActFor>>,
-    Query(query): Query<RunQuery>,
+    query: Result<Query<RunQuery>, QueryRejection>,
 ) -> Result<Json<RunPage>, Problem> {
+    let Query(query) = query?;
     let reader = Reader::new(client.as_deref(), act_for.is_some());
     let principal = match (reader, query.principal) {
         (Reader::Own(own), None) => Some(own.to_owned()),
@@ -434,7 +453,13 @@ pub(super) async fn list(
             })
         })
         .transpose()?;
-    let since = query.since.as_deref().map(since).transpose()?;
+    let since = [
+        query.since.as_deref().map(at).transpose()?,
+        query.within.as_deref().map(within).transpose()?,
+    ]
+    .into_iter()
+    .flatten()
+    .max();
     let limit = query.limit.unwrap_or(PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(bad_query(
@@ -446,7 +471,13 @@ pub(super) async fn list(
         principal: principal.clone(),
         status,
         since: since.clone(),
-        before: query.before,
+        before: query
+            .before
+            .map(|before| {
+                u64::try_from(before)
+                    .map_err(|_| bad_query("before", format!("{before} is negative")))
+            })
+            .transpose()?,
         limit,
     };
     let runs = server.gate().state().runs(&filter).map_err(internal)?;
@@ -517,7 +548,9 @@ pub(super) async fn show(
         (status = 403, description = "The run is another principal's, or the client may not act for the author", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The author gave feedback on this run already", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The score is not from 0 to 1", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 1 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The score is not from 0 to 1, or the body is JSON of the wrong shape", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(super) async fn feedback(
@@ -644,17 +677,28 @@ fn bad_query(parameter: &str, detail: String) -> Problem {
     )
 }
 
-/// `since` as the audit log writes times: a span back from now (`1h`), or a time (RFC 3339).
-fn since(value: &str) -> Result<String, Problem> {
-    if let Ok(span) = humantime::parse_duration(value) {
-        return Ok(harness_agent::state::audit::since(span));
+/// `since=` as the audit log writes times (UTC, microseconds; 1970 at the earliest).
+fn at(value: &str) -> Result<String, Problem> {
+    let time = chrono::DateTime::parse_from_rfc3339(value).map_err(|e| {
+        bad_query(
+            "since",
+            format!("`{value}` is not an RFC 3339 time such as 2026-12-03T09:00:00Z: {e}"),
+        )
+    })?;
+    let utc = time
+        .with_timezone(&chrono::Utc)
+        .max(chrono::DateTime::UNIX_EPOCH);
+    Ok(utc.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+}
+
+/// `within=` as the time it reaches back to, as the audit log writes times.
+fn within(value: &str) -> Result<String, Problem> {
+    match humantime::parse_duration(value) {
+        Ok(span) if !span.is_zero() => Ok(harness_agent::state::audit::since(span)),
+        Ok(_) => Err(bad_query("within", "an empty span selects nothing".into())),
+        Err(e) => Err(bad_query(
+            "within",
+            format!("`{value}` is not a span such as 1h or 7days: {e}"),
+        )),
     }
-    humantime::parse_rfc3339_weak(value)
-        .map(|time| humantime::format_rfc3339_micros(time).to_string())
-        .map_err(|_| {
-            bad_query(
-                "since",
-                format!("`{value}` is neither a time (2026-12-03T09:00:00Z) nor a span (1h, 7d)"),
-            )
-        })
 }

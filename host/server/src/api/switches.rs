@@ -41,6 +41,7 @@ impl From<Killed> for SwitchInfo {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct KillReason {
     /// In words: recorded, and told to the model or client that calls the tool.
+    #[schema(pattern = r"\S")]
     pub reason: String,
 }
 

@@ -145,6 +145,7 @@ pub(super) async fn list(
         (status = 403, description = "Refused by the role, approval or confirmation gate", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tool function", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is over 1 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The arguments do not fit the function's schema", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Refused by the rate or budget gate", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The tool is switched off", body = Problem, content_type = "application/problem+json"),

@@ -30,9 +30,9 @@ use harness_sandbox::{CallContext, Host};
 use harness_server::{McpServer, ServerSettings};
 use tokio_util::sync::CancellationToken;
 
-const SEQUENTIAL: usize = 2_000;
-const CONCURRENT: usize = 8_000;
-const IN_FLIGHT: usize = 16;
+mod load;
+
+use load::{CONCURRENT, IN_FLIGHT, SEQUENTIAL, micros, report};
 
 fn main() {
     if std::env::args().any(|a| a == "--test" || a == "--list") {
@@ -253,44 +253,4 @@ async fn stdio(policy: &std::path::Path) {
         micros(at(0.50)),
         micros(at(0.99))
     );
-}
-
-async fn report(name: &str, call: impl Fn() -> BoxFuture<'static, ()> + Clone + Send + 'static) {
-    for _ in 0..100 {
-        call().await;
-    }
-    let mut latencies = Vec::with_capacity(SEQUENTIAL);
-    for _ in 0..SEQUENTIAL {
-        let started = Instant::now();
-        call().await;
-        latencies.push(started.elapsed());
-    }
-    latencies.sort();
-    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-
-    let started = Instant::now();
-    let per_task = CONCURRENT / IN_FLIGHT;
-    let tasks: Vec<_> = (0..IN_FLIGHT)
-        .map(|_| {
-            let call = call.clone();
-            tokio::spawn(async move {
-                for _ in 0..per_task {
-                    call().await;
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let rate = (per_task * IN_FLIGHT) as f64 / started.elapsed().as_secs_f64();
-    println!(
-        "| {name} | {} | {} | {rate:.0} |",
-        micros(at(0.50)),
-        micros(at(0.99))
-    );
-}
-
-fn micros(d: Duration) -> String {
-    format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }

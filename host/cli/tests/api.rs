@@ -570,10 +570,22 @@ fn schemathesis_finds_every_answer_as_the_openapi_document_says() {
     let output = std::process::Command::new(&st)
         .args(["run", &format!("http://{}/v1/openapi.json", served.addr)])
         .args(["--header", &format!("Authorization: Bearer {ADMIN}")])
-        .args(["--checks", "all", "--max-examples", "25", "--seed", "20261203"])
+        .args([
+            "--checks",
+            "all",
+            "--max-examples",
+            "25",
+            "--seed",
+            "20261203",
+        ])
         .args(["--request-timeout", "30", "--no-color"])
         .output()
-        .unwrap_or_else(|e| panic!("running {} (scripts/setup.sh installs it): {e}", st.display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "running {} (scripts/setup.sh installs it): {e}",
+                st.display()
+            )
+        });
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),

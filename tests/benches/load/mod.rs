@@ -1,0 +1,58 @@
+//! The load generator the benches share: a call run one at a time (latency: p50, p99), then
+//! with [`IN_FLIGHT`] in flight (calls/s with both cores busy), printed as a table row.
+
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+
+/// Calls timed one at a time.
+pub const SEQUENTIAL: usize = 2_000;
+/// Calls made with [`IN_FLIGHT`] in flight.
+pub const CONCURRENT: usize = 8_000;
+/// Calls in flight at once for the throughput figure.
+pub const IN_FLIGHT: usize = 16;
+
+/// Warms up, then prints `| name | p50 | p99 | calls/s |`.
+pub async fn report(
+    name: &str,
+    call: impl Fn() -> BoxFuture<'static, ()> + Clone + Send + 'static,
+) {
+    for _ in 0..100 {
+        call().await;
+    }
+    let mut latencies = Vec::with_capacity(SEQUENTIAL);
+    for _ in 0..SEQUENTIAL {
+        let started = Instant::now();
+        call().await;
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+
+    let started = Instant::now();
+    let per_task = CONCURRENT / IN_FLIGHT;
+    let tasks: Vec<_> = (0..IN_FLIGHT)
+        .map(|_| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                for _ in 0..per_task {
+                    call().await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let rate = (per_task * IN_FLIGHT) as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "| {name} | {} | {} | {rate:.0} |",
+        micros(at(0.50)),
+        micros(at(0.99))
+    );
+}
+
+/// A duration in microseconds, one decimal.
+pub fn micros(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}

@@ -21,8 +21,9 @@ pub fn show(config: &Config, window: std::time::Duration, json: bool) -> Result<
             Some(mean) => format!(", {} feedback (mean score {mean:.2})", p.feedback),
             None => String::new(),
         };
+        let canary = if p.canary { " (canary)" } else { "" };
         println!(
-            "prompt {}: {} runs, {} answered, {} tokens{judged}",
+            "prompt {}{canary}: {} runs, {} answered, {} tokens{judged}",
             p.version, p.runs, p.answered, p.tokens
         );
     }

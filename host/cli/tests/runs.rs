@@ -225,6 +225,23 @@ fn a_run_answers_with_its_report_and_is_read_back_and_judged() {
         "{metrics}"
     );
     assert_eq!(prompt["mean_score"], 0.75);
+    assert_eq!(prompt["canary"], false);
+    let (status, text) = served.http("GET", "/metrics", &key(LEAD), "");
+    assert_eq!(status, 200);
+    let labels = format!(
+        "{{agent=\"math\",canary=\"false\",prompt_version={}}}",
+        report["prompt_version"]
+    );
+    for (series, value) in [
+        ("harness_run_feedback_total", "2"),
+        ("harness_run_feedback_score_sum", "1.5"),
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l == format!("{series}{labels} {value}")),
+            "{series}{labels} {value} in {text}"
+        );
+    }
 
     let (status, body) = ask(
         &served,

@@ -9,9 +9,11 @@ use std::time::Duration;
 use harness_agent::calls::CallDecision;
 use harness_agent::run::{Event, RunReport};
 use harness_agent::state::StateStore;
+use harness_agent::state::records::RunFeedback;
 use harness_agent::state::runs::RunState;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    CounterVec, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 /// The counters of one server; cheap to clone.
@@ -32,6 +34,8 @@ struct Inner {
     runs: IntCounterVec,
     run_seconds: HistogramVec,
     tokens: IntCounterVec,
+    feedback: IntCounterVec,
+    feedback_score: CounterVec,
 }
 
 impl Default for ServerMetrics {
@@ -98,6 +102,22 @@ impl Default for ServerMetrics {
             &["agent", "model", "prompt_version", "direction"],
         )
         .expect("a valid metric");
+        let feedback = IntCounterVec::new(
+            Opts::new(
+                "harness_run_feedback_total",
+                "Feedback given on runs through this server",
+            ),
+            &["agent", "prompt_version", "canary"],
+        )
+        .expect("a valid metric");
+        let feedback_score = CounterVec::new(
+            Opts::new(
+                "harness_run_feedback_score_sum",
+                "The sum of the feedback scores (0 to 1); divide by harness_run_feedback_total",
+            ),
+            &["agent", "prompt_version", "canary"],
+        )
+        .expect("a valid metric");
         let registry = Registry::new();
         for metric in [
             Box::new(calls.clone()) as Box<dyn prometheus::core::Collector>,
@@ -110,6 +130,8 @@ impl Default for ServerMetrics {
             Box::new(runs.clone()),
             Box::new(run_seconds.clone()),
             Box::new(tokens.clone()),
+            Box::new(feedback.clone()),
+            Box::new(feedback_score.clone()),
         ] {
             registry
                 .register(metric)
@@ -128,6 +150,8 @@ impl Default for ServerMetrics {
                 runs,
                 run_seconds,
                 tokens,
+                feedback,
+                feedback_score,
             }),
         }
     }
@@ -190,6 +214,25 @@ impl ServerMetrics {
                 _ => {}
             }
         }
+    }
+
+    /// Counts feedback given on a run.
+    pub fn judged(&self, feedback: &RunFeedback) {
+        let canary = if feedback.prompt.canary {
+            "true"
+        } else {
+            "false"
+        };
+        let labels = [
+            feedback.agent.as_str(),
+            feedback.prompt.version.as_str(),
+            canary,
+        ];
+        self.inner.feedback.with_label_values(&labels).inc();
+        self.inner
+            .feedback_score
+            .with_label_values(&labels)
+            .inc_by(feedback.score);
     }
 
     /// Counts a call in flight until the guard is dropped.

@@ -16,6 +16,8 @@ use super::{StateError, StateStore};
 pub struct PromptStats {
     /// The prompt version.
     pub version: String,
+    /// Whether runs used it as an agent's canary.
+    pub canary: bool,
     /// Runs that ended.
     pub runs: u64,
     /// Of those, runs the model answered.
@@ -113,6 +115,7 @@ impl StateStore {
                     version.clone(),
                     PromptStats {
                         version,
+                        canary: false,
                         runs: row.get(1)?,
                         answered: row.get(2)?,
                         tokens: row.get::<_, Option<u64>>(3)?.unwrap_or(0),
@@ -139,6 +142,7 @@ impl StateStore {
                 .entry(version.clone())
                 .or_insert_with(|| PromptStats {
                     version,
+                    canary: false,
                     runs: 0,
                     answered: 0,
                     tokens: 0,
@@ -147,6 +151,19 @@ impl StateStore {
                 });
             stats.feedback = count;
             stats.mean_score = Some(mean);
+        }
+        let mut canaries = query(
+            "SELECT DISTINCT json_extract(record, '$.prompt.version') FROM audit
+             WHERE kind = 'run.started' AND json_extract(record, '$.prompt.canary') AND at > ?1",
+        )?;
+        let canaries: Vec<String> = canaries
+            .query_map(params![after], |row| row.get(0))
+            .and_then(Iterator::collect)
+            .map_err(|e| self.sqlite(e))?;
+        for version in canaries {
+            if let Some(stats) = prompts.get_mut(&version) {
+                stats.canary = true;
+            }
         }
         let prompts = prompts.into_values().collect();
         let tools = self.tool_stats_where(&db, &after, None)?;

@@ -436,13 +436,15 @@ impl AuditRecord {
         }
     }
 
-    /// Whether the record only tells what came of something already admitted or begun (a call's
-    /// outcome or refusal, a model's answer, a run's end): nothing waits on it, so under
-    /// [`Durability::Admissions`](super::Durability::Admissions) it need not wait for the disk.
+    /// Whether the record only tells what came of something already admitted or begun (a run's
+    /// route, a call's outcome or refusal, a model's answer, a run's end): nothing waits on it,
+    /// so under [`Durability::Admissions`](super::Durability::Admissions) it need not wait for
+    /// the disk.
     pub fn is_outcome(&self) -> bool {
         matches!(
             self,
-            AuditRecord::ToolCalled(_)
+            AuditRecord::RunRouted { .. }
+                | AuditRecord::ToolCalled(_)
                 | AuditRecord::ToolRefused(_)
                 | AuditRecord::ToolCancelled(_)
                 | AuditRecord::ModelResponded(_)

@@ -57,6 +57,8 @@ pub struct MetricsInfo {
 pub struct PromptFigures {
     /// The prompt version.
     pub version: String,
+    /// Whether runs used it as an agent's canary.
+    pub canary: bool,
     /// Runs that ended.
     pub runs: u64,
     /// Of those, runs the model answered.
@@ -161,6 +163,7 @@ pub(super) async fn metrics(
             .into_iter()
             .map(|p| PromptFigures {
                 version: p.version,
+                canary: p.canary,
                 runs: p.runs,
                 answered: p.answered,
                 tokens: p.tokens,

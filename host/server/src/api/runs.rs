@@ -581,16 +581,19 @@ pub(super) async fn feedback(
         .state()
         .add_feedback(&id, &author.name, request.score, comment)
     {
-        Ok(recorded) => Ok((
-            StatusCode::CREATED,
-            Json(FeedbackInfo {
-                run_id: id,
-                author: recorded.author,
-                score: recorded.score,
-                comment: recorded.comment,
-                prompt_version: recorded.prompt.version,
-            }),
-        )),
+        Ok(recorded) => {
+            server.metrics().judged(&recorded);
+            Ok((
+                StatusCode::CREATED,
+                Json(FeedbackInfo {
+                    run_id: id,
+                    author: recorded.author,
+                    score: recorded.score,
+                    comment: recorded.comment,
+                    prompt_version: recorded.prompt.version,
+                }),
+            ))
+        }
         Err(error @ FeedbackError::UnknownRun(_)) => Err(unknown_run(error.to_string())),
         Err(error @ FeedbackError::Given { .. }) => Err(Problem::new(
             StatusCode::CONFLICT,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use harness_agent::calls::ToolGate;
 use harness_agent::config::Config;
 use harness_agent::gates::Principal;
@@ -89,7 +89,14 @@ pub fn http(
             state,
             shutdown.clone(),
         ));
-        harness_server::serve_http(server, listen, shutdown, grace).await
+        harness_server::http::refuse_open_access(&server, listen)?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        // The address bound (a port 0 becomes a real one), for whoever started the server.
+        println!("listening on http://{}", listener.local_addr()?);
+        harness_server::serve_listener(server, listener, shutdown, grace).await?;
+        anyhow::Ok(())
     })?;
     Ok(Exit::Success)
 }

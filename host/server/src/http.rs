@@ -36,24 +36,10 @@ pub const MAX_BODY: usize = 1 << 20;
 /// How long a client has to send a request's headers before its connection is closed.
 pub const HEADER_READ: Duration = Duration::from_secs(10);
 
-/// Serves `server` on `listen` until `shutdown` is cancelled: it stops accepting connections,
-/// lets calls in flight finish for up to `grace`, then cancels what is left (each recorded as
-/// `tool.cancelled`).
-pub async fn serve_http(
-    server: McpServer,
-    listen: SocketAddr,
-    shutdown: CancellationToken,
-    grace: Duration,
-) -> Result<(), ServeError> {
-    refuse_open_access(&server, listen)?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| ServeError(format!("cannot listen on {listen}: {e}")))?;
-    serve_listener(server, listener, shutdown, grace).await
-}
-
-/// [`serve_http`] on a socket already bound (port 0 in tests and benchmarks, or one handed
-/// over by a supervisor).
+/// Serves `server` on `listener` until `shutdown` is cancelled: it stops accepting
+/// connections, lets calls in flight finish for up to `grace`, then cancels what is left (each
+/// recorded as `tool.cancelled`). Refuses to serve the local user (no `[clients]`) on an address
+/// others can reach.
 pub async fn serve_listener(
     server: McpServer,
     listener: tokio::net::TcpListener,
@@ -127,8 +113,9 @@ pub async fn serve_listener(
     served
 }
 
-/// Refuses to serve the local user on an address others can reach.
-fn refuse_open_access(server: &McpServer, listen: SocketAddr) -> Result<(), ServeError> {
+/// Refuses to serve the local user (a whitelist without `[clients]`) on an address others can
+/// reach; [`serve_listener`] checks it too, but a caller can say so before binding.
+pub fn refuse_open_access(server: &McpServer, listen: SocketAddr) -> Result<(), ServeError> {
     if server.settings().clients.is_empty() && !listen.ip().is_loopback() {
         return Err(ServeError(format!(
             "{listen} is not a loopback address, and the whitelist declares no [clients]: \

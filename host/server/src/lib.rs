@@ -1,5 +1,5 @@
 //! Harness's front ends over the agent's [`ToolGate`](harness_agent::calls::ToolGate): the MCP
-//! server over stdio ([`serve_stdio`]), and over HTTP ([`serve_http`], [`serve_listener`])
+//! server over stdio ([`serve_stdio`]), and over HTTP ([`serve_listener`])
 //! streamable MCP at `/mcp` beside the JSON [`api`] at `/v1`, every call through the same
 //! gates and into the same audit chain.
 //!
@@ -19,7 +19,7 @@ mod runs;
 pub mod settings;
 mod trace;
 
-pub use http::{serve_http, serve_listener};
+pub use http::serve_listener;
 pub use mcp::McpServer;
 pub use settings::{ActFor, Client, ServerSettings};
 

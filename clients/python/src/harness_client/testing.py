@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -47,24 +46,25 @@ class HarnessServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> HarnessServer:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        log = open(self.policy.with_suffix(".serve.log"), "wb")
+        self.log = self.policy.with_suffix(".serve.log")
+        log = open(self.log, "wb")
+        # Port 0: the kernel picks a free port, and the server says which on its first line.
         self.process = subprocess.Popen(
-            [harness_binary(), "serve", "--policy", str(self.policy), "--listen", f"127.0.0.1:{port}"],
-            stdout=log,
+            [harness_binary(), "serve", "--policy", str(self.policy), "--listen", "127.0.0.1:0"],
+            stdout=subprocess.PIPE,
             stderr=log,
         )
+        assert self.process.stdout is not None
+        first = self.process.stdout.readline().decode(errors="replace").strip()
+        log.close()  # the server has its own handle
+        if not first.startswith("listening on "):
+            self.process.wait(timeout=self.ready_within)
+            raise self._exited()
+        self.url = first.removeprefix("listening on ")
         deadline = time.monotonic() + self.ready_within
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                log.close()
-                raise RuntimeError(
-                    f"harness serve exited with {self.process.returncode}: "
-                    + self.policy.with_suffix(".serve.log").read_text(errors="replace")
-                )
+                raise self._exited()
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
                     return self
@@ -73,6 +73,13 @@ class HarnessServer:
             time.sleep(0.05)
         self.__exit__()
         raise TimeoutError(f"harness serve was not ready within {self.ready_within} s")
+
+    def _exited(self) -> RuntimeError:
+        assert self.process is not None
+        return RuntimeError(
+            f"harness serve exited with {self.process.returncode}: "
+            + self.log.read_text(errors="replace")
+        )
 
     def __exit__(self, *_: object) -> None:
         if self.process is not None:

@@ -21,21 +21,30 @@ impl Served {
         Served::start_in(policy, arguments, &[])
     }
 
-    /// [`Served::start_with`] with environment variables set for the server.
+    /// [`Served::start_with`] with environment variables set for the server. It listens on a
+    /// port the kernel picks and says which on its first line of output, so no other test's
+    /// server can take the port between choosing and binding it.
     pub fn start_in(policy: &Path, arguments: &[&str], env: &[(&str, &str)]) -> Served {
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
             .args(["serve", "--policy"])
             .arg(policy)
-            .args(["--listen", &addr.to_string()])
+            .args(["--listen", "127.0.0.1:0"])
             .args(arguments)
             .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("harness serve said {line:?}, not where it listens"));
         let served = Served { child, addr };
         for _ in 0..200 {
             if served.get("/readyz").starts_with("HTTP/1.1 200") {

@@ -8,11 +8,12 @@
 # - the Python client (clients/python, editable) with httpx and pytest, and Django with Django
 #   REST framework for the example app (examples/django), and schemathesis (which checks the
 #   HTTP API against its OpenAPI document), in ./.venv;
+# - chromium, and playwright-core from npm, to drive the operator console in a headless browser;
 # - the MCP conformance suite and the Node 22 it needs, from npm into ./.npm-tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for pkg in clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32 rustc-web cargo-web rust-web-src python3-venv; do
+for pkg in clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32 rustc-web cargo-web rust-web-src python3-venv chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -45,6 +46,12 @@ then
   echo "setup: installing ${python_packages[*]} and clients/python into .venv"
   .venv/bin/pip install -q "${python_packages[@]}"
   .venv/bin/pip install -q -e clients/python
+fi
+playwright_version=1.65.1
+if ! grep -q "\"version\": \"$playwright_version\"" .npm-tools/node_modules/playwright-core/package.json 2>/dev/null; then
+  echo "setup: installing playwright-core $playwright_version into .npm-tools"
+  mkdir -p .npm-tools
+  (cd .npm-tools && npm install --silent --no-audit --no-fund "playwright-core@$playwright_version" >/dev/null)
 fi
 conformance_version=0.1.16
 if [ ! -x .npm-tools/node_modules/.bin/conformance ] || ! grep -q "\"version\": \"$conformance_version\"" .npm-tools/node_modules/@modelcontextprotocol/conformance/package.json 2>/dev/null; then

@@ -158,12 +158,18 @@ pub fn router(server: McpServer, bound: SocketAddr, cancel: CancellationToken) -
         Arc::new(LocalSessionManager::default()),
         config,
     );
+    let console = crate::console::router(
+        server_for_api.clone(),
+        cancel.child_token(),
+        bound.ip().is_loopback(),
+    );
     let (api, document) = crate::api::router(server_for_api, bound, cancel.child_token());
     Router::new()
         .route_service("/mcp", mcp)
         .merge(api)
         .layer(middleware::from_fn_with_state(auth, authenticate))
         .merge(crate::api::openapi_route(document))
+        .merge(console)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ready" }))

@@ -11,6 +11,7 @@
 pub mod api;
 pub mod catalog;
 mod confirm;
+mod console;
 pub mod http;
 pub mod mcp;
 pub mod metrics;

@@ -9,6 +9,8 @@ use harness_agent::gates::Principal;
 use harness_agent::models::{self, ModelError};
 use harness_agent::run::{Agent, RunReport, UnknownAgent, paused_run};
 use harness_agent::state::StateError;
+use harness_agent::state::approvals::{ApprovalRequest, DecideError};
+use harness_agent::state::records::Decision;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +28,27 @@ pub(crate) enum RunError {
     /// The state failed.
     #[error(transparent)]
     State(#[from] StateError),
+}
+
+/// Why a decision on an approval was not taken.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NotDecided {
+    /// No approval has the number, it was decided already, or the state failed.
+    #[error(transparent)]
+    Decide(#[from] DecideError),
+    /// It belongs to a paused run that cannot resume in this server; nothing was decided.
+    #[error(
+        "approval {id} belongs to the paused run {run_id}, which cannot resume in this server \
+         ({error}); nothing was decided"
+    )]
+    CannotResume {
+        /// The approval.
+        id: i64,
+        /// Its run.
+        run_id: String,
+        /// Why the run cannot resume.
+        error: RunError,
+    },
 }
 
 /// A run the server began: its id at once, its report when it ends or pauses.
@@ -78,14 +101,43 @@ impl McpServer {
         Ok(Started { run_id, report })
     }
 
-    /// The agent that would resume run `run_id`, when it is a paused run: built before a
-    /// decision is recorded, so a run that cannot resume here (its agent gone from the
-    /// whitelist, its model's key missing) leaves the decision to be taken where it can.
-    pub(crate) fn resumer(
+    /// Records `decision` on approval `id` by `by` with `reason` and, when it was the last
+    /// decision a paused run waited for, resumes the run in the server (`true`). A run that
+    /// cannot resume here (its agent gone from the whitelist, its model's key missing) leaves
+    /// the decision untaken, to be taken where it can.
+    pub(crate) fn decide_approval(
         &self,
-        run_id: &str,
+        id: i64,
+        decision: Decision,
+        by: &str,
+        reason: &str,
         cancel: &CancellationToken,
-    ) -> Result<Option<Agent>, RunError> {
+    ) -> Result<(ApprovalRequest, bool), NotDecided> {
+        let gate = self.gate();
+        let request = gate
+            .state()
+            .approval(id)
+            .map_err(DecideError::State)?
+            .ok_or(DecideError::Unknown(id))?;
+        let resumer =
+            self.resumer(&request.run_id, cancel)
+                .map_err(|error| NotDecided::CannotResume {
+                    id,
+                    run_id: request.run_id.clone(),
+                    error,
+                })?;
+        let decided = gate.state().decide(id, decision, by, reason)?;
+        let resumed = match resumer {
+            Some(agent) => self
+                .resume(agent, &decided.run_id)
+                .map_err(DecideError::State)?,
+            None => false,
+        };
+        Ok((decided, resumed))
+    }
+
+    /// The agent that would resume run `run_id`, when it is a paused run.
+    fn resumer(&self, run_id: &str, cancel: &CancellationToken) -> Result<Option<Agent>, RunError> {
         match paused_run(self.gate().state(), run_id)? {
             Some(paused) => Ok(Some(self.agent(&paused.agent, paused.turns, cancel)?)),
             None => Ok(None),
@@ -94,7 +146,7 @@ impl McpServer {
 
     /// Resumes run `run_id` with `agent` as a task of the server if none of its approvals
     /// waits any more (recorded as resumed before this returns); says whether it did.
-    pub(crate) fn resume(&self, agent: Agent, run_id: &str) -> Result<bool, StateError> {
+    fn resume(&self, agent: Agent, run_id: &str) -> Result<bool, StateError> {
         let Some(begun) = agent.take_up(run_id)? else {
             return Ok(false);
         };

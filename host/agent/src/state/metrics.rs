@@ -62,7 +62,41 @@ const TOOL_STATS: &str = "SELECT json_extract(record, '$.function'), COUNT(*),
         AND (?2 IS NULL OR json_extract(record, '$.function') = ?2)
     GROUP BY 1 ORDER BY 1";
 
+/// Calls and refusals in one hour.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Activity {
+    /// The hour, as the log writes times, to the hour (`2026-12-03T09`).
+    pub hour: String,
+    /// Calls that ran in the sandbox.
+    pub calls: u64,
+    /// Calls a gate refused.
+    pub refusals: u64,
+}
+
 impl StateStore {
+    /// Calls and refusals per hour over the last `window`, oldest first (hours without either
+    /// left out).
+    pub fn activity(&self, window: Duration) -> Result<Vec<Activity>, StateError> {
+        let db = self.lock();
+        let mut statement = db
+            .prepare(
+                "SELECT substr(at, 1, 13), SUM(kind = 'tool.called'), SUM(kind = 'tool.refused')
+                 FROM audit WHERE kind IN ('tool.called', 'tool.refused') AND at > ?1
+                 GROUP BY 1 ORDER BY 1",
+            )
+            .map_err(|e| self.sqlite(e))?;
+        statement
+            .query_map(params![since(window)], |row| {
+                Ok(Activity {
+                    hour: row.get(0)?,
+                    calls: row.get(1)?,
+                    refusals: row.get(2)?,
+                })
+            })
+            .and_then(Iterator::collect)
+            .map_err(|e| self.sqlite(e))
+    }
+
     /// The calls of one tool function over the last `window` (what the error-rate alert reads
     /// after each call, without computing every other counter).
     pub fn tool_stats(

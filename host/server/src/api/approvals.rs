@@ -16,6 +16,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{Api, Problem, acting, internal, require};
+use crate::runs::NotDecided;
 use crate::settings::ActFor;
 
 /// The role a client needs to list and decide approvals.
@@ -226,47 +227,25 @@ fn decide(
 ) -> Result<Json<Decided>, Problem> {
     require(client, APPROVER)?;
     let by = acting(&api.server, client, act_for, verdict.principal, None)?;
-    let gate = api.server.gate();
-    let state = gate.state();
-    let request = state
-        .approval(id)
-        .map_err(internal)?
-        .ok_or_else(|| unknown(id))?;
-    let resumer = api
+    let (decided, resumed) = api
         .server
-        .resumer(&request.run_id, &api.cancel)
-        .map_err(|error| {
-            Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "cannot-resume",
-                "The paused run cannot resume here",
-                format!(
-                    "approval {id} belongs to the paused run {}, which cannot resume in this \
-                     server ({error}); nothing was decided",
-                    request.run_id
-                ),
-            )
-        })?;
-    let decided = match state.decide(id, decision, &by.name, &verdict.reason) {
-        Ok(decided) => decided,
-        Err(DecideError::Unknown(id)) => return Err(unknown(id)),
-        Err(decided @ DecideError::Decided { .. }) => {
-            return Err(Problem::new(
+        .decide_approval(id, decision, &by.name, &verdict.reason, &api.cancel)
+        .map_err(|error| match error {
+            NotDecided::Decide(DecideError::Unknown(id)) => unknown(id),
+            NotDecided::Decide(decided @ DecideError::Decided { .. }) => Problem::new(
                 StatusCode::CONFLICT,
                 "decided",
                 "Decided already",
                 decided.to_string(),
-            ));
-        }
-        Err(DecideError::State(error)) => return Err(internal(error)),
-    };
-    let resumed = match resumer {
-        Some(agent) => api
-            .server
-            .resume(agent, &decided.run_id)
-            .map_err(internal)?,
-        None => false,
-    };
+            ),
+            NotDecided::Decide(DecideError::State(error)) => internal(error),
+            cannot @ NotDecided::CannotResume { .. } => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot-resume",
+                "The paused run cannot resume here",
+                cannot.to_string(),
+            ),
+        })?;
     Ok(Json(Decided {
         approval: decided.into(),
         resumed,

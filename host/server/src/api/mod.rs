@@ -164,7 +164,7 @@ async fn same_origin(State(loopback): State<bool>, request: Request, next: Next)
 }
 
 /// Why [`same_origin`] refuses a request with `headers`, if it does.
-fn foreign(loopback: bool, headers: &HeaderMap) -> Option<Problem> {
+pub(crate) fn foreign(loopback: bool, headers: &HeaderMap) -> Option<Problem> {
     let header = |name| {
         headers
             .get(name)

@@ -135,6 +135,12 @@ try {
   await admin.locator("#tool-calc").getByRole("button", { name: "Switch on" }).click();
   await admin.getByText("calc is back in service.").waitFor();
 
+  step("replay the refused run from its timeline: in scratch state nothing is switched off");
+  await admin.goto(`${url}/console/runs/${math.run_id}`);
+  await admin.getByRole("button", { name: "Replay" }).click();
+  const replayed = await admin.locator(".notice").innerText();
+  assert.ok(replayed.includes(`Replayed ${math.run_id}: DIVERGED at call 1: recorded refused by kill_switch`), replayed);
+
   step("a form without the session's CSRF token is refused");
   const forged = await admin.evaluate(async () => {
     const post = (body) => fetch("/console/switches", {

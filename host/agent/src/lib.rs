@@ -36,6 +36,7 @@ pub mod models;
 pub mod replay;
 pub mod routing;
 pub mod run;
+pub mod scratch;
 pub mod state;
 pub mod telemetry;
 pub mod webhooks;

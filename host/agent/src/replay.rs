@@ -8,10 +8,12 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::config::Config;
 use crate::gates::Principal;
 use crate::guards::pii::PiiPolicy;
 use crate::models::scripted::{ScriptedCall, ScriptedModel, ScriptedUsage, Step};
 use crate::run::{Agent, CallDecision, Event, RunReport};
+use crate::scratch::{Scratch, ScratchError};
 use crate::state::records::{AuditRecord, Gate, ModelResponded};
 use crate::state::{StateError, StateStore};
 
@@ -24,6 +26,15 @@ pub enum ReplayError {
     /// The audit log has no such run.
     #[error("the audit log has no run `{0}`")]
     UnknownRun(String),
+    /// The agent that ran it cannot be set up again (the whitelist no longer has it, or its
+    /// tools or model cannot be loaded).
+    #[error("run `{run}`: {error}")]
+    Scratch {
+        /// The run.
+        run: String,
+        /// Why.
+        error: ScratchError,
+    },
     /// The run's records are not what a run writes.
     #[error("run `{run}`: {message}")]
     Unreadable {
@@ -82,6 +93,8 @@ pub struct ReplayReport {
     pub original: String,
     /// The new run (in the audit log of the state it ran in).
     pub replay: String,
+    /// The recorded model responses it replayed.
+    pub responses: usize,
     /// Calls compared before the end or the first difference.
     pub compared: usize,
     /// The first difference, in words; `None` when the replay matched.
@@ -131,6 +144,26 @@ pub fn recorded(state: &StateStore, run_id: &str) -> Result<Recorded, ReplayErro
     })
 }
 
+/// Replays run `run_id` of `state` as `config` now stands: its recorded model responses, its
+/// tools re-run in a scratch host whose grants reach nothing outside it, keys read from `env`.
+/// With the report come the grants that were restricted to make it so.
+pub async fn replay_run(
+    config: &Config,
+    state: &StateStore,
+    run_id: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(ReplayReport, Vec<String>), ReplayError> {
+    let recorded = recorded(state, run_id)?;
+    let (config, restricted) = config.clone().without_side_effects();
+    let scratch =
+        Scratch::new(config, &recorded.agent, env).map_err(|error| ReplayError::Scratch {
+            run: run_id.to_owned(),
+            error,
+        })?;
+    let report = replay(scratch.agent(), run_id, &recorded).await?;
+    Ok((report, restricted))
+}
+
 /// Replays `recorded` with `agent` (over scratch state) and compares. Give it a host whose tools
 /// cannot reach anything outside scratch (see `Policy::without_side_effects`): replay re-runs
 /// the tools.
@@ -168,6 +201,7 @@ pub async fn replay(
     Ok(ReplayReport {
         original: original.to_owned(),
         replay: report.run_id,
+        responses: recorded.responses.len(),
         compared,
         divergence,
     })

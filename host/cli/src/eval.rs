@@ -3,14 +3,11 @@
 //! stay untouched.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use harness_agent::config::Config;
-use harness_agent::run::Agent;
-use harness_agent::state::StateStore;
+use harness_agent::scratch::Scratch;
 use harness_agent::{eval, replay};
-use harness_sandbox::Host;
 
 use crate::agents;
 use crate::exit::Exit;
@@ -25,9 +22,11 @@ pub fn eval(config: &Config, dataset: &Path, agent: Option<&str>, json: bool) ->
     } else {
         Some(agents::model(config, settings, 0)?)
     };
-    let scratch = Scratch::new(config.clone(), settings)?;
+    let scratch = Scratch::new(config.clone(), &settings.name, &|var| {
+        std::env::var(var).ok()
+    })?;
     let runtime = crate::load::runtime()?;
-    let report = runtime.block_on(eval::evaluate(&scratch.agent, model, &cases))?;
+    let report = runtime.block_on(eval::evaluate(scratch.agent(), model, &cases))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -62,28 +61,20 @@ pub fn eval(config: &Config, dataset: &Path, agent: Option<&str>, json: bool) ->
 /// re-executed in a host with scratch state (so replaying cannot repeat a side effect), and
 /// reports the first divergence.
 pub fn replay(config: &Config, run_id: &str) -> Result<Exit> {
-    let recorded = replay::recorded(&*agents::state(config)?, run_id)?;
-    let settings = config.agents().get(&recorded.agent).with_context(|| {
-        format!(
-            "run {run_id} used agent `{}`, which {} no longer defines",
-            recorded.agent,
-            config.policy().path().display()
-        )
-    })?;
-    // Replay runs the tools again: none may reach anything outside the scratch folder.
-    let (config, restricted) = config.clone().without_side_effects();
+    let state = agents::state(config)?;
+    let runtime = crate::load::runtime()?;
+    let (report, restricted) =
+        runtime.block_on(replay::replay_run(config, &state, run_id, &|var| {
+            std::env::var(var).ok()
+        }))?;
     for what in &restricted {
         println!("replaying without side effects: {what}");
     }
-    let scratch = Scratch::new(config, settings)?;
-    let runtime = crate::load::runtime()?;
-    let report = runtime.block_on(replay::replay(&scratch.agent, run_id, &recorded))?;
     match &report.divergence {
         None => {
             println!(
                 "replayed {run_id} ({} model responses, {} tool calls): matched",
-                recorded.responses.len(),
-                report.compared
+                report.responses, report.compared
             );
             Ok(Exit::Success)
         }
@@ -91,25 +82,5 @@ pub fn replay(config: &Config, run_id: &str) -> Result<Exit> {
             println!("replayed {run_id}: DIVERGED at {divergence}");
             Ok(Exit::Diverged)
         }
-    }
-}
-
-/// An agent over a host and state with a private, temporary data directory: where eval and
-/// replay run, so production audit logs, rates, budgets and tool storage stay untouched.
-struct Scratch {
-    agent: Agent,
-    _dir: tempfile::TempDir,
-}
-
-impl Scratch {
-    fn new(config: Config, settings: &harness_agent::config::AgentSettings) -> Result<Scratch> {
-        let dir = tempfile::tempdir().context("creating a scratch folder")?;
-        let config = config.with_data_dir(dir.path().join("data"));
-        let state = Arc::new(StateStore::for_config(&config)?);
-        let host = Host::load(config.policy().clone())?;
-        Ok(Scratch {
-            agent: agents::agent(&config, host, state, settings, 0)?,
-            _dir: dir,
-        })
     }
 }

@@ -66,6 +66,7 @@ pub(crate) fn router(server: McpServer, cancel: CancellationToken, loopback: boo
         .route("/console/approvals/{id}", post(approvals::decide))
         .route("/console/runs", get(runs::list))
         .route("/console/runs/{id}", get(runs::timeline_page))
+        .route("/console/runs/{id}/replay", post(runs::replay))
         .route("/console/tools", get(tools::list))
         .route("/console/tools/version", get(tools::version))
         .route("/console/switches", post(tools::switch))

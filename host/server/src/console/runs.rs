@@ -1,11 +1,14 @@
 //! Runs: a filtered list, and a run's timeline read from its audit records: each model turn
 //! with its tokens, each proposed call with the gate's decision or the sandbox's outcome (fuel,
-//! time, denials), masking, approvals, the answer, and the prompt version (canary or not).
+//! time, denials), masking, approvals, the answer, and the prompt version (canary or not),
+//! with a button that replays the run without side effects and says whether it matched.
 //! A person reads their own principal's runs; approvers and operators read everyone's.
 
+use axum::Form;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
+use harness_agent::replay;
 use harness_agent::state::audit::AuditEntry;
 use harness_agent::state::records::AuditRecord;
 use harness_agent::state::runs::{RunFilter, RunState, RunSummary};
@@ -13,7 +16,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::session::Viewer;
+use super::session::{Csrf, Viewer};
 use super::{Console, layout};
 use crate::api::{APPROVER, OPERATOR};
 
@@ -185,11 +188,70 @@ pub(crate) async fn timeline_page(
                 dt { "Prompt version" } dd { (run.prompt_version) @if run.canary { " (canary)" } }
                 @if let Some(answer) = &run.answer { dt { "Answer" } dd #answer { (answer) } }
             }
+            form method="post" action=(format!("/console/runs/{}/replay", run.run_id)) {
+                (viewer.csrf_field())
+                button type="submit" { "Replay" }
+                span.muted { " its recorded model responses, its tools re-run in scratch state with no grant reaching outside it" }
+            }
             h2 { "Timeline" }
             (timeline(&records))
         },
     )
     .into_response()
+}
+
+/// `POST /console/runs/{id}/replay`: replays the run without side effects and says whether
+/// it matched.
+pub(crate) async fn replay(
+    State(console): State<Console>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<Csrf>,
+) -> Response {
+    if !viewer.checks(&form.csrf) {
+        return layout::forbidden(
+            &viewer,
+            "This form is stale or came from elsewhere; reload the page and try again.",
+        );
+    }
+    let gate = console.server.gate();
+    match gate.state().run_summary(&id) {
+        Ok(Some(run)) if reads_all(&viewer) || run.principal == viewer.session.principal.name => {}
+        Ok(_) => return layout::forbidden(&viewer, &format!("There is no run {id} of yours.")),
+        Err(error) => return layout::forbidden(&viewer, &error.to_string()),
+    }
+    // Loading the scratch host blocks; the replay itself is async.
+    let runtime = tokio::runtime::Handle::current();
+    let run_id = id.clone();
+    let replayed = tokio::task::spawn_blocking(move || {
+        runtime.block_on(replay::replay_run(
+            gate.config(),
+            gate.state(),
+            &run_id,
+            &|var| std::env::var(var).ok(),
+        ))
+    })
+    .await;
+    let notice = match replayed {
+        Ok(Ok((report, restricted))) => {
+            let withheld = if restricted.is_empty() {
+                String::new()
+            } else {
+                format!(" Withheld: {}.", restricted.join("; "))
+            };
+            match report.divergence {
+                None => format!(
+                    "Replayed {id}: matched ({} model responses, {} tool calls compared).{withheld}",
+                    report.responses, report.compared
+                ),
+                Some(divergence) => format!("Replayed {id}: DIVERGED at {divergence}.{withheld}"),
+            }
+        }
+        Ok(Err(error)) => format!("{id} could not be replayed: {error}"),
+        Err(error) => format!("{id} could not be replayed: {error}"),
+    };
+    console.sessions.notify(&viewer.token, notice);
+    Redirect::to(&format!("/console/runs/{id}")).into_response()
 }
 
 /// A run's records as a list of steps.

@@ -33,7 +33,7 @@ pub enum ReplayError {
         /// The run.
         run: String,
         /// Why.
-        error: ScratchError,
+        error: Box<ScratchError>,
     },
     /// The run's records are not what a run writes.
     #[error("run `{run}`: {message}")]
@@ -158,7 +158,7 @@ pub async fn replay_run(
     let scratch =
         Scratch::new(config, &recorded.agent, env).map_err(|error| ReplayError::Scratch {
             run: run_id.to_owned(),
-            error,
+            error: Box::new(error),
         })?;
     let report = replay(scratch.agent(), run_id, &recorded).await?;
     Ok((report, restricted))

@@ -114,6 +114,7 @@ try {
   await admin.goto(`${url}/console/runs/${second}`);
   const refused = await admin.locator('li[data-kind="tool.refused"]').innerText();
   assert.ok(refused.includes("not during the freeze"), refused);
+  assert.equal(await admin.locator("#answer").innerText(), "Ticket 1 is open.", "the model's answer");
   await admin.goto(`${url}/console/approvals`);
   const decisions = await admin.locator("table").innerText();
   assert.ok(decisions.includes("denied") && decisions.includes("not during the freeze"), decisions);

@@ -86,3 +86,58 @@ fn the_console_works_in_a_browser() {
         assert!(size > 1_000, "{shot} was saved ({size} bytes)");
     }
 }
+
+/// On a server without clients the console signs in the local user, who may do everything
+/// (as in the API); every answer carries the security headers.
+#[test]
+fn the_local_user_of_a_server_without_clients_may_do_everything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .data_dir(&tmp.path().join("data"))
+        .tool("calc", &example_tool("calc"), "")
+        .write(tmp.path());
+    let served = Served::start(&policy);
+    let login = served.get("/console/login");
+    assert!(login.contains("you act as the local user"), "{login}");
+    for header in [
+        "content-security-policy: default-src 'none'; script-src 'self'",
+        "x-frame-options: DENY",
+        "x-content-type-options: nosniff",
+        "cache-control: no-store",
+    ] {
+        assert!(
+            login
+                .to_ascii_lowercase()
+                .contains(&header.to_ascii_lowercase()),
+            "{header} in {login}"
+        );
+    }
+    let signed_in = served.raw(&format!(
+        "POST /console/login HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: 4\r\nConnection: close\r\n\r\nkey=",
+        served.addr
+    ));
+    assert!(signed_in.starts_with("HTTP/1.1 303"), "{signed_in}");
+    let cookie = signed_in
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("a session cookie: {signed_in}"))
+        .to_owned();
+    let figures = served.raw(&format!(
+        "GET /console/figures HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n",
+        served.addr
+    ));
+    assert!(figures.starts_with("HTTP/1.1 200"), "{figures}");
+    assert!(figures.contains("Verify now"), "{figures}");
+    let tools = served.raw(&format!(
+        "GET /console/tools HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n",
+        served.addr
+    ));
+    assert!(
+        tools.contains("Switch off"),
+        "the local user may switch tools: {tools}"
+    );
+    let anonymous = served.get("/console/tools");
+    assert!(anonymous.starts_with("HTTP/1.1 303"), "{anonymous}");
+}

@@ -40,6 +40,8 @@ pub(crate) struct Session {
     pub(crate) csrf: String,
     /// A line to show on the next page (what the last action did).
     pub(crate) notice: Option<String>,
+    /// The local user of a server without clients, who may do everything (as in the API).
+    local: bool,
     expires: Instant,
 }
 
@@ -48,8 +50,8 @@ impl Sessions {
         self.by_token.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A new session for `principal`, and its token.
-    fn open(&self, principal: Principal) -> std::io::Result<String> {
+    /// A new session for `principal` (the local user when `local`), and its token.
+    fn open(&self, principal: Principal, local: bool) -> std::io::Result<String> {
         let token = hex::encode(random_bytes::<32>()?);
         let csrf = hex::encode(random_bytes::<32>()?);
         let mut sessions = self.lock();
@@ -61,6 +63,7 @@ impl Sessions {
                 principal,
                 csrf,
                 notice: None,
+                local,
                 expires: now + LIFETIME,
             },
         );
@@ -101,9 +104,9 @@ pub(crate) struct Viewer {
 }
 
 impl Viewer {
-    /// Whether they hold `role`.
+    /// Whether they hold `role` (the local user holds every role).
     pub(crate) fn holds(&self, role: &str) -> bool {
-        self.session.principal.roles.contains(role)
+        self.session.local || self.session.principal.roles.contains(role)
     }
 
     /// Whether `form_token` is this session's CSRF token (compared in constant time).
@@ -194,7 +197,8 @@ pub(crate) async fn sign_in(
     Form(form): Form<SignIn>,
 ) -> Response {
     let settings = console.server.settings();
-    let principal = if settings.clients.is_empty() {
+    let local = settings.clients.is_empty();
+    let principal = if local {
         Some(console.server.local_principal().clone())
     } else {
         // Every client is compared, so the time taken does not say which key came close.
@@ -214,7 +218,7 @@ pub(crate) async fn sign_in(
         )
             .into_response();
     };
-    let token = match console.sessions.open(principal) {
+    let token = match console.sessions.open(principal, local) {
         Ok(token) => token,
         Err(error) => {
             return (

@@ -445,18 +445,25 @@ impl ServerHandler for McpServer {
             .unwrap_or(&self.principal)
             .clone();
         let asking = Asking::of(&context, &request);
-        let traced = request
-            .meta
-            .as_ref()
-            .map(|meta| Carrier::from_meta(meta))
-            .filter(|carrier| !carrier.is_empty())
-            .unwrap_or_else(|| Carrier::from_meta(&context.meta));
-        let headers = context
-            .extensions
-            .get::<Parts>()
-            .map(|parts| Carrier::from_headers(&parts.headers))
-            .unwrap_or_default();
-        let span = trace::tools_call_span(&request.name, &context.id.to_string(), traced, headers);
+        let span = trace::tools_call_span(
+            &request.name,
+            &context.id,
+            || {
+                request
+                    .meta
+                    .as_ref()
+                    .map(|meta| Carrier::from_meta(meta))
+                    .filter(|carrier| !carrier.is_empty())
+                    .unwrap_or_else(|| Carrier::from_meta(&context.meta))
+            },
+            || {
+                context
+                    .extensions
+                    .get::<Parts>()
+                    .map(|parts| Carrier::from_headers(&parts.headers))
+                    .unwrap_or_default()
+            },
+        );
         let arguments = Value::Object(request.arguments.unwrap_or_default());
         let response = self
             .track(

@@ -11,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+use rmcp::model::RequestId;
 use tracing::field::Empty;
 use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -82,15 +83,23 @@ pub(crate) async fn http_span(request: Request, next: Next) -> Response {
         "url.path" = %path,
         "http.response.status_code" = Empty,
     );
-    Carrier::from_headers(request.headers()).adopt(&span);
+    if !span.is_disabled() {
+        Carrier::from_headers(request.headers()).adopt(&span);
+    }
     let response = next.run(request).instrument(span.clone()).await;
     span.record("http.response.status_code", response.status().as_u16());
     response
 }
 
 /// The span of an MCP `tools/call` of `tool` (request `id`), under the caller's trace: the one
-/// in `_meta`, else the one in the HTTP request's headers.
-pub(crate) fn tools_call_span(tool: &str, id: &str, meta: Carrier, http: Carrier) -> Span {
+/// `meta` finds in `_meta`, else the one `http` finds in the HTTP request's headers (neither is
+/// read when no subscriber records the span).
+pub(crate) fn tools_call_span(
+    tool: &str,
+    id: &RequestId,
+    meta: impl FnOnce() -> Carrier,
+    http: impl FnOnce() -> Carrier,
+) -> Span {
     let span = tracing::info_span!(
         target: "harness::genai",
         "tools/call",
@@ -103,7 +112,10 @@ pub(crate) fn tools_call_span(tool: &str, id: &str, meta: Carrier, http: Carrier
         "jsonrpc.request.id" = %id,
         "error.type" = Empty,
     );
-    if meta.is_empty() { http } else { meta }.adopt(&span);
+    if !span.is_disabled() {
+        let meta = meta();
+        if meta.is_empty() { http() } else { meta }.adopt(&span);
+    }
     span
 }
 

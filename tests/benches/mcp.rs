@@ -35,16 +35,7 @@ mod load;
 use load::{CONCURRENT, IN_FLIGHT, SEQUENTIAL, micros, report};
 
 fn main() {
-    if std::env::args().any(|a| a == "--test" || a == "--list") {
-        // `cargo test --benches` builds and lists benches; this one only runs on `cargo bench`.
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(run());
+    load::main(run());
 }
 
 async fn run() {

@@ -36,16 +36,7 @@ const SCRIPT: &str = r#"{"calls": [{"name": "hostile__add", "arguments": {"a": 2
 "#;
 
 fn main() {
-    if std::env::args().any(|a| a == "--test" || a == "--list") {
-        // `cargo test --benches` builds and lists benches; this one only runs on `cargo bench`.
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(run());
+    load::main(run());
 }
 
 async fn run() {

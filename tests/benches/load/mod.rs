@@ -12,6 +12,20 @@ pub const CONCURRENT: usize = 8_000;
 /// Calls in flight at once for the throughput figure.
 pub const IN_FLIGHT: usize = 16;
 
+/// Runs a bench's `run` on two async workers (the cores CI has), on `cargo bench` only:
+/// `cargo test --benches` builds and lists benches without running them.
+pub fn main(run: impl Future<Output = ()>) {
+    if std::env::args().any(|a| a == "--test" || a == "--list") {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run);
+}
+
 /// Warms up, then prints `| name | p50 | p99 | calls/s |`.
 pub async fn report(
     name: &str,

@@ -15,7 +15,7 @@
 //! both cores busy). Prints a table; it is a load generator, not a criterion benchmark.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::future::BoxFuture;
 use harness_agent::calls::{Confirmation, ToolGate};
@@ -27,7 +27,6 @@ use harness_agent::routing::Route;
 use harness_agent::state::{Durability, StateStore};
 use harness_e2e::{PolicyFile, hostile};
 use harness_sandbox::{CallContext, Host};
-use harness_server::{McpServer, ServerSettings};
 use tokio_util::sync::CancellationToken;
 
 mod load;
@@ -133,20 +132,7 @@ async fn http_call(
     impl Fn() -> BoxFuture<'static, ()> + Clone + Send + 'static,
     CancellationToken,
 ) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bound = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let server = McpServer::new(gate, ServerSettings::default(), principal());
-    tokio::spawn(harness_server::serve_listener(
-        server,
-        listener,
-        stop.clone(),
-        Duration::from_secs(1),
-    ));
-    let client = reqwest::Client::builder()
-        .tls_backend_preconfigured((*harness_sandbox::tls::client_config()).clone())
-        .build()
-        .unwrap();
+    let (bound, client, stop) = load::serve(gate).await;
     let url = format!("http://{bound}/mcp");
     let health = format!("http://{bound}/healthz");
     let floor = {

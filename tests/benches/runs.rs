@@ -16,7 +16,6 @@
 mod load;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use harness_agent::calls::ToolGate;
@@ -27,7 +26,6 @@ use harness_agent::run::{Agent, RunStatus};
 use harness_agent::state::{Durability, StateStore};
 use harness_e2e::{PolicyFile, hostile};
 use harness_sandbox::Host;
-use harness_server::{McpServer, ServerSettings};
 use load::{IN_FLIGHT, report};
 use tokio_util::sync::CancellationToken;
 
@@ -97,20 +95,7 @@ async fn http_run(
     impl Fn() -> BoxFuture<'static, ()> + Clone + Send + 'static,
     CancellationToken,
 ) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bound = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let server = McpServer::new(gate, ServerSettings::default(), principal());
-    tokio::spawn(harness_server::serve_listener(
-        server,
-        listener,
-        stop.clone(),
-        Duration::from_secs(1),
-    ));
-    let client = reqwest::Client::builder()
-        .tls_backend_preconfigured((*harness_sandbox::tls::client_config()).clone())
-        .build()
-        .unwrap();
+    let (bound, client, stop) = load::serve(gate).await;
     let url = format!("http://{bound}/v1/runs");
     let run = move || {
         let (client, url) = (client.clone(), url.clone());

@@ -70,3 +70,33 @@ pub async fn report(
 pub fn micros(d: Duration) -> String {
     format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
+
+/// `harness serve`'s server over `gate` on a loopback port (the local user, no clients), a
+/// client with keep-alive, and the token that stops the server.
+pub async fn serve(
+    gate: harness_agent::calls::ToolGate,
+) -> (
+    std::net::SocketAddr,
+    reqwest::Client,
+    tokio_util::sync::CancellationToken,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bound = listener.local_addr().unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let local = harness_agent::gates::Principal {
+        name: "bench".into(),
+        roles: Default::default(),
+    };
+    let server = harness_server::McpServer::new(gate, Default::default(), local);
+    tokio::spawn(harness_server::serve_listener(
+        server,
+        listener,
+        stop.clone(),
+        Duration::from_secs(1),
+    ));
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured((*harness_sandbox::tls::client_config()).clone())
+        .build()
+        .unwrap();
+    (bound, client, stop)
+}

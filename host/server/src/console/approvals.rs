@@ -167,11 +167,8 @@ pub(crate) async fn decide(
     Path(id): Path<i64>,
     Form(form): Form<DecisionForm>,
 ) -> Response {
-    if !viewer.checks(&form.csrf) {
-        return layout::forbidden(
-            &viewer,
-            "This form is stale or came from elsewhere; reload the page and try again.",
-        );
+    if let Some(refused) = viewer.refuse_stale(&form.csrf) {
+        return refused;
     }
     if !viewer.holds(APPROVER) {
         return layout::forbidden(&viewer, &format!("Deciding needs the `{APPROVER}` role."));

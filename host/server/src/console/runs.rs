@@ -208,11 +208,8 @@ pub(crate) async fn replay(
     Path(id): Path<String>,
     Form(form): Form<Csrf>,
 ) -> Response {
-    if !viewer.checks(&form.csrf) {
-        return layout::forbidden(
-            &viewer,
-            "This form is stale or came from elsewhere; reload the page and try again.",
-        );
+    if let Some(refused) = viewer.refuse_stale(&form.csrf) {
+        return refused;
     }
     let gate = console.server.gate();
     match gate.state().run_summary(&id) {

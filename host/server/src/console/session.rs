@@ -121,6 +121,16 @@ impl Viewer {
                 == 0
     }
 
+    /// The refusal page, when `form_token` is not this session's CSRF token.
+    pub(crate) fn refuse_stale(&self, form_token: &str) -> Option<axum::response::Response> {
+        (!self.checks(form_token)).then(|| {
+            super::layout::forbidden(
+                self,
+                "This form is stale or came from elsewhere; reload the page and try again.",
+            )
+        })
+    }
+
     /// The hidden field that carries the CSRF token in a form.
     pub(crate) fn csrf_field(&self) -> Markup {
         html! { input type="hidden" name="csrf" value=(self.session.csrf); }

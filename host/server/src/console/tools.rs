@@ -162,11 +162,8 @@ pub(crate) async fn switch(
     viewer: Viewer,
     Form(form): Form<SwitchForm>,
 ) -> Response {
-    if !viewer.checks(&form.csrf) {
-        return layout::forbidden(
-            &viewer,
-            "This form is stale or came from elsewhere; reload the page and try again.",
-        );
+    if let Some(refused) = viewer.refuse_stale(&form.csrf) {
+        return refused;
     }
     if !viewer.holds(OPERATOR) {
         return layout::forbidden(&viewer, &format!("Switching needs the `{OPERATOR}` role."));

@@ -94,7 +94,40 @@ pub enum Command {
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         grace: std::time::Duration,
     },
-    /// Client keys for `harness serve`.
+    /// Sign TOOL's component digest together with its whitelist entry (grants, limits, gates);
+    /// writes the signature where the whitelist looks for it.
+    Sign {
+        #[command(flatten)]
+        policy: PolicyArg,
+        /// The tool's name in the whitelist.
+        tool: String,
+        /// The minisign secret key (`harness keys signing` or `minisign -G` makes one); its
+        /// password comes from HARNESS_SIGNING_PASSWORD, else the terminal.
+        #[arg(long)]
+        key: PathBuf,
+        /// Write the signature here instead.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check the signature of each tool (or of TOOLS) against [trust] keys: who signed it, or
+    /// what differs; exits 3 when one is refused.
+    Verify {
+        #[command(flatten)]
+        policy: PolicyArg,
+        /// The tools to check (default: all).
+        tools: Vec<String>,
+    },
+    /// Publish a component to an OCI registry (CNCF wasm layout), with its signature attached.
+    Push {
+        /// The component file.
+        component: PathBuf,
+        /// Where: oci://HOST[:PORT]/NAME:TAG.
+        target: String,
+        /// A signature from `harness sign` to attach as a referrer.
+        #[arg(long)]
+        signature: Option<PathBuf>,
+    },
+    /// Client keys for `harness serve`, and signing keys for `harness sign`.
     Keys {
         #[command(subcommand)]
         action: KeysAction,
@@ -293,6 +326,18 @@ pub enum KeysAction {
     New {
         /// The client's name.
         name: String,
+    },
+    /// Make a minisign signing key pair: DIR/NAME.key (secret; encrypted with a password from
+    /// HARNESS_SIGNING_PASSWORD or the terminal) and DIR/NAME.pub; prints the [trust] line.
+    Signing {
+        /// The key's name (as reviewers will know it in [trust] keys).
+        name: String,
+        /// Where to write the files.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Leave the secret key unencrypted (for a CI secret store that protects it).
+        #[arg(long)]
+        no_password: bool,
     },
 }
 

@@ -15,6 +15,7 @@ mod load;
 mod metrics;
 mod run;
 mod serve;
+mod supply;
 mod switches;
 mod telemetry;
 mod tools;
@@ -86,6 +87,30 @@ fn dispatch(command: Command) -> Exit {
         Command::Keys {
             action: KeysAction::New { name },
         } => report(serve::new_key(&name)),
+        Command::Keys {
+            action:
+                KeysAction::Signing {
+                    name,
+                    dir,
+                    no_password,
+                },
+        } => report(supply::new_signing_key(&name, &dir, no_password)),
+        Command::Sign {
+            policy,
+            tool,
+            key,
+            out,
+        } => with_config(&policy.path, |config| {
+            supply::sign(config.policy(), &tool, &key, out.as_deref())
+        }),
+        Command::Verify { policy, tools } => with_config(&policy.path, |config| {
+            supply::verify(config.policy(), &tools)
+        }),
+        Command::Push {
+            component,
+            target,
+            signature,
+        } => report(supply::push(&component, &target, signature.as_deref())),
         Command::Run {
             policy,
             agent,

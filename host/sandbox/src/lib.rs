@@ -36,9 +36,11 @@ mod digest;
 mod engine;
 mod host;
 pub mod inspect;
+pub mod oci;
 pub mod policy;
 mod record;
 mod registry;
+pub mod signing;
 mod store;
 pub mod tls;
 
@@ -53,7 +55,9 @@ pub use convert::{ArgumentError, Problem, json_kind};
 pub use digest::Sha256Digest;
 pub use host::{CallError, Host};
 pub use policy::{Limits, Policy, PolicyError};
-pub use registry::{CacheOutcome, LoadError, LoadEvent, LoadedTool, NotAComponent};
+pub use registry::{
+    CacheOutcome, LoadError, LoadEvent, LoadedTool, NotAComponent, check_signature, component_bytes,
+};
 
 /// Limits every call has whatever its whitelist entry says.
 pub mod limits {

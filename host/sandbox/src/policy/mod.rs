@@ -24,6 +24,8 @@ pub use grants::{
 pub use units::{Bytes, Timeout};
 
 use crate::digest::Sha256Digest;
+use crate::oci::OciSource;
+use crate::signing::{Statement, Trust};
 
 /// Where the host looks for the whitelist when no `--policy` is given.
 pub const DEFAULT_POLICY_FILE: &str = "harness.toml";
@@ -34,6 +36,7 @@ pub const DEFAULT_POLICY_FILE: &str = "harness.toml";
 pub struct Policy {
     path: PathBuf,
     host: HostSettings,
+    trust: Trust,
     tools: BTreeMap<String, ToolPolicy>,
 }
 
@@ -67,8 +70,11 @@ impl HostSettings {
 pub struct ToolPolicy {
     /// The tool's name: the prefix of its functions (`calc.add`).
     pub name: String,
-    /// The component file (absolute).
+    /// The component file (absolute): as written, or where the cache keeps the pull of
+    /// [`registry`](Self::registry).
     pub component: PathBuf,
+    /// The registry the component is pulled from when the cache does not hold it yet.
+    pub registry: Option<OciSource>,
     /// The digest the component must have; any other file is refused.
     pub sha256: Sha256Digest,
     /// The limits of each call to this tool.
@@ -78,6 +84,20 @@ pub struct ToolPolicy {
     /// Whether importing an ungranted capability refuses the tool at load (instead of linking
     /// an implementation that denies each use).
     pub strict: bool,
+    /// Its signature: where it is, whether it is required, and what it must cover.
+    pub signing: Signing,
+}
+
+/// How a tool is signed: a reviewer's signature over [`Statement`] (digest and entry).
+#[derive(Clone, Debug)]
+pub struct Signing {
+    /// Whether the tool is refused without a valid signature (`require_signatures`).
+    pub required: bool,
+    /// The signature file: `signature`, else beside the component (`NAME.wasm.sig`), else, for a
+    /// registry component, the signature pulled with it.
+    pub file: PathBuf,
+    /// What a valid signature must cover.
+    pub statement: Statement,
 }
 
 /// The limits of one call.
@@ -143,6 +163,8 @@ struct RawPolicy<T> {
     host: RawHost,
     #[serde(default)]
     defaults: RawLimits,
+    #[serde(default)]
+    trust: RawTrust,
     #[serde(default = "BTreeMap::new")]
     tools: BTreeMap<String, extension::WithExtra<RawTool, T>>,
 }
@@ -155,10 +177,18 @@ struct RawHost {
     max_concurrency: Option<u32>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTrust {
+    #[serde(default)]
+    keys: BTreeMap<String, String>,
+}
+
 #[derive(Deserialize, Default, Clone, Copy)]
 #[serde(deny_unknown_fields)]
 struct RawLimits {
     strict: Option<bool>,
+    require_signatures: Option<bool>,
     fuel: Option<u64>,
     memory: Option<Bytes>,
     timeout: Option<Timeout>,
@@ -171,8 +201,10 @@ struct RawLimits {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTool {
-    component: PathBuf,
+    component: String,
     sha256: Sha256Digest,
+    signature: Option<PathBuf>,
+    require_signatures: Option<bool>,
     fuel: Option<u64>,
     memory: Option<Bytes>,
     timeout: Option<Timeout>,
@@ -198,6 +230,7 @@ impl RawTool {
     fn limits(&self) -> RawLimits {
         RawLimits {
             strict: self.strict,
+            require_signatures: self.require_signatures,
             fuel: self.fuel,
             memory: self.memory,
             timeout: self.timeout,
@@ -280,7 +313,9 @@ impl Policy {
             key,
             message,
         };
-        let (policy, tool_extras) = Self::check(raw.known, path, env)?;
+        // The tables as written, for what signatures cover; the text parsed above, so it parses.
+        let written: toml::Table = toml::from_str(text).unwrap_or_default();
+        let (policy, tool_extras) = Self::check(raw.known, &written, path, env)?;
         let checked = raw
             .extra
             .check(tool_extras, &policy)
@@ -291,6 +326,7 @@ impl Policy {
     /// Checks the sandbox's part; returns it with each tool's extension keys.
     fn check<T>(
         raw: RawPolicy<T>,
+        written: &toml::Table,
         path: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<(Self, BTreeMap<String, T>), PolicyError> {
@@ -316,6 +352,8 @@ impl Policy {
             Some(dir) => base.join(dir),
             None => DATA_DIR.resolve(base),
         };
+        let trust = Trust::from_keys(raw.trust.keys)
+            .map_err(|(name, msg)| invalid(format!("trust.keys.{name}"), msg))?;
         let defaults = raw.defaults.over(Limits::default());
         check_limits(&defaults, "defaults").map_err(|(key, msg)| invalid(key, msg))?;
 
@@ -339,24 +377,57 @@ impl Policy {
             }
             .check(base, env)
             .map_err(|(key, msg)| invalid(format!("tools.{name}.{key}"), msg))?;
-            let component = base.join(&tool.component);
-            if !component.is_file() {
-                return Err(PolicyError::MissingComponent {
-                    path: path.to_owned(),
-                    tool: name,
-                    component,
-                });
-            }
+            let (component, registry) = if tool.component.starts_with("oci://") {
+                let source = OciSource::parse(&tool.component)
+                    .map_err(|msg| invalid(format!("tools.{name}.component"), msg))?;
+                let cached = crate::oci::cached_component(&cache_dir, &tool.sha256);
+                (cached, Some(source))
+            } else {
+                let component = base.join(&tool.component);
+                if !component.is_file() {
+                    return Err(PolicyError::MissingComponent {
+                        path: path.to_owned(),
+                        tool: name,
+                        component,
+                    });
+                }
+                (component, None)
+            };
+            let signature_file = match (&tool.signature, &registry) {
+                (Some(file), _) => base.join(file),
+                (None, Some(_)) => crate::oci::cached_signature(&cache_dir, &tool.sha256),
+                (None, None) => {
+                    let mut file = component.clone().into_os_string();
+                    file.push(".sig");
+                    file.into()
+                }
+            };
+            let written_table = written
+                .get("tools")
+                .and_then(|tools| tools.get(&name))
+                .and_then(toml::Value::as_table)
+                .cloned()
+                .unwrap_or_default();
+            let signing = Signing {
+                required: tool
+                    .require_signatures
+                    .or(raw.defaults.require_signatures)
+                    .unwrap_or(false),
+                file: signature_file,
+                statement: Statement::new(&name, tool.sha256, &written_table, &limits, strict),
+            };
             extras.insert(name.clone(), table.extra);
             tools.insert(
                 name.clone(),
                 ToolPolicy {
                     name,
                     component,
+                    registry,
                     sha256: tool.sha256,
                     limits,
                     grants,
                     strict,
+                    signing,
                 },
             );
         }
@@ -367,6 +438,7 @@ impl Policy {
                 data_dir,
                 max_concurrency,
             },
+            trust,
             tools,
         };
         Ok((policy, extras))
@@ -380,6 +452,11 @@ impl Policy {
     /// Settings of the host itself (`[host]`).
     pub fn host(&self) -> &HostSettings {
         &self.host
+    }
+
+    /// The signing keys it trusts (`[trust] keys`).
+    pub fn trust(&self) -> &Trust {
+        &self.trust
     }
 
     /// The whitelisted tools, by name.

@@ -19,7 +19,9 @@ use crate::capabilities::{self, Capability};
 use crate::contract::{self, ContractError, ToolFunction};
 use crate::digest::Sha256Digest;
 use crate::engine::HostEngine;
+use crate::oci::OciError;
 use crate::policy::{Policy, PolicyError, ToolPolicy};
+use crate::signing::{SignatureError, Verdict};
 use crate::store::CallState;
 pub use cache::{CacheError, CacheOutcome, CompileCache};
 
@@ -37,6 +39,8 @@ pub struct LoadedTool {
     pub functions: Vec<ToolFunction>,
     /// The interfaces it imports.
     pub imports: Vec<String>,
+    /// Who signed it, if anyone (its signature was checked before it was compiled).
+    pub signature: Verdict,
     /// Whether it was compiled now or loaded from the cache.
     pub cache: CacheOutcome,
     /// Linear memories one instance uses (pool permits per call).
@@ -84,6 +88,20 @@ pub enum LoadError {
         component: PathBuf,
         expected: String,
         actual: String,
+    },
+    /// The component could not be pulled from its registry.
+    #[error("{policy}: tools.{tool}.component: {source}")]
+    Fetch {
+        policy: PathBuf,
+        tool: String,
+        source: OciError,
+    },
+    /// The signature is missing, unknown, or covers something else.
+    #[error("{policy}: tools.{tool}: {source}")]
+    Signature {
+        policy: PathBuf,
+        tool: String,
+        source: SignatureError,
     },
     /// The file is not a component.
     #[error("{policy}: tools.{tool}.component: {component} {problem}")]
@@ -217,7 +235,7 @@ impl Registry {
                 None => None,
             };
             let tool = Arc::new(load_tool(
-                policy.path(),
+                policy,
                 tool_policy,
                 kv,
                 engine,
@@ -238,7 +256,7 @@ impl Registry {
 }
 
 fn load_tool(
-    policy_path: &std::path::Path,
+    whitelist: &Policy,
     tool: &ToolPolicy,
     kv: Option<Arc<Namespace>>,
     engine: &HostEngine,
@@ -247,25 +265,12 @@ fn load_tool(
     progress: &mut dyn FnMut(LoadEvent),
 ) -> Result<LoadedTool, LoadError> {
     let started = Instant::now();
-    let policy = policy_path.to_owned();
+    let policy = whitelist.path().to_owned();
     let name = tool.name.clone();
     let component_path = tool.component.clone();
-    let bytes = std::fs::read(&tool.component).map_err(|source| LoadError::Read {
-        policy: policy.clone(),
-        tool: name.clone(),
-        component: component_path.clone(),
-        source,
-    })?;
-    let digest = Sha256Digest::of(&bytes);
-    if digest != tool.sha256 {
-        return Err(LoadError::DigestMismatch {
-            policy,
-            tool: name,
-            component: component_path,
-            expected: tool.sha256.to_string(),
-            actual: digest.to_string(),
-        });
-    }
+    let bytes = component_bytes(whitelist, tool)?;
+    let signature = check_signature(whitelist, tool)?;
+    let digest = tool.sha256;
     sniff(&bytes).map_err(|problem| LoadError::NotAComponent {
         policy: policy.clone(),
         tool: name.clone(),
@@ -378,11 +383,72 @@ fn load_tool(
         summary,
         functions,
         imports,
+        signature,
         cache: cache_outcome,
         memories,
         pre,
         exports,
     })
+}
+
+/// The component of `tool`, pulled into the cache first when it comes from a registry (with the
+/// signature attached to it), and checked against its pin.
+pub fn component_bytes(whitelist: &Policy, tool: &ToolPolicy) -> Result<Vec<u8>, LoadError> {
+    let policy = whitelist.path().to_owned();
+    if let Some(source) = &tool.registry {
+        let missing_signature = tool.signing.required && !tool.signing.file.exists();
+        if !tool.component.is_file() || missing_signature {
+            crate::oci::fetch(source, &tool.sha256, &tool.component, &tool.signing.file).map_err(
+                |source| LoadError::Fetch {
+                    policy: policy.clone(),
+                    tool: tool.name.clone(),
+                    source,
+                },
+            )?;
+        }
+    }
+    let bytes = std::fs::read(&tool.component).map_err(|source| LoadError::Read {
+        policy: policy.clone(),
+        tool: tool.name.clone(),
+        component: tool.component.clone(),
+        source,
+    })?;
+    let digest = Sha256Digest::of(&bytes);
+    if digest != tool.sha256 {
+        return Err(LoadError::DigestMismatch {
+            policy,
+            tool: tool.name.clone(),
+            component: tool.component.clone(),
+            expected: tool.sha256.to_string(),
+            actual: digest.to_string(),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Checks the signature of `tool` against the whitelist's trust: who signed it, or why it is
+/// refused (missing while required, unknown key, altered, or over another digest or entry).
+pub fn check_signature(whitelist: &Policy, tool: &ToolPolicy) -> Result<Verdict, LoadError> {
+    let signature_error = |source| LoadError::Signature {
+        policy: whitelist.path().to_owned(),
+        tool: tool.name.clone(),
+        source,
+    };
+    let file = &tool.signing.file;
+    let signature = crate::signing::SignatureFile::read(file).map_err(signature_error)?;
+    if signature.is_none() && tool.signing.required {
+        return Err(signature_error(SignatureError::Missing {
+            tool: tool.name.clone(),
+            file: file.clone(),
+        }));
+    }
+    crate::signing::verify_file(
+        &tool.signing.statement,
+        signature.as_ref(),
+        whitelist.trust(),
+        file,
+    )
+    .map_err(signature_error)
 }
 
 fn resolve_export(component: &Component, def: &ToolFunction) -> Option<ComponentExportIndex> {

@@ -9,6 +9,11 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# One OCI registry for the whole run (tests of tools pulled from a registry); removed at exit.
+registry_dir=$(mktemp -d)
+trap 'kill "$(cat "$registry_dir/pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$registry_dir"' EXIT
+HARNESS_TEST_REGISTRY=$(scripts/registry.sh "$registry_dir")
+export HARNESS_TEST_REGISTRY
 cargo nextest run --workspace --lib --bins --tests --examples --no-fail-fast
 cargo test --workspace --doc
 cargo test -p harness-e2e --bench boundary

@@ -5,6 +5,7 @@
 //! runs each test in its own) share one build and never read a half-written file.
 
 pub mod http_server;
+pub mod registry;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

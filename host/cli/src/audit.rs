@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use harness_agent::config::Config;
 use harness_sandbox::inspect::review::{self, Review};
 use harness_sandbox::inspect::{self, Functions};
+use harness_sandbox::signing::Verdict;
 
 use crate::exit::Exit;
 
@@ -42,13 +43,21 @@ pub fn run(component: &Path, as_json: bool, review_as: Option<&ReviewAs>) -> Exi
         }
     };
     let verdict = match (&review, review_as) {
-        (Some(review), Some(r)) if r.deny_warnings && review.has_warnings() => Exit::Warnings,
+        (Some((review, signature)), Some(r))
+            if r.deny_warnings && (review.has_warnings() || signature.is_err()) =>
+        {
+            Exit::Warnings
+        }
         _ => Exit::Success,
     };
     if as_json {
         let mut json = serde_json::to_value(&report).expect("reports serialize");
-        if let Some(review) = &review {
+        if let Some((review, signature)) = &review {
             json["review"] = serde_json::to_value(review).expect("reviews serialize");
+            json["review"]["signature"] = match signature {
+                Ok((verdict, _)) => serde_json::to_value(verdict).expect("verdicts serialize"),
+                Err(refused) => serde_json::json!({"status": "refused", "error": refused}),
+            };
         }
         println!(
             "{}",
@@ -85,13 +94,21 @@ pub fn run(component: &Path, as_json: bool, review_as: Option<&ReviewAs>) -> Exi
         Functions::Refused(why) => println!("  REFUSED at load: {why}"),
     }
     println!("\nWIT world:\n{}", report.wit);
-    if let Some(review) = &review {
+    if let Some((review, signature)) = &review {
         print_review(review);
+        match signature {
+            Ok((_, words)) => println!("  signature: {words}"),
+            Err(refused) => println!("  WARNING signature: {refused}"),
+        }
     }
     verdict
 }
 
-fn review_tool(report: &inspect::Inspection, review_as: &ReviewAs) -> Result<Review, String> {
+/// The review of the component as the tool, and the tool's signature (who signed it, or why the
+/// host refuses it).
+type ToolReview = (Review, Result<(Verdict, String), String>);
+
+fn review_tool(report: &inspect::Inspection, review_as: &ReviewAs) -> Result<ToolReview, String> {
     let config = Config::load(&review_as.policy).map_err(|e| e.to_string())?;
     let policy = config.policy();
     let tool = policy.tools().get(&review_as.tool).ok_or_else(|| {
@@ -107,7 +124,13 @@ fn review_tool(report: &inspect::Inspection, review_as: &ReviewAs) -> Result<Rev
                 .join(", ")
         )
     })?;
-    Ok(review::review(report, tool))
+    let signature = harness_sandbox::check_signature(policy, tool)
+        .map(|verdict| {
+            let words = crate::supply::describe(&verdict, tool);
+            (verdict, words)
+        })
+        .map_err(|e| e.to_string());
+    Ok((review::review(report, tool), signature))
 }
 
 fn print_review(review: &Review) {

@@ -1,34 +1,17 @@
 //! The `harness` binary on real components: what each command prints and its exit code.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use harness_e2e::http_server::HttpServer;
 use harness_e2e::{PolicyFile, c_fixture, example_tool, hostile, sha256_file};
 use serde_json::Value;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+mod common;
+
+use common::Run;
 
 fn harness(args: &[&str]) -> Run {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("HARNESS_AUDIT")
-        .output()
-        .expect("running harness");
-    Run {
-        code: status.code().expect("harness exited normally"),
-        stdout: String::from_utf8(stdout).unwrap(),
-        stderr: String::from_utf8(stderr).unwrap(),
-    }
+    common::harness(args, &[])
 }
 
 /// A whitelist with the hostile fixture and the calc tool; returns its path.

@@ -1,9 +1,34 @@
-//! What the end-to-end tests of `harness serve` share: the server process, and raw HTTP to it.
+//! What the end-to-end tests of the `harness` binary share: one command's run, the server process,
+//! and raw HTTP to it.
 
 #![allow(dead_code)] // each test binary uses part of it
 
 use std::path::Path;
 use std::process::Command;
+
+/// What one `harness` command did.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `harness ARGS` to its end with `env` set (and the caller's RUST_LOG and HARNESS_AUDIT
+/// unset, so its output is only what the command prints).
+pub fn harness(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("HARNESS_AUDIT")
+        .envs(env.iter().copied())
+        .output()
+        .expect("running harness");
+    Run {
+        code: output.status.code().expect("harness exited normally"),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
 
 /// A `harness serve` process on a free loopback port, stopped when dropped.
 pub struct Served {

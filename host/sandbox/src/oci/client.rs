@@ -342,7 +342,10 @@ impl Registry {
                 source_ref,
                 message,
             },
-            OciDistributionError::UnauthorizedError { .. } => OciError::Unauthorized {
+            OciDistributionError::UnauthorizedError { .. }
+            | OciDistributionError::ServerError {
+                code: 401 | 403, ..
+            } => OciError::Unauthorized {
                 registry: self.name.clone(),
                 source_ref,
                 message: "401 Unauthorized".into(),

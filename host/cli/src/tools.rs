@@ -1,6 +1,7 @@
 //! `harness check` and `harness tools`.
 
 use harness_sandbox::Host;
+use harness_sandbox::signing::Verdict;
 
 use crate::exit::Exit;
 use serde_json::json;
@@ -9,8 +10,12 @@ use serde_json::json;
 pub fn check(host: &Host) -> Exit {
     for tool in host.tools() {
         let limits = &tool.policy.limits;
+        let signed = match &tool.signature {
+            Verdict::Signed { key, .. } => format!(", signed by {key}"),
+            _ => String::new(),
+        };
         println!(
-            "{}  sha256:{}  fuel {}, memory {}, timeout {}, output {}",
+            "{}  sha256:{}  fuel {}, memory {}, timeout {}, output {}{signed}",
             tool.policy.name,
             tool.digest,
             limits.fuel,
@@ -40,6 +45,8 @@ pub fn list(host: &Host, as_json: bool) -> Exit {
                 json!({
                     "name": tool.policy.name,
                     "sha256": tool.digest,
+                    "source": tool.policy.registry.as_ref().map(ToString::to_string),
+                    "signature": tool.signature,
                     "functions": tool.functions.iter().map(|f| json!({
                         "name": f.name,
                         "qualified_name": f.qualified_name,

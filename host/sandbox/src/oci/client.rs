@@ -381,10 +381,13 @@ impl Registry {
                 }
             }
             OciDistributionError::RequestError(e) if e.is_connect() || e.is_timeout() => {
+                let mut cause: &dyn std::error::Error = &e;
+                while let Some(deeper) = cause.source() {
+                    cause = deeper;
+                }
                 OciError::Unreachable {
                     registry: self.name.clone(),
-                    message: std::error::Error::source(&e)
-                        .map_or_else(|| e.to_string(), ToString::to_string),
+                    message: cause.to_string(),
                 }
             }
             other => OciError::Registry {

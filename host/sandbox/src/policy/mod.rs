@@ -615,6 +615,44 @@ mod tests {
     }
 
     #[test]
+    fn trust_keys_and_registry_components_are_checked_at_load() {
+        let (_dir, policy) = with_component("[trust.keys]\nalice = \"RWQnot-a-key\"\n");
+        let err = policy.unwrap_err().to_string();
+        assert!(
+            err.contains("trust.keys.alice: not a minisign public key"),
+            "{err}"
+        );
+
+        let (_dir, policy) = with_component(&format!(
+            "[tools.calc]\ncomponent = \"oci://calc:1\"\nsha256 = \"{DIGEST}\"\n"
+        ));
+        let err = policy.unwrap_err().to_string();
+        assert!(
+            err.contains("tools.calc.component: `oci://calc:1`"),
+            "{err}"
+        );
+
+        let (dir, policy) = with_component(&format!(
+            "[host]\ncache_dir = \"c\"\n[defaults]\nrequire_signatures = true\n\
+             [tools.calc]\ncomponent = \"oci://127.0.0.1:5000/t/calc:1\"\nsha256 = \"{DIGEST}\"\n"
+        ));
+        let calc = &policy.unwrap().tools["calc"];
+        assert_eq!(
+            calc.component,
+            dir.path().join(format!("c/oci/{DIGEST}.wasm"))
+        );
+        assert_eq!(
+            calc.signing.file,
+            dir.path().join(format!("c/oci/{DIGEST}.sig"))
+        );
+        assert!(calc.signing.required);
+        assert_eq!(
+            calc.registry.as_ref().unwrap().to_string(),
+            "oci://127.0.0.1:5000/t/calc:1"
+        );
+    }
+
+    #[test]
     fn tools_inherit_defaults_and_override_them() {
         let (dir, policy) = with_component(&format!(
             r#"

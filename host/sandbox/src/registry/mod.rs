@@ -94,14 +94,14 @@ pub enum LoadError {
     Fetch {
         policy: PathBuf,
         tool: String,
-        source: OciError,
+        source: Box<OciError>,
     },
     /// The signature is missing, unknown, or covers something else.
     #[error("{policy}: tools.{tool}: {source}")]
     Signature {
         policy: PathBuf,
         tool: String,
-        source: SignatureError,
+        source: Box<SignatureError>,
     },
     /// The file is not a component.
     #[error("{policy}: tools.{tool}.component: {component} {problem}")]
@@ -402,7 +402,7 @@ pub fn component_bytes(whitelist: &Policy, tool: &ToolPolicy) -> Result<Vec<u8>,
                 |source| LoadError::Fetch {
                     policy: policy.clone(),
                     tool: tool.name.clone(),
-                    source,
+                    source: Box::new(source),
                 },
             )?;
         }
@@ -432,7 +432,7 @@ pub fn check_signature(whitelist: &Policy, tool: &ToolPolicy) -> Result<Verdict,
     let signature_error = |source| LoadError::Signature {
         policy: whitelist.path().to_owned(),
         tool: tool.name.clone(),
-        source,
+        source: Box::new(source),
     };
     let file = &tool.signing.file;
     let signature = crate::signing::SignatureFile::read(file).map_err(signature_error)?;

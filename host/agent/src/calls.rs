@@ -419,22 +419,7 @@ impl ToolGate {
 /// `value` as JSON with every object's keys in order: one text for the same arguments however
 /// a client ordered them.
 pub fn canonical(value: &Value) -> String {
-    fn sorted(value: &Value) -> Value {
-        match value {
-            Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                Value::Object(
-                    keys.into_iter()
-                        .map(|k| (k.clone(), sorted(&map[k])))
-                        .collect(),
-                )
-            }
-            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-            other => other.clone(),
-        }
-    }
-    sorted(value).to_string()
+    harness_sandbox::canonical_json(value).to_string()
 }
 
 /// `PREFIX-` and 16 hex digits, unique per `who` (agent, principal), process, instant and call:

@@ -138,6 +138,10 @@ fn the_local_user_of_a_server_without_clients_may_do_everything() {
         tools.contains("Switch off"),
         "the local user may switch tools: {tools}"
     );
+    assert!(
+        tools.contains(r#"<dd class="signature">unsigned</dd>"#),
+        "{tools}"
+    );
     let anonymous = served.get("/console/tools");
     assert!(anonymous.starts_with("HTTP/1.1 303"), "{anonymous}");
 }

@@ -289,17 +289,20 @@ fn registry_tools_are_pulled_by_digest_with_their_signature() {
         pushed.stdout
     );
 
-    let from_registry =
-        |name: &str, source: &str| {
-            let place = dir.join(name);
-            std::fs::create_dir_all(&place).unwrap();
-            PolicyFile::new(&place.join("cache"))
-            .raw(&format!("[defaults]\nrequire_signatures = true\n[trust.keys]\n{trust}"))
+    let from_registry_with = |name: &str, source: &str, entry: &str| {
+        let place = dir.join(name);
+        std::fs::create_dir_all(&place).unwrap();
+        PolicyFile::new(&place.join("cache"))
             .raw(&format!(
-                "[tools.calc]\ncomponent = \"{source}\"\nsha256 = \"{digest}\"\nfuel = 50_000_000"
+                "[defaults]\nrequire_signatures = true\n[trust.keys]\n{trust}"
+            ))
+            .raw(&format!(
+                "[tools.calc]\ncomponent = \"{source}\"\nsha256 = \"{digest}\"\n{entry}"
             ))
             .write(&place)
-        };
+    };
+    let from_registry =
+        |name: &str, source: &str| from_registry_with(name, source, "fuel = 50_000_000");
 
     // Pulled with credentials, verified, cached by digest beside the compile cache, run.
     let pulled = from_registry("pulled", &reference);
@@ -348,6 +351,29 @@ fn registry_tools_are_pulled_by_digest_with_their_signature() {
         &[("DOCKER_CONFIG", docker.to_str().unwrap())],
     );
     assert_eq!(docker_pull.code, 0, "{}", docker_pull.stderr);
+
+    // The reviewer signs a changed entry and CI publishes it again: the signature cached with the
+    // component is stale, so the newest one in the registry is fetched and checked.
+    let changed = whitelist(
+        &local,
+        &trust,
+        &local.join("calc.wasm"),
+        "fuel = 60_000_000",
+    );
+    assert_eq!(sign(&changed, &dir.join("alice.key"), &[]).code, 0);
+    assert_eq!(push(&calc, &with_credentials).code, 0);
+    let rereviewed = from_registry_with("pulled", &reference, "fuel = 60_000_000");
+    refused(
+        &on(&rereviewed, "verify", &anonymous),
+        "fuel: signed 50000000, now 60000000",
+    );
+    let verified = on(&rereviewed, "verify", &with_credentials);
+    assert!(
+        verified.stdout.starts_with("calc: signed by `alice`"),
+        "{}{}",
+        verified.stdout,
+        verified.stderr
+    );
 
     // The tag moved to another component: refused with both digests; the cache still serves
     // what was pinned.

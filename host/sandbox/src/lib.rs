@@ -51,7 +51,7 @@ pub use capabilities::log::LogLine;
 pub use capabilities::stdio::StreamName;
 pub use capabilities::{Capability, GrantKey, GrantMatch};
 pub use contract::ToolFunction;
-pub use convert::{ArgumentError, Problem, json_kind};
+pub use convert::{ArgumentError, Problem, canonical_json, json_kind};
 pub use digest::Sha256Digest;
 pub use host::{CallError, Host};
 pub use policy::{Limits, Policy, PolicyError};

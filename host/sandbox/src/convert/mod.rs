@@ -23,6 +23,24 @@ pub fn json_kind(value: &serde_json::Value) -> &'static str {
     }
 }
 
+/// `value` with every object's keys in sorted order, so it serializes one way only: the same text
+/// for the same arguments or entry however they were written.
+pub fn canonical_json(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            keys.into_iter()
+                .map(|k| (k.clone(), canonical_json(&map[k])))
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        }
+        Value::Array(items) => items.iter().map(canonical_json).collect(),
+        other => other.clone(),
+    }
+}
+
 /// The length of `value` as JSON text, counted without writing the text.
 pub(crate) fn json_size(value: &serde_json::Value) -> u64 {
     let mut counter = Counter(0);

@@ -22,13 +22,14 @@ use crate::signing::SignatureFile;
 /// The OCI "empty" config of an artifact without one.
 const EMPTY_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 
-/// Pulls the component `source` names into `component`, refusing any other than `pinned`, and the
-/// newest signature attached to it into `signature` (when there is one). Blocks; runs on its own
-/// thread and runtime, so it may be called from inside or outside an async context.
+/// Pulls the component `source` names into `component` (when given; the cache may hold it
+/// already), refusing any other than `pinned`, and the newest signature attached to it into
+/// `signature` (when there is one). Blocks; runs on its own thread and runtime, so it may be
+/// called from inside or outside an async context.
 pub fn fetch(
     source: &OciSource,
     pinned: &Sha256Digest,
-    component: &Path,
+    component: Option<&Path>,
     signature: &Path,
 ) -> Result<(), OciError> {
     block_on(async {
@@ -48,14 +49,16 @@ pub fn fetch(
                 found: found.to_string(),
             });
         }
-        let bytes = registry.blob(reference, layer, MAX_COMPONENT_BYTES).await?;
-        if Sha256Digest::of(&bytes) != *pinned {
-            return Err(OciError::Registry {
-                source_ref: source.to_string(),
-                message: format!("the layer's bytes do not have the digest {found} it claims"),
-            });
+        if let Some(component) = component {
+            let bytes = registry.blob(reference, layer, MAX_COMPONENT_BYTES).await?;
+            if Sha256Digest::of(&bytes) != *pinned {
+                return Err(OciError::Registry {
+                    source_ref: source.to_string(),
+                    message: format!("the layer's bytes do not have the digest {found} it claims"),
+                });
+            }
+            write_atomically(component, &bytes)?;
         }
-        write_atomically(component, &bytes)?;
         let subject = Reference::with_digest(
             reference.resolve_registry().to_owned(),
             reference.repository().to_owned(),

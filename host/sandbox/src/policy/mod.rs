@@ -353,7 +353,7 @@ impl Policy {
             None => DATA_DIR.resolve(base),
         };
         let trust = Trust::from_keys(raw.trust.keys)
-            .map_err(|(name, msg)| invalid(format!("trust.keys.{name}"), msg))?;
+            .map_err(|bad| invalid(format!("trust.keys.{}", bad.name), bad.message))?;
         let defaults = raw.defaults.over(Limits::default());
         check_limits(&defaults, "defaults").map_err(|(key, msg)| invalid(key, msg))?;
 

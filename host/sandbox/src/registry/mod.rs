@@ -396,9 +396,11 @@ fn load_tool(
 pub fn component_bytes(whitelist: &Policy, tool: &ToolPolicy) -> Result<Vec<u8>, LoadError> {
     let policy = whitelist.path().to_owned();
     if let Some(source) = &tool.registry {
+        let missing_component = !tool.component.is_file();
         let missing_signature = tool.signing.required && !tool.signing.file.exists();
-        if !tool.component.is_file() || missing_signature {
-            crate::oci::fetch(source, &tool.sha256, &tool.component, &tool.signing.file).map_err(
+        if missing_component || missing_signature {
+            let component = missing_component.then_some(tool.component.as_path());
+            crate::oci::fetch(source, &tool.sha256, component, &tool.signing.file).map_err(
                 |source| LoadError::Fetch {
                     policy: policy.clone(),
                     tool: tool.name.clone(),
@@ -427,8 +429,20 @@ pub fn component_bytes(whitelist: &Policy, tool: &ToolPolicy) -> Result<Vec<u8>,
 }
 
 /// Checks the signature of `tool` against the whitelist's trust: who signed it, or why it is
-/// refused (missing while required, unknown key, altered, or over another digest or entry).
+/// refused (missing while required, unknown key, altered, or over another digest or entry). A
+/// registry tool whose cached signature fails is checked once more against the newest signature
+/// attached in the registry (a reviewer may have signed a changed entry since it was cached).
 pub fn check_signature(whitelist: &Policy, tool: &ToolPolicy) -> Result<Verdict, LoadError> {
+    let checked = verify_signature(whitelist, tool);
+    if let (Err(_), Some(source)) = (&checked, &tool.registry)
+        && crate::oci::fetch(source, &tool.sha256, None, &tool.signing.file).is_ok()
+    {
+        return verify_signature(whitelist, tool);
+    }
+    checked
+}
+
+fn verify_signature(whitelist: &Policy, tool: &ToolPolicy) -> Result<Verdict, LoadError> {
     let signature_error = |source| LoadError::Signature {
         policy: whitelist.path().to_owned(),
         tool: tool.name.clone(),

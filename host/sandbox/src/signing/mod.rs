@@ -55,15 +55,13 @@ impl Trust {
     /// the key that is not one.
     pub fn from_keys<N: Into<String>>(
         keys: impl IntoIterator<Item = (N, String)>,
-    ) -> Result<Self, (String, String)> {
+    ) -> Result<Self, BadKey> {
         let mut trusted = BTreeMap::new();
         for (name, text) in keys {
             let name = name.into();
-            let key = PublicKey::from_base64(text.trim()).map_err(|e| {
-                (
-                    name.clone(),
-                    format!("not a minisign public key (the `RW…` line of a .pub file): {e}"),
-                )
+            let key = PublicKey::from_base64(text.trim()).map_err(|e| BadKey {
+                message: format!("not a minisign public key (the `RW…` line of a .pub file): {e}"),
+                name: name.clone(),
             })?;
             trusted.insert(name, key);
         }
@@ -81,6 +79,16 @@ impl Trust {
             .find(|(_, key)| key.keynum() == keynum)
             .map(|(name, key)| (name.as_str(), key))
     }
+}
+
+/// A trusted key that is not a minisign public key.
+#[derive(Debug, thiserror::Error)]
+#[error("trust.keys.{name}: {message}")]
+pub struct BadKey {
+    /// The key's name.
+    pub name: String,
+    /// What is wrong with it.
+    pub message: String,
 }
 
 /// How a tool's signature stands.

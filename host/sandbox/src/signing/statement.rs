@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::convert::canonical_json;
 use crate::digest::Sha256Digest;
 use crate::policy::Limits;
 
@@ -63,7 +64,7 @@ impl Statement {
         Self {
             tool: tool.to_owned(),
             sha256,
-            entry: canonical(Value::Object(entry)),
+            entry: canonical_json(&Value::Object(entry)),
         }
     }
 
@@ -84,7 +85,7 @@ impl Statement {
 
     /// The statement as a JSON document.
     pub fn to_json(&self) -> Value {
-        canonical(serde_json::json!({
+        canonical_json(&serde_json::json!({
             "format": FORMAT,
             "tool": self.tool,
             "sha256": self.sha256.to_string(),
@@ -111,7 +112,7 @@ impl Statement {
         Ok(Self {
             tool: tool.to_owned(),
             sha256,
-            entry: canonical(entry.clone()),
+            entry: canonical_json(entry),
         })
     }
 
@@ -199,23 +200,6 @@ fn toml_to_json(value: &toml::Value) -> Value {
             .map(|(k, v)| (k.clone(), toml_to_json(v)))
             .collect::<Map<_, _>>()
             .into(),
-    }
-}
-
-/// The same value with every object's keys in sorted order, so it serializes one way only.
-fn canonical(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            entries
-                .into_iter()
-                .map(|(k, v)| (k, canonical(v)))
-                .collect::<Map<_, _>>()
-                .into()
-        }
-        Value::Array(items) => items.into_iter().map(canonical).collect(),
-        other => other,
     }
 }
 

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use harness_agent::state::switches::Target;
 use harness_sandbox::LoadedTool;
 use harness_sandbox::inspect::{inspect, review};
+use harness_sandbox::signing::Verdict;
 use maud::html;
 use serde::Deserialize;
 
@@ -81,6 +82,15 @@ pub(crate) async fn list(State(console): State<Console>, viewer: Viewer) -> Resp
                     }
                     dl {
                         dt { "Digest" } dd { code { (tool.digest) } }
+                        @if let Some(source) = &tool.policy.registry {
+                            dt { "Source" } dd { code { (source) } }
+                        }
+                        dt { "Signature" } dd.signature {
+                            @match &tool.signature {
+                                Verdict::Signed { key, key_id } => { "signed by " (key) " (key ID " code { (key_id) } ")" },
+                                _ => "unsigned",
+                            }
+                        }
                         dt { "Limits" } dd {
                             (tool.policy.limits.fuel) " fuel · " (tool.policy.limits.memory) " memory · "
                             (humantime::format_duration(tool.policy.limits.timeout)) " · output ≤ " (tool.policy.limits.max_output)

@@ -174,6 +174,9 @@ async fn http_call(
 async fn stdio(policy: &std::path::Path) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let binary = harness_e2e::repo_root().join("target/release/harness");
+    if !load::selected("stdio") {
+        return;
+    }
     if !binary.is_file() {
         println!("| stdio | (build target/release/harness to measure) | | |");
         return;

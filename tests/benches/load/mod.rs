@@ -26,11 +26,15 @@ pub fn main(run: impl Future<Output = ()>) {
     runtime.block_on(run);
 }
 
-/// Warms up, then prints `| name | p50 | p99 | calls/s |`.
+/// Warms up, then prints `| name | p50 | p99 | calls/s |`; skipped when `BENCH_ONLY` is set and
+/// `name` does not contain it (to profile one row).
 pub async fn report(
     name: &str,
     call: impl Fn() -> BoxFuture<'static, ()> + Clone + Send + 'static,
 ) {
+    if !selected(name) {
+        return;
+    }
     for _ in 0..100 {
         call().await;
     }
@@ -64,6 +68,11 @@ pub async fn report(
         micros(at(0.50)),
         micros(at(0.99))
     );
+}
+
+/// Whether the row `name` is measured: every row, or those containing `BENCH_ONLY` when set.
+pub fn selected(name: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |only| name.contains(&only))
 }
 
 /// A duration in microseconds, one decimal.

@@ -15,7 +15,7 @@ use crate::routing::Route;
 use crate::state::audit::since;
 use crate::state::ledger::{Budget, Exhausted, Reservation};
 use crate::state::records::{AuditRecord, Gate, ToolAdmitted};
-use crate::state::switches::Target;
+use crate::state::switches::{self, Target};
 use crate::state::{StateError, StateStore};
 use harness_sandbox::{CallContext, Host};
 
@@ -173,28 +173,6 @@ pub fn check(
     };
     let name = &tool.policy.name;
     let gates = config.gates(name);
-    if let Some(killed) = state.killed(&Target::Tool(name.clone()))? {
-        return Ok(Err(Refusal::Killed {
-            tool: name.clone(),
-            reason: killed.reason,
-        }));
-    }
-    if !route.tools.contains(name) {
-        return Ok(Err(Refusal::NotRouted {
-            tool: name.clone(),
-            route: route.name.clone(),
-        }));
-    }
-    if let Some(needs) = &gates.roles
-        && needs.is_disjoint(&principal.roles)
-    {
-        return Ok(Err(Refusal::Role {
-            tool: name.clone(),
-            principal: principal.name.clone(),
-            needs: needs.clone(),
-            has: principal.roles.clone(),
-        }));
-    }
     let function = format!("{name}.{}", function.name);
     let record = AuditRecord::ToolAdmitted(ToolAdmitted {
         call_id: call.id.clone(),
@@ -203,7 +181,31 @@ pub fn check(
         principal: principal.name.clone(),
     });
     let rate = gates.rate;
+    // One transaction sees the switch, counts the rate and appends the admission, so a switch
+    // flipped or a call admitted meanwhile by another process cannot slip between them.
     let admitted = state.append_audit_if(run_id, record, |tx| {
+        if let Some(killed) = switches::killed_in(tx, &Target::Tool(name.clone()))? {
+            return Ok(Some(Refusal::Killed {
+                tool: name.clone(),
+                reason: killed.reason,
+            }));
+        }
+        if !route.tools.contains(name) {
+            return Ok(Some(Refusal::NotRouted {
+                tool: name.clone(),
+                route: route.name.clone(),
+            }));
+        }
+        if let Some(needs) = &gates.roles
+            && needs.is_disjoint(&principal.roles)
+        {
+            return Ok(Some(Refusal::Role {
+                tool: name.clone(),
+                principal: principal.name.clone(),
+                needs: needs.clone(),
+                has: principal.roles.clone(),
+            }));
+        }
         let Some(rate) = rate else { return Ok(None) };
         let used: u64 = tx
             .prepare_cached(

@@ -135,7 +135,7 @@ impl StateStore {
         if record.is_outcome() {
             self.after_the_fact(|db| self.insert(db, run_id, record, refuse))
         } else {
-            self.durable(|db| self.insert(db, run_id, record, refuse))
+            self.durable_when(|db| self.insert(db, run_id, record, refuse), Result::is_ok)
         }
     }
 

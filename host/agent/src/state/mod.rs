@@ -197,15 +197,26 @@ impl StateStore {
         &self,
         write: impl FnOnce(&mut Connection) -> Result<T, E>,
     ) -> Result<T, E> {
+        self.durable_when(write, |_| true)
+    }
+
+    /// [`StateStore::durable`] for a `write` that may commit nothing (`committed` says from
+    /// what it returned): then nothing waits for the disk.
+    fn durable_when<T, E: From<StateError>>(
+        &self,
+        write: impl FnOnce(&mut Connection) -> Result<T, E>,
+        committed: impl FnOnce(&T) -> bool,
+    ) -> Result<T, E> {
         let (written, commit) = {
             let mut db = self.lock();
             let written = write(&mut db)?;
-            (
-                written,
-                self.flushes.committed.fetch_add(1, Ordering::SeqCst) + 1,
-            )
+            let commit = committed(&written)
+                .then(|| self.flushes.committed.fetch_add(1, Ordering::SeqCst) + 1);
+            (written, commit)
         };
-        if self.durability == Durability::Admissions {
+        if let Some(commit) = commit
+            && self.durability == Durability::Admissions
+        {
             self.flush_through(commit)?;
         }
         Ok(written)
@@ -378,6 +389,17 @@ mod tests {
             "every commit is on disk, the outcomes with the admissions after them"
         );
         assert!(store.verify_audit(None).unwrap().is_ok());
+
+        let before = store.flushes.made.load(Ordering::SeqCst);
+        let refused = store
+            .append_audit_if("r", admitted(999), |_| Ok(Some("over the rate")))
+            .unwrap();
+        assert_eq!(refused.unwrap_err(), "over the rate");
+        assert_eq!(
+            store.flushes.made.load(Ordering::SeqCst),
+            before,
+            "a refused admission commits nothing and waits for no flush"
+        );
 
         let os = StateStore::open_with(&dir.path().join("os"), Durability::Os).unwrap();
         os.append_audit("r", admitted(0)).unwrap();

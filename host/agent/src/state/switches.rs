@@ -60,6 +60,15 @@ fn read_killed(row: &rusqlite::Row<'_>) -> rusqlite::Result<Killed> {
     })
 }
 
+/// The switch of `target`, if it is off, as `db` sees it (inside a transaction, say).
+pub(crate) fn killed_in(
+    db: &rusqlite::Connection,
+    target: &Target,
+) -> rusqlite::Result<Option<Killed>> {
+    db.prepare_cached("SELECT target, reason, at FROM switches WHERE target = ?1")
+        .and_then(|mut find| find.query_row([target.key()], read_killed).optional())
+}
+
 impl StateStore {
     /// Takes `target` out of service for `reason`, by `who`.
     pub fn kill(&self, target: &Target, reason: &str, who: &str) -> Result<(), StateError> {
@@ -102,10 +111,7 @@ impl StateStore {
 
     /// The switch of `target`, if it is off.
     pub fn killed(&self, target: &Target) -> Result<Option<Killed>, StateError> {
-        self.lock()
-            .prepare_cached("SELECT target, reason, at FROM switches WHERE target = ?1")
-            .and_then(|mut find| find.query_row([target.key()], read_killed).optional())
-            .map_err(|e| self.sqlite(e))
+        killed_in(&self.lock(), target).map_err(|e| self.sqlite(e))
     }
 
     /// Every switch that is off.

@@ -36,6 +36,11 @@ pub fn new_signing_key(name: &str, dir: &Path, no_password: bool) -> Result<Exit
 pub fn sign(policy: &Policy, name: &str, key: &Path, out: Option<&Path>) -> Result<Exit> {
     let tool = find_tool(policy, name)?;
     component_bytes(policy, tool)?;
+    // What the signature will vouch for, shown before the key's password is asked.
+    println!(
+        "statement to sign (the component's digest and the tool's entry):\n{}",
+        serde_json::to_string_pretty(&tool.signing.statement.to_json())?
+    );
     let key = SigningKey::read(key, std::env::var(PASSWORD_VAR).ok())?;
     let signature = signing::sign(&tool.signing.statement, &key)?;
     let file = match (out, &tool.registry) {

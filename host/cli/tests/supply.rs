@@ -98,6 +98,11 @@ fn a_signature_covers_the_component_and_its_whole_entry() {
 
     let signed = sign(&policy, &dir.join("alice.key"), &[]);
     assert_eq!(signed.code, 0, "{}", signed.stderr);
+    assert!(
+        signed.stdout.contains("\"fuel\": 50000000") && signed.stdout.contains("\"roles\": ["),
+        "the reviewer sees what is signed: {}",
+        signed.stdout
+    );
     assert_eq!(on(&policy, "check", &[]).code, 0);
     let verified = on(&policy, "verify", &[]);
     assert_eq!(verified.code, 0, "{}", verified.stderr);
@@ -326,6 +331,14 @@ fn registry_tools_are_pulled_by_digest_with_their_signature() {
             .stdout
             .starts_with("calc: signed by `alice`")
     );
+    let listed = harness(
+        &["tools", "--json", "--policy", pulled.to_str().unwrap()],
+        &[],
+    );
+    let listed: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(listed["tools"][0]["source"], reference.as_str());
+    assert_eq!(listed["tools"][0]["signature"]["status"], "signed");
+    assert_eq!(listed["tools"][0]["signature"]["key"], "alice");
 
     // Without credentials: a clear refusal that never shows the password.
     let anonymous_pull = on(&from_registry("anonymous", &reference), "check", &anonymous);

@@ -11,6 +11,7 @@
 
 pub mod approvals;
 pub mod audit;
+mod checkpoint;
 pub mod ledger;
 pub mod metrics;
 pub mod records;
@@ -103,6 +104,7 @@ pub struct StateStore {
     path: PathBuf,
     durability: Durability,
     flushes: Flushes,
+    _checkpointer: checkpoint::Checkpointer,
 }
 
 /// Group commit under [`Durability::Admissions`]: a write that must be on disk commits without
@@ -166,11 +168,13 @@ impl StateStore {
         ))
         .map_err(|e| fail(e.to_string()))?;
         migrate(&db).map_err(fail)?;
+        let checkpointer = checkpoint::Checkpointer::start(&db, &path).map_err(fail)?;
         Ok(StateStore {
             db: Mutex::new(db),
             path,
             durability,
             flushes: Flushes::default(),
+            _checkpointer: checkpointer,
         })
     }
 

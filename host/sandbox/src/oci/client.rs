@@ -24,13 +24,13 @@ const EMPTY_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 
 /// Pulls the component `source` names into `component` (when given; the cache may hold it
 /// already), refusing any other than `pinned`, and the newest signature attached to it into
-/// `signature` (when there is one). Blocks; runs on its own thread and runtime, so it may be
-/// called from inside or outside an async context.
+/// `signature` (when given and there is one). Blocks; runs on its own thread and runtime, so it
+/// may be called from inside or outside an async context.
 pub fn fetch(
     source: &OciSource,
     pinned: &Sha256Digest,
     component: Option<&Path>,
-    signature: &Path,
+    signature: Option<&Path>,
 ) -> Result<(), OciError> {
     block_on(async {
         let registry = Registry::new(source);
@@ -59,6 +59,9 @@ pub fn fetch(
             }
             write_atomically(component, &bytes)?;
         }
+        let Some(signature) = signature else {
+            return Ok(());
+        };
         let subject = Reference::with_digest(
             reference.resolve_registry().to_owned(),
             reference.repository().to_owned(),

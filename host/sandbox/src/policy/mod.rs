@@ -96,6 +96,9 @@ pub struct Signing {
     /// The signature file: `signature`, else beside the component (`NAME.wasm.sig`), else, for a
     /// registry component, the signature pulled with it.
     pub file: PathBuf,
+    /// Whether `file` is where the signature pulled from the registry is kept (a registry
+    /// component without a `signature` key).
+    pub from_registry: bool,
     /// What a valid signature must cover.
     pub statement: Statement,
 }
@@ -413,6 +416,7 @@ impl Policy {
                     .require_signatures
                     .or(raw.defaults.require_signatures)
                     .unwrap_or(false),
+                from_registry: registry.is_some() && tool.signature.is_none(),
                 file: signature_file,
                 statement: Statement::new(&name, tool.sha256, &written_table, &limits, strict),
             };
@@ -645,11 +649,20 @@ mod tests {
             calc.signing.file,
             dir.path().join(format!("c/oci/{DIGEST}.sig"))
         );
-        assert!(calc.signing.required);
+        assert!(calc.signing.required && calc.signing.from_registry);
         assert_eq!(
             calc.registry.as_ref().unwrap().to_string(),
             "oci://127.0.0.1:5000/t/calc:1"
         );
+
+        // A signature file named in the whitelist is read, never replaced by a pulled one.
+        let (dir, policy) = with_component(&format!(
+            "[tools.calc]\ncomponent = \"oci://127.0.0.1:5000/t/calc:1\"\nsha256 = \"{DIGEST}\"\n\
+             signature = \"calc.sig\"\n"
+        ));
+        let calc = &policy.unwrap().tools["calc"];
+        assert_eq!(calc.signing.file, dir.path().join("calc.sig"));
+        assert!(!calc.signing.from_registry);
     }
 
     #[test]

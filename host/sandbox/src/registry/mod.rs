@@ -397,16 +397,20 @@ pub fn component_bytes(whitelist: &Policy, tool: &ToolPolicy) -> Result<Vec<u8>,
     let policy = whitelist.path().to_owned();
     if let Some(source) = &tool.registry {
         let missing_component = !tool.component.is_file();
-        let missing_signature = tool.signing.required && !tool.signing.file.exists();
+        let signature = tool
+            .signing
+            .from_registry
+            .then_some(tool.signing.file.as_path());
+        let missing_signature = tool.signing.required && signature.is_some_and(|f| !f.exists());
         if missing_component || missing_signature {
             let component = missing_component.then_some(tool.component.as_path());
-            crate::oci::fetch(source, &tool.sha256, component, &tool.signing.file).map_err(
-                |source| LoadError::Fetch {
+            crate::oci::fetch(source, &tool.sha256, component, signature).map_err(|source| {
+                LoadError::Fetch {
                     policy: policy.clone(),
                     tool: tool.name.clone(),
                     source: Box::new(source),
-                },
-            )?;
+                }
+            })?;
         }
     }
     let bytes = std::fs::read(&tool.component).map_err(|source| LoadError::Read {
@@ -435,7 +439,8 @@ pub fn component_bytes(whitelist: &Policy, tool: &ToolPolicy) -> Result<Vec<u8>,
 pub fn check_signature(whitelist: &Policy, tool: &ToolPolicy) -> Result<Verdict, LoadError> {
     let checked = verify_signature(whitelist, tool);
     if let (Err(_), Some(source)) = (&checked, &tool.registry)
-        && crate::oci::fetch(source, &tool.sha256, None, &tool.signing.file).is_ok()
+        && tool.signing.from_registry
+        && crate::oci::fetch(source, &tool.sha256, None, Some(&tool.signing.file)).is_ok()
     {
         return verify_signature(whitelist, tool);
     }

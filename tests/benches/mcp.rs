@@ -6,8 +6,9 @@
 //!   the rate and audit records in the state file, the sandbox), at each `[state] durability`;
 //! - `http`: an MCP `tools/call` (stateless 2026-07-28, JSON response) over loopback HTTP with
 //!   keep-alive to `harness serve`'s server (`serve_listener`), through the same gate
-//!   (durability `admissions`, the default, and `os`), and `GET /healthz` on the same server for
-//!   the floor of HTTP itself;
+//!   (durability `admissions`, the default, and `os`), the same call as `POST /v1/tools/…` (the
+//!   same gate without MCP: what rmcp's handling costs), and `GET /healthz` on the same server
+//!   for the floor of HTTP itself;
 //! - `stdio`: the same call to a `harness mcp` process over its stdin/stdout (needs
 //!   `target/release/harness`: `cargo build --release -p harness-cli` first; skipped otherwise).
 //!
@@ -63,8 +64,13 @@ async fn run() {
         )
         .await;
         if durability != Durability::EveryRecord {
-            let (call, floor, stop) = http_call(gate).await;
+            let (call, api, floor, stop) = http_call(gate).await;
             report(&format!("http (MCP tools/call), durability {name}"), call).await;
+            report(
+                &format!("http (POST /v1/tools, no MCP), durability {name}"),
+                api,
+            )
+            .await;
             if durability == Durability::Os {
                 report("http floor (GET /healthz, same server)", floor).await;
             }
@@ -123,11 +129,13 @@ fn gated_call(gate: ToolGate) -> impl Fn() -> BoxFuture<'static, ()> + Clone + S
     }
 }
 
-/// `harness serve`'s server on a loopback port, a call to it, and a `GET /healthz` (the same
-/// client, connections and server without MCP or a tool); cancel the token to stop it.
+/// `harness serve`'s server on a loopback port, an MCP call to it, the same call through the
+/// HTTP API, and a `GET /healthz` (the same client, connections and server without MCP or a
+/// tool); cancel the token to stop it.
 async fn http_call(
     gate: ToolGate,
 ) -> (
+    impl Fn() -> BoxFuture<'static, ()> + Clone + Send + 'static,
     impl Fn() -> BoxFuture<'static, ()> + Clone + Send + 'static,
     impl Fn() -> BoxFuture<'static, ()> + Clone + Send + 'static,
     CancellationToken,
@@ -135,6 +143,27 @@ async fn http_call(
     let (bound, client, stop) = load::serve(gate).await;
     let url = format!("http://{bound}/mcp");
     let health = format!("http://{bound}/healthz");
+    let api = {
+        let (client, url) = (
+            client.clone(),
+            format!("http://{bound}/v1/tools/hostile/add"),
+        );
+        move || {
+            let (client, url) = (client.clone(), url.clone());
+            Box::pin(async move {
+                let response = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(r#"{"a": 20, "b": 22}"#)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(response.status().is_success());
+                let text = response.text().await.unwrap();
+                assert!(text.contains("\"ran\""), "{text}");
+            }) as BoxFuture<'static, ()>
+        }
+    };
     let floor = {
         let client = client.clone();
         move || {
@@ -166,7 +195,7 @@ async fn http_call(
             assert!(text.contains("\"isError\":false"), "{text}");
         }) as BoxFuture<'static, ()>
     };
-    (call, floor, stop)
+    (call, api, floor, stop)
 }
 
 /// `tools/call` over stdio to a `harness mcp` process: one at a time for latency, then 16

@@ -181,21 +181,26 @@ impl Registry {
         layer: &OciDescriptor,
         max: i64,
     ) -> Result<Vec<u8>, OciError> {
+        let too_large = |size: String| OciError::Registry {
+            source_ref: self.source.clone(),
+            message: format!(
+                "a layer of {size} bytes is larger than the {max} bytes the host pulls"
+            ),
+        };
         if !(0..=max).contains(&layer.size) {
-            return Err(OciError::Registry {
-                source_ref: self.source.clone(),
-                message: format!(
-                    "a layer of {} bytes is larger than the {max} bytes the host pulls",
-                    layer.size
-                ),
-            });
+            return Err(too_large(layer.size.to_string()));
         }
-        let mut bytes = Vec::with_capacity(layer.size as usize);
-        self.client
-            .pull_blob(reference, layer, &mut bytes)
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(bytes)
+        // The descriptor's size is the registry's word: the bytes are counted as they arrive.
+        let mut capped = Capped {
+            bytes: Vec::new(),
+            max: layer.size as usize,
+        };
+        let pulled = self.client.pull_blob(reference, layer, &mut capped).await;
+        if capped.bytes.len() > capped.max {
+            return Err(too_large(format!("more than {}", layer.size)));
+        }
+        pulled.map_err(|e| self.error(e))?;
+        Ok(capped.bytes)
     }
 
     /// The signature attached last to `subject` (a manifest by digest), if any.
@@ -420,6 +425,44 @@ fn world_of(bytes: &[u8]) -> Result<(Vec<String>, Vec<String>), String> {
     Ok((imports, exports))
 }
 
+/// A buffer that refuses to grow past `max` bytes (keeping one byte more, to tell why it failed).
+struct Capped {
+    bytes: Vec<u8>,
+    max: usize,
+}
+
+impl tokio::io::AsyncWrite for Capped {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let room = (self.max + 1).saturating_sub(self.bytes.len());
+        if room <= data.len() {
+            self.bytes.extend_from_slice(&data[..room]);
+            return std::task::Poll::Ready(Err(std::io::Error::other(
+                "the blob is larger than its descriptor says",
+            )));
+        }
+        self.bytes.extend_from_slice(data);
+        std::task::Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
 /// The wasm layer of a component manifest, or why there is none.
 fn component_layer<'m>(
     source: &OciSource,
@@ -527,7 +570,27 @@ fn block_on<T: Send>(
 
 #[cfg(test)]
 mod tests {
-    use super::is_loopback;
+    use super::{Capped, is_loopback};
+
+    #[tokio::test]
+    async fn a_blob_longer_than_its_descriptor_is_cut_off() {
+        use tokio::io::AsyncWriteExt as _;
+        let mut exact = Capped {
+            bytes: Vec::new(),
+            max: 8,
+        };
+        exact.write_all(b"0123").await.unwrap();
+        exact.write_all(b"4567").await.unwrap();
+        assert_eq!(exact.bytes, b"01234567");
+
+        let mut over = Capped {
+            bytes: Vec::new(),
+            max: 8,
+        };
+        over.write_all(b"0123").await.unwrap();
+        assert!(over.write_all(&[b'x'; 1 << 20]).await.is_err());
+        assert_eq!(over.bytes.len(), 9, "one byte past the limit, no more");
+    }
 
     #[test]
     fn only_this_machine_may_speak_plain_http() {

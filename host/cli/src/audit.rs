@@ -111,19 +111,7 @@ type ToolReview = (Review, Result<(Verdict, String), String>);
 fn review_tool(report: &inspect::Inspection, review_as: &ReviewAs) -> Result<ToolReview, String> {
     let config = Config::load(&review_as.policy).map_err(|e| e.to_string())?;
     let policy = config.policy();
-    let tool = policy.tools().get(&review_as.tool).ok_or_else(|| {
-        format!(
-            "{}: no tool `{}`; it has: {}",
-            policy.path().display(),
-            review_as.tool,
-            policy
-                .tools()
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    })?;
+    let tool = crate::load::find_tool(policy, &review_as.tool).map_err(|e| e.to_string())?;
     let signature = harness_sandbox::check_signature(policy, tool)
         .map(|verdict| {
             let words = crate::supply::describe(&verdict, tool);

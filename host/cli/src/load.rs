@@ -74,3 +74,22 @@ pub fn report(result: anyhow::Result<Exit>) -> Exit {
         Exit::Error
     })
 }
+
+/// Tool `name` of `policy`, or an error naming the whitelist and the tools it has.
+pub fn find_tool<'p>(
+    policy: &'p harness_sandbox::Policy,
+    name: &str,
+) -> anyhow::Result<&'p harness_sandbox::policy::ToolPolicy> {
+    policy.tools().get(name).with_context(|| {
+        format!(
+            "{}: no tool `{name}`; it has: {}",
+            policy.path().display(),
+            policy
+                .tools()
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
+}

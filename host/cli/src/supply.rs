@@ -34,7 +34,7 @@ pub fn new_signing_key(name: &str, dir: &Path, no_password: bool) -> Result<Exit
 
 /// `harness sign TOOL --key KEY`.
 pub fn sign(policy: &Policy, name: &str, key: &Path, out: Option<&Path>) -> Result<Exit> {
-    let tool = find_tool(policy, name)?;
+    let tool = crate::load::find_tool(policy, name)?;
     component_bytes(policy, tool)?;
     // What the signature will vouch for, shown before the key's password is asked.
     println!(
@@ -73,7 +73,7 @@ pub fn verify(policy: &Policy, names: &[String]) -> Result<Exit> {
     } else {
         names
             .iter()
-            .map(|name| find_tool(policy, name))
+            .map(|name| crate::load::find_tool(policy, name))
             .collect::<Result<_>>()?
     };
     let mut verdict = Exit::Success;
@@ -112,19 +112,4 @@ pub fn push(component: &Path, target: &str, signature: Option<&Path>) -> Result<
         println!("signature attached: {signature}");
     }
     Ok(Exit::Success)
-}
-
-fn find_tool<'p>(policy: &'p Policy, name: &str) -> Result<&'p ToolPolicy> {
-    policy.tools().get(name).with_context(|| {
-        format!(
-            "{}: no tool `{name}`; it has: {}",
-            policy.path().display(),
-            policy
-                .tools()
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    })
 }

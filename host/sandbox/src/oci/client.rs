@@ -343,54 +343,35 @@ impl Registry {
 
     /// Turns a client error into one that says what to do, never with credentials in it.
     fn error(&self, error: OciDistributionError) -> OciError {
+        use oci_client::errors::OciErrorCode as Code;
         let source_ref = self.source.clone();
+        let unauthorized = |message: String| OciError::Unauthorized {
+            registry: self.name.clone(),
+            source_ref: self.source.clone(),
+            message,
+        };
+        let says = |codes: &[Code]| match &error {
+            OciDistributionError::RegistryError { envelope, .. } => {
+                envelope.errors.iter().any(|e| codes.contains(&e.code))
+            }
+            _ => false,
+        };
+        if says(&[Code::ManifestUnknown, Code::NameUnknown, Code::NotFound]) {
+            return OciError::NotFound { source_ref };
+        }
+        if says(&[Code::Unauthorized, Code::Denied]) {
+            return unauthorized("401 Unauthorized".into());
+        }
         match error {
-            OciDistributionError::ImageManifestNotFoundError(_) => {
+            OciDistributionError::ImageManifestNotFoundError(_)
+            | OciDistributionError::ServerError { code: 404, .. } => {
                 OciError::NotFound { source_ref }
             }
-            OciDistributionError::AuthenticationFailure(message) => OciError::Unauthorized {
-                registry: self.name.clone(),
-                source_ref,
-                message,
-            },
+            OciDistributionError::AuthenticationFailure(message) => unauthorized(message),
             OciDistributionError::UnauthorizedError { .. }
             | OciDistributionError::ServerError {
                 code: 401 | 403, ..
-            } => OciError::Unauthorized {
-                registry: self.name.clone(),
-                source_ref,
-                message: "401 Unauthorized".into(),
-            },
-            OciDistributionError::ServerError { code: 404, .. } => {
-                OciError::NotFound { source_ref }
-            }
-            OciDistributionError::RegistryError { envelope, .. }
-                if envelope.errors.iter().any(|e| {
-                    matches!(
-                        e.code,
-                        oci_client::errors::OciErrorCode::ManifestUnknown
-                            | oci_client::errors::OciErrorCode::NameUnknown
-                            | oci_client::errors::OciErrorCode::NotFound
-                    )
-                }) =>
-            {
-                OciError::NotFound { source_ref }
-            }
-            OciDistributionError::RegistryError { envelope, .. }
-                if envelope.errors.iter().any(|e| {
-                    matches!(
-                        e.code,
-                        oci_client::errors::OciErrorCode::Unauthorized
-                            | oci_client::errors::OciErrorCode::Denied
-                    )
-                }) =>
-            {
-                OciError::Unauthorized {
-                    registry: self.name.clone(),
-                    source_ref,
-                    message: "401 Unauthorized".into(),
-                }
-            }
+            } => unauthorized("401 Unauthorized".into()),
             OciDistributionError::RequestError(e) if e.is_connect() || e.is_timeout() => {
                 let mut cause: &dyn std::error::Error = &e;
                 while let Some(deeper) = cause.source() {

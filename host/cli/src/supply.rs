@@ -43,10 +43,12 @@ pub fn sign(policy: &Policy, name: &str, key: &Path, out: Option<&Path>) -> Resu
     );
     let key = SigningKey::read(key, std::env::var(PASSWORD_VAR).ok())?;
     let signature = signing::sign(&tool.signing.statement, &key)?;
-    let file = match (out, &tool.registry) {
-        (Some(out), _) => out.to_owned(),
-        (None, Some(_)) => PathBuf::from(format!("{name}.sig")),
-        (None, None) => tool.signing.file.clone(),
+    // A signature kept in the cache comes from the registry: the new one goes where it can be
+    // pushed from.
+    let file = match out {
+        Some(out) => out.to_owned(),
+        None if tool.signing.from_registry => PathBuf::from(format!("{name}.sig")),
+        None => tool.signing.file.clone(),
     };
     signature
         .write(&file)

@@ -29,17 +29,23 @@ fn signing_key(dir: &Path, name: &str) -> String {
     line
 }
 
-fn sign(policy: &Path, key: &Path, extra: &[&str]) -> Run {
-    let mut args = vec![
-        "sign",
-        "calc",
-        "--policy",
-        policy.to_str().unwrap(),
-        "--key",
-        key.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    harness(&args, &[("HARNESS_SIGNING_PASSWORD", PASSWORD)])
+/// `harness sign calc` with `key`, whose password is `password`.
+fn sign_with(policy: &Path, key: &Path, password: &str) -> Run {
+    harness(
+        &[
+            "sign",
+            "calc",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+        &[("HARNESS_SIGNING_PASSWORD", password)],
+    )
+}
+
+fn sign(policy: &Path, key: &Path) -> Run {
+    sign_with(policy, key, PASSWORD)
 }
 
 fn on(policy: &Path, command: &str, env: &[(&str, &str)]) -> Run {
@@ -82,21 +88,11 @@ fn a_signature_covers_the_component_and_its_whole_entry() {
     );
     refused(&unsigned, "calc.wasm.sig");
 
-    let wrong = harness(
-        &[
-            "sign",
-            "calc",
-            "--policy",
-            policy.to_str().unwrap(),
-            "--key",
-            dir.join("alice.key").to_str().unwrap(),
-        ],
-        &[("HARNESS_SIGNING_PASSWORD", "not it")],
-    );
+    let wrong = sign_with(&policy, &dir.join("alice.key"), "not it");
     assert_ne!(wrong.code, 0);
     assert!(wrong.stderr.contains("Wrong password"), "{}", wrong.stderr);
 
-    let signed = sign(&policy, &dir.join("alice.key"), &[]);
+    let signed = sign(&policy, &dir.join("alice.key"));
     assert_eq!(signed.code, 0, "{}", signed.stderr);
     assert!(
         signed.stdout.contains("\"fuel\": 50000000") && signed.stdout.contains("\"roles\": ["),
@@ -194,7 +190,7 @@ fn a_signature_covers_the_component_and_its_whole_entry() {
     );
 
     // A key the whitelist does not trust; then both, as during a key rotation.
-    assert_eq!(sign(&policy, &dir.join("bob.key"), &[]).code, 0);
+    assert_eq!(sign(&policy, &dir.join("bob.key")).code, 0);
     refused(
         &on(&policy, "verify", &[]),
         "which is not in [trust] keys (trusted: alice)",
@@ -210,7 +206,7 @@ fn a_signature_covers_the_component_and_its_whole_entry() {
             .stdout
             .starts_with("calc: signed by `bob`")
     );
-    assert_eq!(sign(&both, &dir.join("alice.key"), &[]).code, 0);
+    assert_eq!(sign(&both, &dir.join("alice.key")).code, 0);
     assert!(
         on(&both, "verify", &[])
             .stdout
@@ -259,7 +255,7 @@ fn registry_tools_are_pulled_by_digest_with_their_signature() {
         &local.join("calc.wasm"),
         "fuel = 50_000_000",
     );
-    assert_eq!(sign(&reviewed, &dir.join("alice.key"), &[]).code, 0);
+    assert_eq!(sign(&reviewed, &dir.join("alice.key")).code, 0);
     let signature = local.join("calc.wasm.sig");
     let push = |file: &Path, env: &[(&str, &str)]| {
         harness(
@@ -373,7 +369,7 @@ fn registry_tools_are_pulled_by_digest_with_their_signature() {
         &local.join("calc.wasm"),
         "fuel = 60_000_000",
     );
-    assert_eq!(sign(&changed, &dir.join("alice.key"), &[]).code, 0);
+    assert_eq!(sign(&changed, &dir.join("alice.key")).code, 0);
     assert_eq!(push(&calc, &with_credentials).code, 0);
     let rereviewed = from_registry_with("pulled", &reference, "fuel = 60_000_000");
     refused(

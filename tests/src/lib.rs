@@ -1,8 +1,9 @@
 //! Test support: builds the guest fixtures from source and writes whitelists that pin them.
 //!
 //! A fixture is built once for its sources: its file is named by a hash of everything it is
-//! built from and written by an atomic rename, so test processes running in parallel (nextest
-//! runs each test in its own) share one build and never read a half-written file.
+//! built from, built under a file lock and written by an atomic rename, so test processes
+//! running in parallel (nextest runs each test in its own) share one build, never read a
+//! half-written file and never see a pinned file replaced.
 
 pub mod http_server;
 pub mod registry;
@@ -200,13 +201,20 @@ fn built_once(
         return path.clone();
     }
     let dir = fixtures_dir();
-    let path = dir.join(format!("{name}-{}.wasm", inputs.digest()));
+    let stem = format!("{name}-{}", inputs.digest());
+    let path = dir.join(format!("{stem}.wasm"));
+    // Some toolchains (componentize-py) do not build byte-identical output twice, so a second
+    // build must never replace a file another test has already pinned: builders take turns.
+    let lock = std::fs::File::create(dir.join(format!("{stem}.lock"))).expect("creating a lock");
+    lock.lock().expect("locking a fixture");
     if !path.is_file() {
         let bytes = build().unwrap_or_else(|e| panic!("building {name}: {e:#}"));
         let mut file = tempfile::NamedTempFile::new_in(&dir).expect("creating a fixture file");
         std::io::Write::write_all(&mut file, &bytes).expect("writing a fixture");
-        file.persist(&path).expect("renaming a fixture into place");
+        file.persist_noclobber(&path)
+            .expect("renaming a fixture into place");
     }
+    drop(lock);
     built.insert(name, path.clone());
     path
 }

@@ -208,9 +208,10 @@ impl ToolGate {
         )
     }
 
-    /// [`ToolGate::check`] on a blocking thread when the admission waits for the disk, so the
-    /// async workers serve other calls meanwhile and the calls admitted together share one
-    /// flush (see [`Durability::Admissions`]); on this thread when it does not wait.
+    /// [`ToolGate::check`] on a blocking thread when the admission waits for the disk or the
+    /// network (a shared PostgreSQL), so the async workers serve other calls meanwhile and the
+    /// calls admitted together share one flush (see [`Durability::Admissions`]); on this thread
+    /// when it waits for neither.
     async fn check_off_workers(
         &self,
         route: &Route,
@@ -218,7 +219,7 @@ impl ToolGate {
         run_id: &str,
         call: &ToolCall,
     ) -> Result<Result<Admitted, Refusal>, StateError> {
-        if self.state.durability() == Durability::Os {
+        if self.state.durability() == Durability::Os && !self.state.is_shared() {
             return self.check(route, principal, run_id, call);
         }
         let (gate, route, principal, run_id, call) = (
@@ -231,7 +232,7 @@ impl ToolGate {
         tokio::task::spawn_blocking(move || gate.check(&route, &principal, &run_id, &call))
             .await
             .map_err(|e| StateError::Interrupted {
-                path: self.state.path().to_owned(),
+                location: self.state.location().to_owned(),
                 message: format!("admitting a call: {e}"),
             })?
     }

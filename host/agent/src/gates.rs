@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use rusqlite::params;
+use harness_db::params;
 use serde_json::Value;
 
 use crate::config::{Config, Rate};
@@ -207,14 +207,13 @@ pub fn check(
             }));
         }
         let Some(rate) = rate else { return Ok(None) };
-        let used: u64 = tx
-            .prepare_cached(
-                "SELECT COUNT(*) FROM audit WHERE kind = 'tool.admitted' AND principal = ?2
-                 AND tool = ?3 AND at > ?1",
+        let used = tx
+            .query_one(
+                "SELECT COUNT(*) FROM audit WHERE kind = 'tool.admitted' AND principal = $2
+                 AND tool = $3 AND at > $1",
+                params![&since(rate.per), &principal.name, name],
             )?
-            .query_row(params![since(rate.per), principal.name, name], |row| {
-                row.get(0)
-            })?;
+            .count(0)?;
         Ok((used >= rate.count).then(|| Refusal::RateLimited {
             tool: name.clone(),
             principal: principal.name.clone(),

@@ -15,22 +15,19 @@ pub fn verify(config: &Config, head: Option<&str>) -> Result<Exit> {
     let store = open(config)?;
     let found = store
         .verify_audit(head)
-        .with_context(|| format!("reading {}", store.path().display()))?;
+        .with_context(|| format!("reading {}", store.location()))?;
     match found {
         Ok(verified) => {
             println!(
                 "audit log {}: {} records, chain intact; head {}",
-                store.path().display(),
+                store.location(),
                 verified.records,
                 verified.head
             );
             Ok(Exit::Success)
         }
         Err(tampering) => {
-            println!(
-                "audit log {}: TAMPERED: {tampering}",
-                store.path().display()
-            );
+            println!("audit log {}: TAMPERED: {tampering}", store.location());
             Ok(Exit::Tampered)
         }
     }

@@ -38,7 +38,7 @@ pub struct Config {
     agents: BTreeMap<String, AgentSettings>,
     budgets: Budgets,
     gates: BTreeMap<String, ToolGates>,
-    durability: Durability,
+    database: harness_db::Options,
     webhooks: Vec<Webhook>,
 }
 
@@ -92,7 +92,13 @@ impl Config {
 
     /// How long the state's commits wait for the disk (`[state] durability`).
     pub fn durability(&self) -> Durability {
-        self.durability
+        self.database.durability
+    }
+
+    /// How the state's database is opened (`[state]`: durability, and for PostgreSQL
+    /// `max_connections`, `connect_timeout`, `statement_timeout`).
+    pub fn db_options(&self) -> harness_db::Options {
+        self.database.clone()
     }
 
     /// The gates of tool `tool` (none, for a tool without `roles`, `rate`, `approval` or `confirm`).
@@ -137,7 +143,7 @@ impl From<(Policy, AgentPart)> for Config {
             agents: checked.agents,
             budgets: checked.budgets,
             gates: checked.gates,
-            durability: checked.durability,
+            database: checked.database,
             webhooks: checked.webhooks,
         }
     }
@@ -163,6 +169,49 @@ pub struct AgentTables {
 struct StateTable {
     #[serde(default)]
     durability: Durability,
+    max_connections: Option<usize>,
+    connect_timeout: Option<String>,
+    statement_timeout: Option<String>,
+}
+
+impl StateTable {
+    /// The database options it sets, each duration checked.
+    fn options(&self) -> Result<harness_db::Options, (String, String)> {
+        let defaults = harness_db::Options::default();
+        let duration = |key: &str, value: &Option<String>, default| match value {
+            None => Ok(default),
+            Some(text) => humantime::parse_duration(text)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    (
+                        format!("state.{key}"),
+                        format!("`{text}` is not a duration; write e.g. \"5s\" or \"500ms\""),
+                    )
+                }),
+        };
+        let max_connections = self.max_connections.unwrap_or(defaults.max_connections);
+        if !(1..=1000).contains(&max_connections) {
+            return Err((
+                "state.max_connections".into(),
+                format!("{max_connections} is out of range; use 1 to 1000"),
+            ));
+        }
+        Ok(harness_db::Options {
+            durability: self.durability,
+            max_connections,
+            connect_timeout: duration(
+                "connect_timeout",
+                &self.connect_timeout,
+                defaults.connect_timeout,
+            )?,
+            statement_timeout: duration(
+                "statement_timeout",
+                &self.statement_timeout,
+                defaults.statement_timeout,
+            )?,
+        })
+    }
 }
 
 impl ExtraKeys for AgentTables {
@@ -215,7 +264,7 @@ pub struct AgentPart {
     agents: BTreeMap<String, AgentSettings>,
     budgets: Budgets,
     gates: BTreeMap<String, ToolGates>,
-    durability: Durability,
+    database: harness_db::Options,
     webhooks: Vec<Webhook>,
 }
 
@@ -282,7 +331,7 @@ impl Extension for AgentTables {
             agents,
             budgets: self.budgets,
             gates,
-            durability: self.state.durability,
+            database: self.state.options()?,
             webhooks: self.alerts.webhooks,
         })
     }

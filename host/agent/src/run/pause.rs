@@ -61,7 +61,7 @@ pub fn paused_run(state: &StateStore, run_id: &str) -> Result<Option<PausedRun>,
         return Ok(None);
     };
     let paused: Paused = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
-        path: state.path().to_owned(),
+        location: state.location().to_owned(),
         message: format!("paused run {run_id}: {e}"),
     })?;
     Ok(Some(PausedRun {
@@ -104,7 +104,7 @@ impl Agent {
             return Ok(None);
         };
         let paused: Paused = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
-            path: self.gate.state().path().to_owned(),
+            location: self.gate.state().location().to_owned(),
             message: format!("paused run {run_id}: {e}"),
         })?;
         let decided: BTreeMap<i64, ApprovalRequest> = self
@@ -241,7 +241,7 @@ impl Agent {
             .map(|w| format!("{} ({})", w.approval, w.admitted.function))
             .collect();
         let state = serde_json::to_string(&paused).map_err(|e| StateError::Corrupt {
-            path: self.gate.state().path().to_owned(),
+            location: self.gate.state().location().to_owned(),
             message: format!("cannot keep run {run_id}: {e}"),
         })?;
         self.gate

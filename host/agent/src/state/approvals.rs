@@ -1,40 +1,12 @@
 //! Human approval: a call that needs it becomes a pending approval, and its run is paused with
 //! everything needed to resume it — in this process or another, before or after a restart.
 
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use harness_db::{DbError, Tx, params};
 use serde::Serialize;
 
 use super::audit::now;
 use super::records::{ApprovalDecided, ApprovalRequested, AuditRecord, Decision};
 use super::{StateError, StateStore};
-
-pub(super) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS approvals (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id TEXT NOT NULL,
-    call_id TEXT NOT NULL,
-    function TEXT NOT NULL,
-    arguments TEXT NOT NULL,
-    principal TEXT NOT NULL,
-    requested_at TEXT NOT NULL,
-    decision TEXT,
-    decided_by TEXT,
-    reason TEXT,
-    decided_at TEXT);
-CREATE TABLE IF NOT EXISTS paused_runs (
-    run_id TEXT PRIMARY KEY,
-    agent TEXT NOT NULL,
-    state TEXT NOT NULL,
-    paused_at TEXT NOT NULL);";
-
-/// Version 2 → 3: an approval is used once. A decision is consumed when the paused run it
-/// belongs to resumes, or when the same call comes again outside a run (MCP, the HTTP API);
-/// approvals decided before this version count as used.
-pub(super) const MIGRATE_TO_3: &str = "
-ALTER TABLE approvals ADD COLUMN consumed_at TEXT;
-UPDATE approvals SET consumed_at = decided_at WHERE decision IS NOT NULL;
-CREATE INDEX IF NOT EXISTS approvals_by_call ON approvals (principal, function, arguments);";
 
 /// A claim on an approval for a call made again: the decision (now used), or the approval it
 /// still waits for.
@@ -106,37 +78,51 @@ pub enum DecideError {
 
 const COLUMNS: &str = "id, run_id, call_id, function, arguments, principal, requested_at, decision, decided_by, reason";
 
-impl ToSql for Decision {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
-    }
-}
-
-impl FromSql for Decision {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        match value.as_str()? {
-            "approved" => Ok(Decision::Approved),
-            "denied" => Ok(Decision::Denied),
-            other => Err(FromSqlError::Other(
-                format!("`{other}` is not a decision").into(),
-            )),
+/// A stored decision (`NULL` while pending).
+fn read_decision(row: &harness_db::Row, index: usize) -> Result<Option<Decision>, DbError> {
+    Ok(match row.opt_text(index)?.as_deref() {
+        None => None,
+        Some("approved") => Some(Decision::Approved),
+        Some("denied") => Some(Decision::Denied),
+        Some(_) => {
+            return Err(DbError::Column {
+                index,
+                expected: "a decision (approved or denied)",
+                found: "other text",
+            });
         }
-    }
+    })
 }
 
-fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRequest> {
+fn read(row: &harness_db::Row) -> Result<ApprovalRequest, DbError> {
     Ok(ApprovalRequest {
-        id: row.get(0)?,
-        run_id: row.get(1)?,
-        call_id: row.get(2)?,
-        function: row.get(3)?,
-        arguments: row.get(4)?,
-        principal: row.get(5)?,
-        requested_at: row.get(6)?,
-        decision: row.get(7)?,
-        decided_by: row.get(8)?,
-        reason: row.get(9)?,
+        id: row.int(0)?,
+        run_id: row.text(1)?,
+        call_id: row.text(2)?,
+        function: row.text(3)?,
+        arguments: row.text(4)?,
+        principal: row.text(5)?,
+        requested_at: row.text(6)?,
+        decision: read_decision(row, 7)?,
+        decided_by: row.opt_text(8)?,
+        reason: row.opt_text(9)?,
     })
+}
+
+/// Approval `id` as `tx` sees it.
+fn find(tx: &mut Tx<'_>, id: i64) -> Result<Option<ApprovalRequest>, DbError> {
+    tx.query_opt(
+        &format!("SELECT {COLUMNS} FROM approvals WHERE id = $1"),
+        params![id],
+    )?
+    .map(|row| read(&row))
+    .transpose()
+}
+
+impl From<DbError> for DecideError {
+    fn from(error: DbError) -> Self {
+        DecideError::State(error.into())
+    }
 }
 
 impl StateStore {
@@ -149,14 +135,13 @@ impl StateStore {
         arguments: &str,
         principal: &str,
     ) -> Result<i64, StateError> {
-        let id = self.durable(|db| {
-            db.execute(
+        let id = self.durable(|tx| {
+            tx.query_one(
                 "INSERT INTO approvals (run_id, call_id, function, arguments, principal, requested_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![run_id, call_id, function, arguments, principal, now()],
-            )
-            .map_err(|e| self.sqlite(e))?;
-            Ok::<_, StateError>(db.last_insert_rowid())
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                params![run_id, call_id, function, arguments, principal, &now()],
+            )?
+            .int(0)
         })?;
         self.append_audit(
             run_id,
@@ -171,44 +156,40 @@ impl StateStore {
 
     /// Approvals not decided yet, oldest first; with `all`, every approval.
     pub fn approvals(&self, all: bool) -> Result<Vec<ApprovalRequest>, StateError> {
-        let db = self.lock();
         let filter = if all { "" } else { "WHERE decision IS NULL" };
-        let mut statement = db
-            .prepare(&format!(
-                "SELECT {COLUMNS} FROM approvals {filter} ORDER BY id"
-            ))
-            .map_err(|e| self.sqlite(e))?;
-        let rows = statement.query_map([], read).map_err(|e| self.sqlite(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
+        self.list(
+            &format!("SELECT {COLUMNS} FROM approvals {filter} ORDER BY id"),
+            &[],
+        )
     }
 
     /// Approval `id`, pending or decided; `None` when there is none.
     pub fn approval(&self, id: i64) -> Result<Option<ApprovalRequest>, StateError> {
-        self.lock()
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
-                [id],
-                read,
-            )
-            .optional()
-            .map_err(|e| self.sqlite(e))
+        self.read(|tx| Ok(find(tx, id)?))
     }
 
     /// The approvals of one run, in order.
     pub fn approvals_of_run(&self, run_id: &str) -> Result<Vec<ApprovalRequest>, StateError> {
-        let db = self.lock();
-        let mut statement = db
-            .prepare(&format!(
-                "SELECT {COLUMNS} FROM approvals WHERE run_id = ?1 ORDER BY id"
-            ))
-            .map_err(|e| self.sqlite(e))?;
-        let rows = statement
-            .query_map([run_id], read)
-            .map_err(|e| self.sqlite(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
+        self.list(
+            &format!("SELECT {COLUMNS} FROM approvals WHERE run_id = $1 ORDER BY id"),
+            params![run_id],
+        )
     }
 
-    /// Approves or denies approval `id`, once.
+    fn list(
+        &self,
+        sql: &str,
+        params: &[harness_db::Param<'_>],
+    ) -> Result<Vec<ApprovalRequest>, StateError> {
+        self.read(|tx| {
+            tx.query(sql, params)?
+                .iter()
+                .map(|row| Ok(read(row)?))
+                .collect()
+        })
+    }
+
+    /// Approves or denies approval `id`, once (by whichever replica decides first).
     pub fn decide(
         &self,
         id: i64,
@@ -216,19 +197,8 @@ impl StateStore {
         by: &str,
         reason: &str,
     ) -> Result<ApprovalRequest, DecideError> {
-        let decided = self.durable(|db| {
-            let tx = db
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| self.sqlite(e))?;
-            let current = tx
-                .query_row(
-                    &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
-                    [id],
-                    read,
-                )
-                .optional()
-                .map_err(|e| self.sqlite(e))?
-                .ok_or(DecideError::Unknown(id))?;
+        let decided = self.durable(|tx| {
+            let current = find(tx, id)?.ok_or(DecideError::Unknown(id))?;
             if let Some(earlier) = current.decision {
                 return Err(DecideError::Decided {
                     id,
@@ -237,11 +207,10 @@ impl StateStore {
                 });
             }
             tx.execute(
-                "UPDATE approvals SET decision = ?2, decided_by = ?3, reason = ?4, decided_at = ?5 WHERE id = ?1",
-                params![id, decision, by, reason, now()],
-            )
-            .map_err(|e| self.sqlite(e))?;
-            tx.commit().map_err(|e| self.sqlite(e))?;
+                "UPDATE approvals SET decision = $2, decided_by = $3, reason = $4, decided_at = $5
+                 WHERE id = $1",
+                params![id, decision.as_str(), by, reason, &now()],
+            )?;
             Ok::<_, DecideError>(ApprovalRequest {
                 decision: Some(decision),
                 decided_by: Some(by.into()),
@@ -273,93 +242,75 @@ impl StateStore {
         function: &str,
         arguments: &str,
     ) -> Result<Option<Claim>, StateError> {
-        self.durable(|db| {
-            let tx = db
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| self.sqlite(e))?;
-            let found = tx
-                .query_row(
-                    "SELECT id, decision, decided_by, reason FROM approvals
-                     WHERE principal = ?1 AND function = ?2 AND arguments = ?3
-                       AND consumed_at IS NULL
-                       AND run_id NOT IN (SELECT run_id FROM paused_runs)
-                     ORDER BY id LIMIT 1",
-                    params![principal, function, arguments],
-                    |row| {
-                        Ok((
-                            row.get::<_, i64>(0)?,
-                            row.get::<_, Option<Decision>>(1)?,
-                            row.get::<_, Option<String>>(2)?,
-                            row.get::<_, Option<String>>(3)?,
-                        ))
-                    },
-                )
-                .optional()
-                .map_err(|e| self.sqlite(e))?;
-            let claim = match found {
-                None => None,
-                Some((id, None, _, _)) => Some(Claim::Pending { id }),
-                Some((id, Some(decision), by, reason)) => {
-                    tx.execute(
-                        "UPDATE approvals SET consumed_at = ?2 WHERE id = ?1",
-                        params![id, now()],
-                    )
-                    .map_err(|e| self.sqlite(e))?;
-                    Some(Claim::Decided {
-                        id,
-                        decision,
-                        by: by.unwrap_or_default(),
-                        reason: reason.unwrap_or_default(),
-                    })
-                }
+        self.durable(|tx| {
+            let Some(found) = tx.query_opt(
+                "SELECT id, decision, decided_by, reason FROM approvals
+                 WHERE principal = $1 AND function = $2 AND arguments = $3
+                   AND consumed_at IS NULL
+                   AND run_id NOT IN (SELECT run_id FROM paused_runs)
+                 ORDER BY id LIMIT 1",
+                params![principal, function, arguments],
+            )?
+            else {
+                return Ok(None);
             };
-            tx.commit().map_err(|e| self.sqlite(e))?;
-            Ok(claim)
+            let id = found.int(0)?;
+            let Some(decision) = read_decision(&found, 1)? else {
+                return Ok(Some(Claim::Pending { id }));
+            };
+            tx.execute(
+                "UPDATE approvals SET consumed_at = $2 WHERE id = $1",
+                params![id, &now()],
+            )?;
+            Ok(Some(Claim::Decided {
+                id,
+                decision,
+                by: found.opt_text(2)?.unwrap_or_default(),
+                reason: found.opt_text(3)?.unwrap_or_default(),
+            }))
         })
     }
 
     /// Keeps a paused run's state until it resumes.
     pub fn pause_run(&self, run_id: &str, agent: &str, state: &str) -> Result<(), StateError> {
-        self.durable(|db| {
-            db.execute(
-                "INSERT INTO paused_runs (run_id, agent, state, paused_at) VALUES (?1, ?2, ?3, ?4)",
-                params![run_id, agent, state, now()],
+        self.durable(|tx| {
+            tx.execute(
+                "INSERT INTO paused_runs (run_id, agent, state, paused_at) VALUES ($1, $2, $3, $4)",
+                params![run_id, agent, state, &now()],
             )
-            .map_err(|e| self.sqlite(e))
         })?;
         Ok(())
     }
 
     /// The agent and state of paused run `run_id`, left in place.
     pub fn paused_run(&self, run_id: &str) -> Result<Option<(String, String)>, StateError> {
-        self.lock()
-            .query_row(
-                "SELECT agent, state FROM paused_runs WHERE run_id = ?1",
-                [run_id],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| self.sqlite(e))
+        self.read(|tx| {
+            tx.query_opt(
+                "SELECT agent, state FROM paused_runs WHERE run_id = $1",
+                params![run_id],
+            )?
+            .map(|row| Ok((row.text(0)?, row.text(1)?)))
+            .transpose()
+        })
     }
 
     /// The state of `agent`'s paused run `run_id` once none of its approvals is pending, removed
-    /// in the same statement that checks the decisions: exactly one resumer gets it, and a
-    /// resumer that comes too early leaves it in place.
+    /// in the same statement that checks the decisions: exactly one resumer gets it, on any
+    /// replica, and a resumer that comes too early leaves it in place.
     pub fn take_decided_run(
         &self,
         run_id: &str,
         agent: &str,
     ) -> Result<Option<String>, StateError> {
-        self.durable(|db| {
-            db.query_row(
-                "DELETE FROM paused_runs WHERE run_id = ?1 AND agent = ?2 AND NOT EXISTS
-                     (SELECT 1 FROM approvals WHERE run_id = ?1 AND decision IS NULL)
+        self.durable(|tx| {
+            tx.query_opt(
+                "DELETE FROM paused_runs WHERE run_id = $1 AND agent = $2 AND NOT EXISTS
+                     (SELECT 1 FROM approvals WHERE run_id = $1 AND decision IS NULL)
                  RETURNING state",
                 params![run_id, agent],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(|e| self.sqlite(e))
+            )?
+            .map(|row| Ok(row.text(0)?))
+            .transpose()
         })
     }
 }

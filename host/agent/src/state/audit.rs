@@ -6,7 +6,9 @@
 //! the file: anchor the head ([`StateStore::audit_head`]) somewhere else and pass it to
 //! verification, which then also detects records removed from the end.
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use std::ops::ControlFlow;
+
+use harness_db::{DbError, Tx, params};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -16,35 +18,6 @@ use super::{StateError, StateStore};
 
 /// The `prev_hash` of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// The audit table as version 1 created it. The hash of each record covers `seq`, `at`,
-/// `run_id`, `kind`, `record` and `prev_hash` as stored; version 2 adds the `principal` and
-/// `tool` columns ([`MIGRATE_TO_2`]), derived from the record and checked by verification, so
-/// the chain format itself is unchanged and every version-1 record still verifies.
-pub(super) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY,
-    at TEXT NOT NULL,
-    run_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    record TEXT NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS audit_by_run ON audit (run_id, seq);
-CREATE INDEX IF NOT EXISTS audit_by_kind ON audit (kind, at);";
-
-/// Version 1 → 2: the principal and tool a record is about, as columns the rate gate filters
-/// on, filled in for the records already there.
-pub(super) const MIGRATE_TO_2: &str = "
-ALTER TABLE audit ADD COLUMN principal TEXT;
-ALTER TABLE audit ADD COLUMN tool TEXT;
-UPDATE audit SET principal = json_extract(record, '$.principal')
-    WHERE kind IN ('run.started', 'tool.admitted');
-UPDATE audit SET tool = json_extract(record, '$.tool') WHERE kind = 'tool.admitted';
-UPDATE audit SET tool = substr(json_extract(record, '$.function'), 1,
-        instr(json_extract(record, '$.function'), '.') - 1)
-    WHERE kind = 'tool.called';
-CREATE INDEX IF NOT EXISTS audit_by_principal_tool ON audit (kind, principal, tool, at);";
 
 /// One record of the log.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -125,122 +98,58 @@ impl StateStore {
     }
 
     /// Appends a record unless `refuse`, run in the same write transaction, returns a reason
-    /// (`Err(reason)`): a check and its record are one atomic step, whatever runs concurrently.
+    /// (`Err(reason)`): a check and its record are one atomic step, whatever runs concurrently,
+    /// in this process or another sharing the database.
     pub fn append_audit_if<R>(
         &self,
         run_id: &str,
         record: AuditRecord,
-        refuse: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<Option<R>>,
+        refuse: impl FnOnce(&mut Tx<'_>) -> Result<Option<R>, DbError>,
     ) -> Result<Result<AuditEntry, R>, StateError> {
-        if record.is_outcome() {
-            self.after_the_fact(|db| self.insert(db, run_id, record, refuse))
-        } else {
-            self.durable_when(|db| self.insert(db, run_id, record, refuse), Result::is_ok)
-        }
-    }
-
-    /// [`StateStore::append_audit_if`] on the locked connection.
-    fn insert<R>(
-        &self,
-        db: &mut rusqlite::Connection,
-        run_id: &str,
-        record: AuditRecord,
-        refuse: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<Option<R>>,
-    ) -> Result<Result<AuditEntry, R>, StateError> {
-        let (kind, details) = record.to_parts().map_err(|message| StateError::Corrupt {
-            path: self.path.clone(),
-            message,
-        })?;
+        let (kind, details) = record.to_parts().map_err(|m| self.corrupt(m))?;
         let stored = details.to_string();
-        let tx = db
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.sqlite(e))?;
-        if let Some(reason) = refuse(&tx).map_err(|e| self.sqlite(e))? {
-            return Ok(Err(reason));
-        }
-        let last: Option<(u64, String)> = tx
-            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-            .and_then(|mut head| {
-                head.query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
-                    .optional()
-            })
-            .map_err(|e| self.sqlite(e))?;
-        let (seq, prev_hash) = last.map_or((1, GENESIS.to_owned()), |(seq, hash)| (seq + 1, hash));
-        let mut entry = AuditEntry {
-            seq,
-            at: now(),
-            run_id: run_id.to_owned(),
-            kind,
-            record,
-            prev_hash,
-            hash: String::new(),
+        let outcome = record.is_outcome();
+        let append = |tx: &mut Tx<'_>| {
+            if let Some(reason) = refuse(tx)? {
+                return Ok::<_, StateError>(Err(reason));
+            }
+            Ok(Ok(insert(tx, run_id, kind, record, &stored)?))
         };
-        entry.hash = chain_hash(
-            entry.seq,
-            &entry.at,
-            &entry.run_id,
-            &entry.kind,
-            &stored,
-            &entry.prev_hash,
-        );
-        tx.prepare_cached(
-            "INSERT INTO audit (seq, at, run_id, kind, record, prev_hash, hash, principal, tool)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )
-        .and_then(|mut insert| {
-            insert.execute(params![
-                entry.seq,
-                entry.at,
-                entry.run_id,
-                entry.kind,
-                stored,
-                entry.prev_hash,
-                entry.hash,
-                entry.record.principal(),
-                entry.record.tool(),
-            ])
-        })
-        .map_err(|e| self.sqlite(e))?;
-        tx.commit().map_err(|e| self.sqlite(e))?;
-        Ok(Ok(entry))
+        if outcome {
+            self.after_the_fact(append)
+        } else {
+            self.durable(append)
+        }
     }
 
     /// The records of `run_id`, in order.
     pub fn audit_of_run(&self, run_id: &str) -> Result<Vec<AuditEntry>, StateError> {
-        let db = self.lock();
-        let mut statement = db
-            .prepare(&format!(
-                "SELECT {COLUMNS} FROM audit WHERE run_id = ?1 ORDER BY seq"
-            ))
-            .map_err(|e| self.sqlite(e))?;
-        let rows = statement
-            .query_map([run_id], Row::read)
-            .map_err(|e| self.sqlite(e))?;
-        rows.map(|row| {
-            let row = row.map_err(|e| self.sqlite(e))?;
-            let record = AuditRecord::from_parts(&row.kind, row.details()).map_err(|message| {
-                StateError::Corrupt {
-                    path: self.path.clone(),
-                    message: format!("audit record {}: {message}", row.seq),
-                }
-            })?;
-            Ok(row.into_entry(record))
+        self.read(|tx| {
+            let mut entries = Vec::new();
+            tx.for_each(
+                &format!("SELECT {COLUMNS} FROM audit WHERE run_id = $1 ORDER BY seq"),
+                params![run_id],
+                |row| {
+                    let row = Stored::read(&row)?;
+                    let record = AuditRecord::from_parts(&row.kind, row.details())
+                        .map_err(|m| self.corrupt(format!("audit record {}: {m}", row.seq)))?;
+                    entries.push(row.into_entry(record));
+                    Ok::<_, StateError>(ControlFlow::Continue(()))
+                },
+            )?;
+            Ok(entries)
         })
-        .collect()
     }
 
     /// The hash of the last record, to anchor elsewhere.
     pub fn audit_head(&self) -> Result<String, StateError> {
-        let db = self.lock();
-        let head: Option<String> = db
-            .query_row(
-                "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
-                [],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(|e| self.sqlite(e))?;
-        Ok(head.unwrap_or_else(|| GENESIS.to_owned()))
+        self.read(|tx| {
+            let head = tx.query_opt("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1", &[])?;
+            Ok(match head {
+                Some(row) => row.text(0)?,
+                None => GENESIS.to_owned(),
+            })
+        })
     }
 
     /// Walks the whole chain; with `anchored_head`, also checks that it ends there. Besides
@@ -249,31 +158,38 @@ impl StateStore {
         &self,
         anchored_head: Option<&str>,
     ) -> Result<Result<Verified, Tampering>, StateError> {
-        let db = self.lock();
-        let mut statement = db
-            .prepare(&format!("SELECT {COLUMNS} FROM audit ORDER BY seq"))
-            .map_err(|e| self.sqlite(e))?;
-        let rows = statement
-            .query_map([], Row::read)
-            .map_err(|e| self.sqlite(e))?;
         let mut expected = 1;
         let mut head = GENESIS.to_owned();
-        for row in rows {
-            let row = row.map_err(|e| self.sqlite(e))?;
-            if row.seq != expected {
-                return Ok(Err(Tampering::Missing {
-                    expected,
-                    found: row.seq,
-                }));
-            }
-            if row.prev_hash != head {
-                return Ok(Err(Tampering::Unlinked { seq: row.seq }));
-            }
-            if row.hash() != row.hash || !row.columns_match() {
-                return Ok(Err(Tampering::Edited { seq: row.seq }));
-            }
-            head = row.hash;
-            expected += 1;
+        let mut broken = None;
+        self.read(|tx| {
+            tx.for_each(
+                &format!("SELECT {COLUMNS} FROM audit ORDER BY seq"),
+                &[],
+                |row| {
+                    let row = Stored::read(&row)?;
+                    broken = if row.seq != expected {
+                        Some(Tampering::Missing {
+                            expected,
+                            found: row.seq,
+                        })
+                    } else if row.prev_hash != head {
+                        Some(Tampering::Unlinked { seq: row.seq })
+                    } else if row.hash() != row.hash || !row.columns_match() {
+                        Some(Tampering::Edited { seq: row.seq })
+                    } else {
+                        None
+                    };
+                    if broken.is_some() {
+                        return Ok::<_, StateError>(ControlFlow::Break(()));
+                    }
+                    head = row.hash;
+                    expected += 1;
+                    Ok(ControlFlow::Continue(()))
+                },
+            )
+        })?;
+        if let Some(broken) = broken {
+            return Ok(Err(broken));
         }
         if let Some(anchored) = anchored_head
             && anchored != head
@@ -288,6 +204,55 @@ impl StateStore {
             head,
         }))
     }
+}
+
+/// Links `record` to the head of the chain, inside a write transaction (which holds the
+/// writer lock, so the head cannot move meanwhile).
+fn insert(
+    tx: &mut Tx<'_>,
+    run_id: &str,
+    kind: String,
+    record: AuditRecord,
+    stored: &str,
+) -> Result<AuditEntry, DbError> {
+    let last = tx.query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])?;
+    let (seq, prev_hash) = match last {
+        Some(row) => (row.count(0)? + 1, row.text(1)?),
+        None => (1, GENESIS.to_owned()),
+    };
+    let mut entry = AuditEntry {
+        seq,
+        at: now(),
+        run_id: run_id.to_owned(),
+        kind,
+        record,
+        prev_hash,
+        hash: String::new(),
+    };
+    entry.hash = chain_hash(
+        entry.seq,
+        &entry.at,
+        &entry.run_id,
+        &entry.kind,
+        stored,
+        &entry.prev_hash,
+    );
+    tx.execute(
+        "INSERT INTO audit (seq, at, run_id, kind, record, prev_hash, hash, principal, tool)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        params![
+            entry.seq,
+            &entry.at,
+            &entry.run_id,
+            &entry.kind,
+            stored,
+            &entry.prev_hash,
+            &entry.hash,
+            entry.record.principal(),
+            entry.record.tool(),
+        ],
+    )?;
+    Ok(entry)
 }
 
 /// The current time as the log writes it: RFC 3339 in UTC with microseconds, a fixed width, so
@@ -306,11 +271,11 @@ pub fn since(ago: std::time::Duration) -> String {
     humantime::format_rfc3339_micros(then).to_string()
 }
 
-/// The columns [`Row::read`] reads, in order.
+/// The columns [`Stored::read`] reads, in order.
 const COLUMNS: &str = "seq, at, run_id, kind, record, prev_hash, hash, principal, tool";
 
 /// One row exactly as stored: the hash covers the stored text of the record.
-struct Row {
+struct Stored {
     seq: u64,
     at: String,
     run_id: String,
@@ -322,18 +287,18 @@ struct Row {
     tool: Option<String>,
 }
 
-impl Row {
-    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-        Ok(Row {
-            seq: row.get(0)?,
-            at: row.get(1)?,
-            run_id: row.get(2)?,
-            kind: row.get(3)?,
-            record: row.get(4)?,
-            prev_hash: row.get(5)?,
-            hash: row.get(6)?,
-            principal: row.get(7)?,
-            tool: row.get(8)?,
+impl Stored {
+    fn read(row: &harness_db::Row) -> Result<Stored, DbError> {
+        Ok(Stored {
+            seq: row.count(0)?,
+            at: row.text(1)?,
+            run_id: row.text(2)?,
+            kind: row.text(3)?,
+            record: row.text(4)?,
+            prev_hash: row.text(5)?,
+            hash: row.text(6)?,
+            principal: row.opt_text(7)?,
+            tool: row.opt_text(8)?,
         })
     }
 
@@ -415,7 +380,7 @@ mod tests {
     }
 
     fn sql(store: &StateStore, statement: &str) {
-        store.lock().execute_batch(statement).unwrap();
+        store.tamper(statement).unwrap();
     }
 
     #[test]
@@ -485,7 +450,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let db = rusqlite::Connection::open(dir.path().join("state.sqlite3")).unwrap();
-            db.execute_batch(SCHEMA).unwrap();
+            db.execute_batch(super::super::schema::V1_SQLITE).unwrap();
             let mut prev = GENESIS.to_owned();
             let records = [
                 (
@@ -512,7 +477,7 @@ mod tests {
                 db.execute(
                     "INSERT INTO audit (seq, at, run_id, kind, record, prev_hash, hash)
                      VALUES (?1, ?2, 'run-1', ?3, ?4, ?5, ?6)",
-                    params![seq, at, kind, record, prev, hash],
+                    rusqlite::params![seq, at, kind, record, prev, hash],
                 )
                 .unwrap();
                 prev = hash;
@@ -520,13 +485,12 @@ mod tests {
         }
         let store = StateStore::open(dir.path()).unwrap();
         assert_eq!(verify(&store).unwrap().records, 4);
-        let version: i32 = store
-            .lock()
+        let file = rusqlite::Connection::open(dir.path().join("state.sqlite3")).unwrap();
+        let version: u32 = file
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .unwrap();
         assert_eq!(version, StateStore::VERSION);
-        let columns: Vec<(Option<String>, Option<String>)> = store
-            .lock()
+        let columns: Vec<(Option<String>, Option<String>)> = file
             .prepare("SELECT principal, tool FROM audit ORDER BY seq")
             .unwrap()
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
@@ -558,7 +522,10 @@ mod tests {
             .execute_batch("PRAGMA user_version = 99")
             .unwrap();
         let error = StateStore::open(dir.path()).unwrap_err().to_string();
-        assert!(error.contains("written by a newer harness"), "{error}");
+        assert!(
+            error.contains("at version 99, newer than this harness knows (3)"),
+            "{error}"
+        );
     }
 
     #[test]

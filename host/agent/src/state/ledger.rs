@@ -3,23 +3,12 @@
 //! counts toward and written in one transaction, so no number of concurrent runs can overspend;
 //! what is reserved counts until it is settled.
 
-use rusqlite::{TransactionBehavior, params};
+use harness_db::{DbError, Tx, params};
 use serde::Serialize;
 
 use super::audit::{now, since};
 use super::{StateError, StateStore};
 use crate::config::Rate;
-
-pub(super) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS ledger (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    reservation INTEGER NOT NULL,
-    scope TEXT NOT NULL,
-    run_id TEXT NOT NULL,
-    reserved INTEGER NOT NULL,
-    used INTEGER,
-    at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS ledger_by_scope ON ledger (scope, at);";
 
 /// One budget a reservation counts toward: `tokens:user:ana`, `tokens:global`, `fuel:user:ana`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,97 +47,87 @@ impl StateStore {
         budgets: &[Budget],
         amount: u64,
     ) -> Result<Result<Reservation, Exhausted>, StateError> {
-        self.durable(|db| self.reserve_on(db, run_id, budgets, amount))
-    }
-
-    /// [`StateStore::reserve`] on the locked connection.
-    fn reserve_on(
-        &self,
-        db: &mut rusqlite::Connection,
-        run_id: &str,
-        budgets: &[Budget],
-        amount: u64,
-    ) -> Result<Result<Reservation, Exhausted>, StateError> {
-        let tx = db
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.sqlite(e))?;
-        for budget in budgets {
-            let spent: u64 = tx
-                .prepare_cached(
-                    "SELECT COALESCE(SUM(COALESCE(used, reserved)), 0) FROM ledger
-                     WHERE scope = ?1 AND at > ?2",
-                )
-                .and_then(|mut spent| {
-                    spent.query_row(params![budget.scope, since(budget.limit.per)], |row| {
-                        row.get(0)
-                    })
-                })
-                .map_err(|e| self.sqlite(e))?;
-            let left = budget.limit.count.saturating_sub(spent);
-            if amount > left {
-                return Ok(Err(Exhausted {
-                    scope: budget.scope.clone(),
-                    limit: budget.limit.count,
-                    window: budget.limit.per,
-                    left,
-                    asked: amount,
-                }));
-            }
-        }
-        let reservation: i64 = tx
-            .prepare_cached("SELECT COALESCE(MAX(reservation), 0) + 1 FROM ledger")
-            .and_then(|mut next| next.query_row([], |row| row.get(0)))
-            .map_err(|e| self.sqlite(e))?;
-        let at = now();
-        for budget in budgets {
-            tx.prepare_cached(
-                "INSERT INTO ledger (reservation, scope, run_id, reserved, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .and_then(|mut insert| {
-                insert.execute(params![reservation, budget.scope, run_id, amount, at])
-            })
-            .map_err(|e| self.sqlite(e))?;
-        }
-        tx.commit().map_err(|e| self.sqlite(e))?;
-        Ok(Ok(Reservation(reservation)))
+        Ok(self.durable(|tx| reserve(tx, run_id, budgets, amount))?)
     }
 
     /// Records what a reserved call really used; from now on that, not the reservation, counts.
     /// Until it reaches the disk, the reservation counts: a power loss can only overcount.
     pub fn settle(&self, reservation: Reservation, used: u64) -> Result<(), StateError> {
-        self.after_the_fact(|db| {
-            db.prepare_cached("UPDATE ledger SET used = ?2 WHERE reservation = ?1")
-                .and_then(|mut settle| settle.execute(params![reservation.0, used]))
-                .map_err(|e| self.sqlite(e))
+        self.after_the_fact(|tx| {
+            tx.execute(
+                "UPDATE ledger SET used = $2 WHERE reservation = $1",
+                params![reservation.0, used],
+            )
         })?;
         Ok(())
     }
 
     /// Every scope with spending in the last `window`, and what it spent.
     pub fn spending(&self, window: std::time::Duration) -> Result<Vec<(String, u64)>, StateError> {
-        let db = self.lock();
-        let mut statement = db
-            .prepare(
-                "SELECT scope, SUM(COALESCE(used, reserved)) FROM ledger WHERE at > ?1
-                 GROUP BY scope ORDER BY scope",
-            )
-            .map_err(|e| self.sqlite(e))?;
-        statement
-            .query_map(params![since(window)], |row| Ok((row.get(0)?, row.get(1)?)))
-            .and_then(Iterator::collect)
-            .map_err(|e| self.sqlite(e))
+        self.read(|tx| {
+            tx.query(
+                "SELECT scope, CAST(SUM(COALESCE(used, reserved)) AS BIGINT) FROM ledger
+                 WHERE at > $1 GROUP BY scope ORDER BY scope",
+                params![&since(window)],
+            )?
+            .iter()
+            .map(|row| Ok((row.text(0)?, row.count(1)?)))
+            .collect()
+        })
     }
 
     /// What `scope` has spent in the last `window` (unsettled reservations included).
     pub fn spent(&self, scope: &str, window: std::time::Duration) -> Result<u64, StateError> {
-        self.lock()
-            .query_row(
-                "SELECT COALESCE(SUM(COALESCE(used, reserved)), 0) FROM ledger WHERE scope = ?1 AND at > ?2",
-                params![scope, since(window)],
-                |row| row.get(0),
-            )
-            .map_err(|e| self.sqlite(e))
+        self.read(|tx| Ok(spent(tx, scope, window)?))
     }
+}
+
+/// What `scope` spent in the last `window`, as `tx` sees it.
+fn spent(tx: &mut Tx<'_>, scope: &str, window: std::time::Duration) -> Result<u64, DbError> {
+    tx.query_one(
+        "SELECT CAST(COALESCE(SUM(COALESCE(used, reserved)), 0) AS BIGINT) FROM ledger
+         WHERE scope = $1 AND at > $2",
+        params![scope, &since(window)],
+    )?
+    .count(0)
+}
+
+/// [`StateStore::reserve`] inside a write transaction.
+fn reserve(
+    tx: &mut Tx<'_>,
+    run_id: &str,
+    budgets: &[Budget],
+    amount: u64,
+) -> Result<Result<Reservation, Exhausted>, DbError> {
+    for budget in budgets {
+        let left = budget
+            .limit
+            .count
+            .saturating_sub(spent(tx, &budget.scope, budget.limit.per)?);
+        if amount > left {
+            return Ok(Err(Exhausted {
+                scope: budget.scope.clone(),
+                limit: budget.limit.count,
+                window: budget.limit.per,
+                left,
+                asked: amount,
+            }));
+        }
+    }
+    let reservation = tx
+        .query_one(
+            "SELECT CAST(COALESCE(MAX(reservation), 0) + 1 AS BIGINT) FROM ledger",
+            &[],
+        )?
+        .int(0)?;
+    let at = now();
+    for budget in budgets {
+        tx.execute(
+            "INSERT INTO ledger (reservation, scope, run_id, reserved, at) VALUES ($1, $2, $3, $4, $5)",
+            params![reservation, &budget.scope, run_id, amount, &at],
+        )?;
+    }
+    Ok(Ok(Reservation(reservation)))
 }
 
 #[cfg(test)]

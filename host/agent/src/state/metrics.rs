@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rusqlite::params;
+use harness_db::{DbError, Dialect, Tx, params};
 use serde::Serialize;
 
 use super::audit::since;
@@ -54,13 +54,19 @@ pub struct Metrics {
     pub refusals: Vec<(String, u64)>,
 }
 
-/// Calls per tool function since `after`, of one function when `only` names it.
-const TOOL_STATS: &str = "SELECT json_extract(record, '$.function'), COUNT(*),
-        SUM(json_extract(record, '$.outcome.kind') != 'ok'),
-        SUM(json_extract(record, '$.fuel'))
-    FROM audit WHERE kind = 'tool.called' AND at > ?1
-        AND (?2 IS NULL OR json_extract(record, '$.function') = ?2)
-    GROUP BY 1 ORDER BY 1";
+/// Calls per tool function since `$1`, of one function when `$2` names it.
+fn tool_stats_sql(sql: Dialect) -> String {
+    let function = sql.json_text("record", &["function"]);
+    format!(
+        "SELECT {function}, COUNT(*),
+                SUM(CASE WHEN {} <> 'ok' THEN 1 ELSE 0 END),
+                CAST(SUM({}) AS BIGINT)
+         FROM audit WHERE kind = 'tool.called' AND at > $1 AND ($2 IS NULL OR {function} = $2)
+         GROUP BY 1 ORDER BY 1",
+        sql.json_text("record", &["outcome", "kind"]),
+        sql.json_int("record", &["fuel"]),
+    )
+}
 
 /// Calls and refusals in one hour.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -77,24 +83,25 @@ impl StateStore {
     /// Calls and refusals per hour over the last `window`, oldest first (hours without either
     /// left out).
     pub fn activity(&self, window: Duration) -> Result<Vec<Activity>, StateError> {
-        let db = self.lock();
-        let mut statement = db
-            .prepare(
-                "SELECT substr(at, 1, 13), SUM(kind = 'tool.called'), SUM(kind = 'tool.refused')
-                 FROM audit WHERE kind IN ('tool.called', 'tool.refused') AND at > ?1
+        self.read(|tx| {
+            tx.query(
+                "SELECT substr(at, 1, 13),
+                        SUM(CASE WHEN kind = 'tool.called' THEN 1 ELSE 0 END),
+                        SUM(CASE WHEN kind = 'tool.refused' THEN 1 ELSE 0 END)
+                 FROM audit WHERE kind IN ('tool.called', 'tool.refused') AND at > $1
                  GROUP BY 1 ORDER BY 1",
-            )
-            .map_err(|e| self.sqlite(e))?;
-        statement
-            .query_map(params![since(window)], |row| {
+                params![&since(window)],
+            )?
+            .iter()
+            .map(|row| {
                 Ok(Activity {
-                    hour: row.get(0)?,
-                    calls: row.get(1)?,
-                    refusals: row.get(2)?,
+                    hour: row.text(0)?,
+                    calls: row.count(1)?,
+                    refusals: row.count(2)?,
                 })
             })
-            .and_then(Iterator::collect)
-            .map_err(|e| self.sqlite(e))
+            .collect()
+        })
     }
 
     /// The calls of one tool function over the last `window` (what the error-rate alert reads
@@ -104,115 +111,101 @@ impl StateStore {
         function: &str,
         window: Duration,
     ) -> Result<Option<ToolStats>, StateError> {
-        let db = self.lock();
-        Ok(self
-            .tool_stats_where(&db, &since(window), Some(function))?
-            .pop())
-    }
-
-    fn tool_stats_where(
-        &self,
-        db: &rusqlite::Connection,
-        after: &str,
-        only: Option<&str>,
-    ) -> Result<Vec<ToolStats>, StateError> {
-        let mut statement = db.prepare(TOOL_STATS).map_err(|e| self.sqlite(e))?;
-        statement
-            .query_map(params![after, only], |row| {
-                Ok(ToolStats {
-                    function: row.get(0)?,
-                    calls: row.get(1)?,
-                    errors: row.get(2)?,
-                    fuel: row.get::<_, Option<u64>>(3)?.unwrap_or(0),
-                })
-            })
-            .and_then(Iterator::collect)
-            .map_err(|e| self.sqlite(e))
+        self.read(|tx| Ok(tool_stats(tx, &since(window), Some(function))?.pop()))
     }
 
     /// The counters over the last `window`.
     pub fn metrics(&self, window: Duration) -> Result<Metrics, StateError> {
-        let db = self.lock();
-        let after = since(window);
-        let query = |sql: &str| db.prepare(sql).map_err(|e| self.sqlite(e));
-        let mut prompts = query(
-            "SELECT json_extract(record, '$.prompt_version'), COUNT(*),
-                    SUM(json_extract(record, '$.status') = 'answered'),
-                    SUM(json_extract(record, '$.\"gen_ai.usage.input_tokens\"')
-                        + json_extract(record, '$.\"gen_ai.usage.output_tokens\"'))
-             FROM audit WHERE kind = 'run.ended' AND at > ?1 GROUP BY 1 ORDER BY 1",
-        )?;
-        let mut prompts: BTreeMap<String, PromptStats> = prompts
-            .query_map(params![after], |row| {
-                let version = row.get::<_, Option<String>>(0)?.unwrap_or_default();
-                Ok((
-                    version.clone(),
-                    PromptStats {
-                        version,
-                        canary: false,
-                        runs: row.get(1)?,
-                        answered: row.get(2)?,
-                        tokens: row.get::<_, Option<u64>>(3)?.unwrap_or(0),
-                        feedback: 0,
-                        mean_score: None,
-                    },
-                ))
+        self.read(|tx| Ok(metrics(tx, &since(window))?))
+    }
+}
+
+fn tool_stats(tx: &mut Tx<'_>, after: &str, only: Option<&str>) -> Result<Vec<ToolStats>, DbError> {
+    tx.query(&tool_stats_sql(tx.dialect()), params![after, only])?
+        .iter()
+        .map(|row| {
+            Ok(ToolStats {
+                function: row.opt_text(0)?.unwrap_or_default(),
+                calls: row.count(1)?,
+                errors: row.count(2)?,
+                fuel: row.count(3)?,
             })
-            .and_then(Iterator::collect)
-            .map_err(|e| self.sqlite(e))?;
-        let mut feedback = query(
-            "SELECT json_extract(record, '$.prompt.version'), COUNT(*),
-                    AVG(json_extract(record, '$.score'))
-             FROM audit WHERE kind = 'run.feedback' AND at > ?1 GROUP BY 1",
-        )?;
-        let feedback: Vec<(String, u64, f64)> = feedback
-            .query_map(params![after], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-            })
-            .and_then(Iterator::collect)
-            .map_err(|e| self.sqlite(e))?;
-        for (version, count, mean) in feedback {
-            let stats = prompts
-                .entry(version.clone())
-                .or_insert_with(|| PromptStats {
-                    version,
-                    canary: false,
-                    runs: 0,
-                    answered: 0,
-                    tokens: 0,
-                    feedback: 0,
-                    mean_score: None,
-                });
-            stats.feedback = count;
-            stats.mean_score = Some(mean);
-        }
-        let mut canaries = query(
-            "SELECT DISTINCT json_extract(record, '$.prompt.version') FROM audit
-             WHERE kind = 'run.started' AND json_extract(record, '$.prompt.canary') AND at > ?1",
-        )?;
-        let canaries: Vec<String> = canaries
-            .query_map(params![after], |row| row.get(0))
-            .and_then(Iterator::collect)
-            .map_err(|e| self.sqlite(e))?;
-        for version in canaries {
-            if let Some(stats) = prompts.get_mut(&version) {
-                stats.canary = true;
-            }
-        }
-        let prompts = prompts.into_values().collect();
-        let tools = self.tool_stats_where(&db, &after, None)?;
-        let mut refusals = query(
-            "SELECT json_extract(record, '$.gate'), COUNT(*) FROM audit
-             WHERE kind = 'tool.refused' AND at > ?1 GROUP BY 1 ORDER BY 1",
-        )?;
-        let refusals = refusals
-            .query_map(params![after], |row| Ok((row.get(0)?, row.get(1)?)))
-            .and_then(Iterator::collect)
-            .map_err(|e| self.sqlite(e))?;
-        Ok(Metrics {
-            prompts,
-            tools,
-            refusals,
         })
+        .collect()
+}
+
+fn metrics(tx: &mut Tx<'_>, after: &str) -> Result<Metrics, DbError> {
+    let sql = tx.dialect();
+    let mut prompts: BTreeMap<String, PromptStats> = BTreeMap::new();
+    let ended = format!(
+        "SELECT {}, COUNT(*), SUM(CASE WHEN {} = 'answered' THEN 1 ELSE 0 END),
+                CAST(SUM({} + {}) AS BIGINT)
+         FROM audit WHERE kind = 'run.ended' AND at > $1 GROUP BY 1 ORDER BY 1",
+        sql.json_text("record", &["prompt_version"]),
+        sql.json_text("record", &["status"]),
+        sql.json_int("record", &["gen_ai.usage.input_tokens"]),
+        sql.json_int("record", &["gen_ai.usage.output_tokens"]),
+    );
+    for row in tx.query(&ended, params![after])? {
+        let version = row.opt_text(0)?.unwrap_or_default();
+        let stats = prompts
+            .entry(version.clone())
+            .or_insert_with(|| PromptStats::new(version));
+        stats.runs = row.count(1)?;
+        stats.answered = row.count(2)?;
+        stats.tokens = row.count(3)?;
+    }
+    let feedback = format!(
+        "SELECT {}, COUNT(*), AVG({}) FROM audit
+         WHERE kind = 'run.feedback' AND at > $1 GROUP BY 1",
+        sql.json_text("record", &["prompt", "version"]),
+        sql.json_real("record", &["score"]),
+    );
+    for row in tx.query(&feedback, params![after])? {
+        let version = row.opt_text(0)?.unwrap_or_default();
+        let stats = prompts
+            .entry(version.clone())
+            .or_insert_with(|| PromptStats::new(version));
+        stats.feedback = row.count(1)?;
+        stats.mean_score = row.opt_real(2)?;
+    }
+    let canaries = format!(
+        "SELECT DISTINCT {} FROM audit WHERE kind = 'run.started' AND {} AND at > $1",
+        sql.json_text("record", &["prompt", "version"]),
+        sql.json_true("record", &["prompt", "canary"]),
+    );
+    for row in tx.query(&canaries, params![after])? {
+        if let Some(stats) = prompts.get_mut(&row.opt_text(0)?.unwrap_or_default()) {
+            stats.canary = true;
+        }
+    }
+    let refusals = format!(
+        "SELECT {}, COUNT(*) FROM audit WHERE kind = 'tool.refused' AND at > $1
+         GROUP BY 1 ORDER BY 1",
+        sql.json_text("record", &["gate"]),
+    );
+    let refusals = tx
+        .query(&refusals, params![after])?
+        .iter()
+        .map(|row| Ok((row.opt_text(0)?.unwrap_or_default(), row.count(1)?)))
+        .collect::<Result<_, DbError>>()?;
+    Ok(Metrics {
+        prompts: prompts.into_values().collect(),
+        tools: tool_stats(tx, after, None)?,
+        refusals,
+    })
+}
+
+impl PromptStats {
+    fn new(version: String) -> PromptStats {
+        PromptStats {
+            version,
+            canary: false,
+            runs: 0,
+            answered: 0,
+            tokens: 0,
+            feedback: 0,
+            mean_score: None,
+        }
     }
 }

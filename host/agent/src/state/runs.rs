@@ -3,7 +3,9 @@
 //! whoever reads runs back (the HTTP API, a console), and judged by the people they answered
 //! (`run.feedback`, once per author).
 
-use rusqlite::{OptionalExtension, params};
+use std::ops::ControlFlow;
+
+use harness_db::{DbError, params};
 use serde::{Serialize, Serializer};
 
 use super::records::{AuditRecord, RunEnded, RunFeedback, RunStarted};
@@ -121,47 +123,40 @@ WHERE s.kind = 'run.started'";
 impl StateStore {
     /// The runs `filter` selects, newest first.
     pub fn runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>, StateError> {
-        let db = self.lock();
-        let mut statement = db
-            .prepare_cached(&format!(
-                "{SUMMARIES} AND (?1 IS NULL OR s.principal = ?1) AND (?2 IS NULL OR s.at >= ?2)
-                 AND (?3 IS NULL OR s.seq < ?3) ORDER BY s.seq DESC"
-            ))
-            .map_err(|e| self.sqlite(e))?;
-        let rows = statement
-            .query_map(
-                params![
-                    filter.principal,
-                    filter.since,
-                    // Positions past SQLite's integers are past every record.
-                    filter.before.map(|b| i64::try_from(b).unwrap_or(i64::MAX))
-                ],
-                SummaryRow::read,
-            )
-            .map_err(|e| self.sqlite(e))?;
         let mut runs = Vec::new();
-        for row in rows {
-            let run = self.summary(row.map_err(|e| self.sqlite(e))?)?;
-            if filter.status.is_none_or(|status| status == run.status) {
-                runs.push(run);
-                if runs.len() >= filter.limit {
-                    break;
-                }
-            }
-        }
+        self.read(|tx| {
+            tx.for_each(
+                &format!(
+                    "{SUMMARIES} AND ($1 IS NULL OR s.principal = $1) AND ($2 IS NULL OR s.at >= $2)
+                     AND ($3 IS NULL OR s.seq < $3) ORDER BY s.seq DESC"
+                ),
+                params![
+                    filter.principal.as_deref(),
+                    filter.since.as_deref(),
+                    filter.before
+                ],
+                |row| {
+                    let run = self.summary(SummaryRow::read(&row)?)?;
+                    if filter.status.is_none_or(|status| status == run.status) {
+                        runs.push(run);
+                        if runs.len() >= filter.limit {
+                            return Ok::<_, StateError>(ControlFlow::Break(()));
+                        }
+                    }
+                    Ok(ControlFlow::Continue(()))
+                },
+            )
+        })?;
         Ok(runs)
     }
 
     /// Run `run_id`, if it began.
     pub fn run_summary(&self, run_id: &str) -> Result<Option<RunSummary>, StateError> {
-        let row = {
-            let db = self.lock();
-            db.prepare_cached(&format!("{SUMMARIES} AND s.run_id = ?1"))
-                .and_then(|mut statement| {
-                    statement.query_row([run_id], SummaryRow::read).optional()
-                })
-                .map_err(|e| self.sqlite(e))?
-        };
+        let row = self.read(|tx| {
+            tx.query_opt(&format!("{SUMMARIES} AND s.run_id = $1"), params![run_id])?
+                .map(|row| Ok(SummaryRow::read(&row)?))
+                .transpose()
+        })?;
         row.map(|row| self.summary(row)).transpose()
     }
 
@@ -189,12 +184,12 @@ impl StateStore {
         };
         let appended =
             self.append_audit_if(run_id, AuditRecord::RunFeedback(feedback.clone()), |tx| {
-                tx.prepare_cached(
-                    "SELECT 1 FROM audit WHERE run_id = ?1 AND kind = 'run.feedback'
-                     AND principal = ?2",
-                )?
-                .query_row(params![run_id, author], |_| Ok(()))
-                .optional()
+                let given = tx.query_opt(
+                    "SELECT 1 FROM audit WHERE run_id = $1 AND kind = 'run.feedback'
+                     AND principal = $2",
+                    params![run_id, author],
+                )?;
+                Ok(given.map(drop))
             })?;
         match appended {
             Ok(_) => Ok(feedback),
@@ -207,15 +202,14 @@ impl StateStore {
 
     /// The `run.started` record of `run_id`, if it began.
     fn started(&self, run_id: &str) -> Result<Option<RunStarted>, StateError> {
-        let stored = self
-            .lock()
-            .prepare_cached("SELECT record FROM audit WHERE run_id = ?1 AND kind = 'run.started'")
-            .and_then(|mut statement| {
-                statement
-                    .query_row([run_id], |row| row.get::<_, String>(0))
-                    .optional()
-            })
-            .map_err(|e| self.sqlite(e))?;
+        let stored = self.read(|tx| {
+            tx.query_opt(
+                "SELECT record FROM audit WHERE run_id = $1 AND kind = 'run.started'",
+                params![run_id],
+            )?
+            .map(|row| Ok(row.text(0)?))
+            .transpose()
+        })?;
         stored
             .map(|stored| self.parse(run_id, "run.started", &stored))
             .transpose()
@@ -251,10 +245,8 @@ impl StateStore {
         kind: &str,
         stored: &str,
     ) -> Result<T, StateError> {
-        serde_json::from_str(stored).map_err(|e| StateError::Corrupt {
-            path: self.path.clone(),
-            message: format!("the {kind} record of run {run_id}: {e}"),
-        })
+        serde_json::from_str(stored)
+            .map_err(|e| self.corrupt(format!("the {kind} record of run {run_id}: {e}")))
     }
 }
 
@@ -268,14 +260,14 @@ struct SummaryRow {
 }
 
 impl SummaryRow {
-    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<SummaryRow> {
+    fn read(row: &harness_db::Row) -> Result<SummaryRow, DbError> {
         Ok(SummaryRow {
-            seq: row.get(0)?,
-            run_id: row.get(1)?,
-            at: row.get(2)?,
-            started: row.get(3)?,
-            last_kind: row.get(4)?,
-            last: row.get(5)?,
+            seq: row.count(0)?,
+            run_id: row.text(1)?,
+            at: row.text(2)?,
+            started: row.text(3)?,
+            last_kind: row.opt_text(4)?,
+            last: row.opt_text(5)?,
         })
     }
 }

@@ -1,17 +1,11 @@
 //! Kill switches: a tool or an agent taken out of service at run time, by another process
 //! (`harness kill`) or another thread, without a restart. Every flip is an audit record.
 
-use rusqlite::{OptionalExtension, params};
+use harness_db::{DbError, Tx, params};
 
 use super::audit::now;
 use super::records::AuditRecord;
 use super::{StateError, StateStore};
-
-pub(super) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS switches (
-    target TEXT PRIMARY KEY,
-    reason TEXT NOT NULL,
-    at TEXT NOT NULL);";
 
 /// What a switch stops.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,33 +46,33 @@ pub struct Killed {
     pub at: String,
 }
 
-fn read_killed(row: &rusqlite::Row<'_>) -> rusqlite::Result<Killed> {
+fn read_killed(row: &harness_db::Row) -> Result<Killed, DbError> {
     Ok(Killed {
-        target: row.get(0)?,
-        reason: row.get(1)?,
-        at: row.get(2)?,
+        target: row.text(0)?,
+        reason: row.text(1)?,
+        at: row.text(2)?,
     })
 }
 
-/// The switch of `target`, if it is off, as `db` sees it (inside a transaction, say).
-pub(crate) fn killed_in(
-    db: &rusqlite::Connection,
-    target: &Target,
-) -> rusqlite::Result<Option<Killed>> {
-    db.prepare_cached("SELECT target, reason, at FROM switches WHERE target = ?1")
-        .and_then(|mut find| find.query_row([target.key()], read_killed).optional())
+/// The switch of `target`, if it is off, as `tx` sees it (inside a write transaction, say).
+pub(crate) fn killed_in(tx: &mut Tx<'_>, target: &Target) -> Result<Option<Killed>, DbError> {
+    tx.query_opt(
+        "SELECT target, reason, at FROM switches WHERE target = $1",
+        params![&target.key()],
+    )?
+    .map(|row| read_killed(&row))
+    .transpose()
 }
 
 impl StateStore {
     /// Takes `target` out of service for `reason`, by `who`.
     pub fn kill(&self, target: &Target, reason: &str, who: &str) -> Result<(), StateError> {
-        self.durable(|db| {
-            db.execute(
-                "INSERT INTO switches (target, reason, at) VALUES (?1, ?2, ?3)
+        self.durable(|tx| {
+            tx.execute(
+                "INSERT INTO switches (target, reason, at) VALUES ($1, $2, $3)
                  ON CONFLICT (target) DO UPDATE SET reason = excluded.reason, at = excluded.at",
-                params![target.key(), reason, now()],
+                params![&target.key(), reason, &now()],
             )
-            .map_err(|e| self.sqlite(e))
         })?;
         self.append_audit(
             "-",
@@ -93,9 +87,11 @@ impl StateStore {
 
     /// Puts `target` back in service; says whether it was killed.
     pub fn enable(&self, target: &Target, who: &str) -> Result<bool, StateError> {
-        let removed = self.durable(|db| {
-            db.execute("DELETE FROM switches WHERE target = ?1", [target.key()])
-                .map_err(|e| self.sqlite(e))
+        let removed = self.durable(|tx| {
+            tx.execute(
+                "DELETE FROM switches WHERE target = $1",
+                params![&target.key()],
+            )
         })?;
         if removed > 0 {
             self.append_audit(
@@ -111,19 +107,20 @@ impl StateStore {
 
     /// The switch of `target`, if it is off.
     pub fn killed(&self, target: &Target) -> Result<Option<Killed>, StateError> {
-        killed_in(&self.lock(), target).map_err(|e| self.sqlite(e))
+        self.read(|tx| Ok(killed_in(tx, target)?))
     }
 
     /// Every switch that is off.
     pub fn switches(&self) -> Result<Vec<Killed>, StateError> {
-        let db = self.lock();
-        let mut statement = db
-            .prepare("SELECT target, reason, at FROM switches ORDER BY target")
-            .map_err(|e| self.sqlite(e))?;
-        let rows = statement
-            .query_map([], read_killed)
-            .map_err(|e| self.sqlite(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
+        self.read(|tx| {
+            tx.query(
+                "SELECT target, reason, at FROM switches ORDER BY target",
+                &[],
+            )?
+            .iter()
+            .map(|row| Ok(read_killed(row)?))
+            .collect()
+        })
     }
 }
 

@@ -30,6 +30,10 @@ use crate::signing::{Statement, Trust};
 /// Where the host looks for the whitelist when no `--policy` is given.
 pub const DEFAULT_POLICY_FILE: &str = "harness.toml";
 
+/// The environment variable that names the shared PostgreSQL database, over `[host] state`
+/// (so a password need not be written in the whitelist).
+pub const DATABASE_URL_VAR: &str = "HARNESS_DATABASE_URL";
+
 /// A loaded, validated whitelist: the host's settings and the tools. Only [`Policy::load`] and
 /// its siblings make one, so every policy a [`Host`](crate::Host) sees was checked.
 #[derive(Clone, Debug)]
@@ -45,6 +49,7 @@ pub struct Policy {
 pub struct HostSettings {
     cache_dir: PathBuf,
     data_dir: PathBuf,
+    database: Option<harness_db::Target>,
     max_concurrency: u32,
 }
 
@@ -57,6 +62,15 @@ impl HostSettings {
     /// Where durable state lives (the tools' key-value store, the agent's state).
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// Where the store kept in `file` under the data directory lives: that SQLite file, or the
+    /// PostgreSQL database that `[host] state` (or `HARNESS_DATABASE_URL`) names, shared by
+    /// every replica.
+    pub fn database(&self, file: &str) -> harness_db::Target {
+        self.database
+            .clone()
+            .unwrap_or_else(|| harness_db::Target::sqlite(self.data_dir.join(file)))
     }
 
     /// How many calls may run at once (1 to 4096); further calls wait for a slot.
@@ -177,6 +191,7 @@ struct RawPolicy<T> {
 struct RawHost {
     cache_dir: Option<PathBuf>,
     data_dir: Option<PathBuf>,
+    state: Option<String>,
     max_concurrency: Option<u32>,
 }
 
@@ -355,6 +370,20 @@ impl Policy {
             Some(dir) => base.join(dir),
             None => DATA_DIR.resolve(base),
         };
+        let database = match std::env::var(DATABASE_URL_VAR) {
+            Ok(url) => Some(
+                harness_db::Target::postgres(&url)
+                    .map_err(|msg| invalid(DATABASE_URL_VAR.into(), msg))?,
+            ),
+            Err(_) => raw
+                .host
+                .state
+                .map(|url| {
+                    harness_db::Target::postgres(&url)
+                        .map_err(|msg| invalid("host.state".into(), msg))
+                })
+                .transpose()?,
+        };
         let trust = Trust::from_keys(raw.trust.keys)
             .map_err(|bad| invalid(format!("trust.keys.{}", bad.name), bad.message))?;
         let defaults = raw.defaults.over(Limits::default());
@@ -440,6 +469,7 @@ impl Policy {
             host: HostSettings {
                 cache_dir,
                 data_dir,
+                database,
                 max_concurrency,
             },
             trust,
@@ -468,10 +498,12 @@ impl Policy {
         &self.tools
     }
 
-    /// The same whitelist keeping its durable state in `data_dir` instead: a scratch host for
-    /// evaluation and replay, whose tools must not touch production storage.
+    /// The same whitelist keeping its durable state in `data_dir` instead, in SQLite files even
+    /// where it names a shared database: a scratch host for evaluation and replay, whose tools
+    /// must not touch production storage.
     pub fn with_data_dir(mut self, data_dir: PathBuf) -> Self {
         self.host.data_dir = data_dir;
+        self.host.database = None;
         self
     }
 

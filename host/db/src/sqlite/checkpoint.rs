@@ -59,7 +59,7 @@ fn run(db: &Connection, stop: &(Mutex<bool>, Condvar)) {
         if timeout.timed_out()
             && let Err(e) = db.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
         {
-            tracing::warn!(error = %e, "checkpointing the agent state failed; retrying");
+            tracing::warn!(error = %e, "checkpointing the state database failed; retrying");
         }
     }
 }
@@ -76,23 +76,37 @@ impl Drop for Checkpointer {
 
 #[cfg(test)]
 mod tests {
-    use crate::state::records::{AuditRecord, ToolAdmitted};
-    use crate::state::{Durability, StateStore};
+    use crate::{Db, Durability, Migration, Options, Schema, Target, Wait, params};
+
+    static LOG: Schema = Schema {
+        name: "log",
+        migrations: &[Migration {
+            version: 1,
+            sqlite: "CREATE TABLE log (n INTEGER NOT NULL, text TEXT NOT NULL);",
+            postgres: "",
+        }],
+    };
 
     #[test]
     fn the_log_is_copied_back_without_a_commit_doing_it() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::open_with(dir.path(), Durability::Os).unwrap();
-        let size = || std::fs::metadata(store.path()).unwrap().len();
+        let path = dir.path().join("log.sqlite3");
+        let options = Options {
+            durability: Durability::Os,
+            ..Options::default()
+        };
+        let db = Db::open(&Target::sqlite(&path), &LOG, options).unwrap();
+        let size = || std::fs::metadata(&path).unwrap().len();
         let before = size();
-        for i in 0..200 {
-            let record = AuditRecord::ToolAdmitted(ToolAdmitted {
-                call_id: format!("c{i}"),
-                tool: "calc".into(),
-                function: "calc.apply".into(),
-                principal: "ana".into(),
-            });
-            store.append_audit("r", record).unwrap();
+        let text = "x".repeat(200);
+        for n in 0..200_i64 {
+            db.write(Wait::Disk, |tx| {
+                tx.execute(
+                    "INSERT INTO log (n, text) VALUES ($1, $2)",
+                    params![n, &text],
+                )
+            })
+            .unwrap();
         }
         // Far below the backstop: only the checkpointing thread copies these pages back.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -103,6 +117,9 @@ mod tests {
             );
             std::thread::sleep(super::INTERVAL);
         }
-        assert!(store.verify_audit(None).unwrap().is_ok());
+        let rows = db
+            .read(|tx| tx.query_one("SELECT COUNT(*) FROM log", &[])?.count(0))
+            .unwrap();
+        assert_eq!(rows, 200);
     }
 }

@@ -6,6 +6,7 @@
 //! half-written file and never see a pinned file replaced.
 
 pub mod http_server;
+pub mod postgres;
 pub mod registry;
 
 use std::collections::HashMap;

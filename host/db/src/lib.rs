@@ -139,7 +139,8 @@ impl Db {
         let backend = match target {
             Target::Sqlite(path) => {
                 let db = sqlite::Sqlite::open(path, options.durability)?;
-                db.migrate(schema).map_err(|e| OpenError::new(target, e))?;
+                db.migrate(schema, schema.newest())
+                    .map_err(|e| OpenError::new(target, e))?;
                 Backend::Sqlite(db)
             }
             Target::Postgres(url) => {
@@ -228,12 +229,18 @@ impl Db {
         }
     }
 
-    /// Brings `schema` to its newest version, one migration per transaction under the writer
-    /// lock (so concurrent migrators apply each step once). A newer schema is refused.
+    /// Brings `schema` to its newest version under the writer lock (so concurrent migrators
+    /// apply each step once). A newer schema is refused.
     pub fn migrate(&self, schema: &Schema) -> Result<Migrated, DbError> {
+        self.migrate_to(schema, schema.newest())
+    }
+
+    /// Brings `schema` to `version` (no further), as [`Db::migrate`] does: for tests of a
+    /// database left at an older version.
+    pub fn migrate_to(&self, schema: &Schema, version: u32) -> Result<Migrated, DbError> {
         match &self.backend {
-            Backend::Sqlite(db) => db.migrate(schema),
-            Backend::Postgres(db) => db.migrate(schema),
+            Backend::Sqlite(db) => db.migrate(schema, version),
+            Backend::Postgres(db) => db.migrate(schema, version),
         }
     }
 

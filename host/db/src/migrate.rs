@@ -39,8 +39,13 @@ impl Schema {
         self.migrations.last().map_or(0, |m| m.version)
     }
 
-    /// The migrations past `version`; an error if `version` is newer than any.
-    pub(crate) fn pending(&self, version: u32, location: &str) -> Result<&[Migration], DbError> {
+    /// The migrations past `version` up to `to`; an error if `version` is newer than any.
+    pub(crate) fn pending(
+        &self,
+        version: u32,
+        to: u32,
+        location: &str,
+    ) -> Result<&[Migration], DbError> {
         if version > self.newest() {
             return Err(DbError::Schema {
                 location: location.to_owned(),
@@ -51,6 +56,7 @@ impl Schema {
                 ),
             });
         }
-        Ok(&self.migrations[version as usize..])
+        let to = to.clamp(version, self.newest());
+        Ok(&self.migrations[version as usize..to as usize])
     }
 }

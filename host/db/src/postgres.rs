@@ -280,9 +280,10 @@ impl Postgres {
         })
     }
 
-    /// Applies the migrations of `schema` past the database's version, each in a transaction
-    /// of its own under the writer lock, so replicas migrating at once apply each step once.
-    pub(crate) fn migrate(&self, schema: &Schema) -> Result<Migrated, DbError> {
+    /// Applies the migrations of `schema` past the database's version up to `to`, each in a
+    /// transaction of its own under the writer lock, so replicas migrating at once apply each
+    /// step once.
+    pub(crate) fn migrate(&self, schema: &Schema, to: u32) -> Result<Migrated, DbError> {
         let from = self.version(schema)?;
         let mut now = from;
         loop {
@@ -301,7 +302,7 @@ impl Postgres {
                     .transpose()?
                     .unwrap_or(0);
                 let version = u32::try_from(version).unwrap_or(u32::MAX);
-                let Some(step) = schema.pending(version, &self.location)?.first() else {
+                let Some(step) = schema.pending(version, to, &self.location)?.first() else {
                     return Ok::<_, DbError>(None);
                 };
                 conn.batch(step.postgres, &self.location)

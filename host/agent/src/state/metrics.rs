@@ -61,7 +61,7 @@ fn tool_stats_sql(sql: Dialect) -> String {
         "SELECT {function}, COUNT(*),
                 SUM(CASE WHEN {} <> 'ok' THEN 1 ELSE 0 END),
                 CAST(SUM({}) AS BIGINT)
-         FROM audit WHERE kind = 'tool.called' AND at > $1 AND ($2 IS NULL OR {function} = $2)
+         FROM audit WHERE kind = 'tool.called' AND at > $1 AND (CAST($2 AS TEXT) IS NULL OR {function} = $2)
          GROUP BY 1 ORDER BY 1",
         sql.json_text("record", &["outcome", "kind"]),
         sql.json_int("record", &["fuel"]),

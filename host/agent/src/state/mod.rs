@@ -24,6 +24,7 @@ use std::path::Path;
 
 use harness_db::{Db, DbError, Dialect, Options, Tx, Wait};
 pub use harness_db::{Durability, Migrated, OpenError, Target};
+pub use schema::STATE as SCHEMA;
 
 /// Why a state operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -127,8 +127,9 @@ impl StateStore {
         self.read(|tx| {
             tx.for_each(
                 &format!(
-                    "{SUMMARIES} AND ($1 IS NULL OR s.principal = $1) AND ($2 IS NULL OR s.at >= $2)
-                     AND ($3 IS NULL OR s.seq < $3) ORDER BY s.seq DESC"
+                    "{SUMMARIES} AND (CAST($1 AS TEXT) IS NULL OR s.principal = $1)
+                     AND (CAST($2 AS TEXT) IS NULL OR s.at >= $2)
+                     AND (CAST($3 AS BIGINT) IS NULL OR s.seq < $3) ORDER BY s.seq DESC"
                 ),
                 params![
                     filter.principal.as_deref(),

@@ -1,0 +1,134 @@
+//! A PostgreSQL 15 server on loopback for tests: Debian's `postgresql` package, started by
+//! `scripts/postgres.sh` in a temporary folder.
+//!
+//! `scripts/test.sh` starts one for the whole run, stops it at the end, and names it in
+//! `HARNESS_TEST_POSTGRES` (a superuser URL). Without that variable, tests share one server in
+//! `target/test-postgres`, started by the first test that needs it and left running for the
+//! next (`scripts/postgres.sh stop target/test-postgres` stops it). Each test takes a database
+//! of its own ([`Postgres::database`]).
+
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// A server the test may create databases on.
+pub struct Postgres {
+    /// A superuser URL of its `postgres` database.
+    url: String,
+}
+
+/// A fresh, empty database, dropped when this is.
+pub struct Database {
+    /// Its URL (with the password).
+    pub url: String,
+    name: String,
+    server: &'static Postgres,
+}
+
+impl Postgres {
+    /// The run's server, or the one shared under `target/`.
+    pub fn get() -> &'static Postgres {
+        static SERVER: OnceLock<Postgres> = OnceLock::new();
+        SERVER.get_or_init(|| {
+            let url = std::env::var("HARNESS_TEST_POSTGRES").unwrap_or_else(|_| shared());
+            Postgres { url }
+        })
+    }
+
+    /// A new database on the server.
+    pub fn database(&'static self) -> Database {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let name = format!(
+            "t{}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        );
+        self.psql(&format!("CREATE DATABASE {name}"));
+        let url = match self.url.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => panic!("{} names no database", self.url),
+        };
+        Database {
+            url,
+            name,
+            server: self,
+        }
+    }
+
+    fn psql(&self, sql: &str) {
+        let out = Command::new("psql")
+            .arg(&self.url)
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+            .output()
+            .expect("running psql");
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Database {
+    /// Runs `sql` on this database with psql (as the superuser).
+    pub fn psql(&self, sql: &str) -> String {
+        let out = Command::new("psql")
+            .arg(&self.url)
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-At", "-c", sql])
+            .output()
+            .expect("running psql");
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .arg(&self.server.url)
+            .args([
+                "-q",
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .output();
+    }
+}
+
+/// The URL of the server in `target/test-postgres`, started unless it answers.
+fn shared() -> String {
+    let dir = crate::repo_root().join("target/test-postgres");
+    std::fs::create_dir_all(&dir).expect("creating target/test-postgres");
+    let lock = std::fs::File::create(dir.with_extension("lock")).expect("creating a lock");
+    lock.lock().expect("locking target/test-postgres");
+    let named = dir.join("url");
+    if let Ok(url) = std::fs::read_to_string(&named) {
+        let answers = Command::new("psql")
+            .args([url.trim(), "-q", "-c", "SELECT 1"])
+            .output()
+            .is_ok_and(|out| out.status.success());
+        if answers {
+            return url.trim().to_owned();
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let started = Command::new(crate::repo_root().join("scripts/postgres.sh"))
+        .arg(&dir)
+        .output()
+        .expect("running scripts/postgres.sh");
+    assert!(
+        started.status.success(),
+        "scripts/postgres.sh failed (is Debian's postgresql installed? scripts/setup.sh installs it): {}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let url = String::from_utf8(started.stdout).unwrap().trim().to_owned();
+    std::fs::write(&named, &url).expect("writing target/test-postgres/url");
+    url
+}

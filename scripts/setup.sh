@@ -11,11 +11,13 @@
 # - chromium, and playwright-core from npm, to drive the operator console in a headless browser;
 # - docker-registry (the CNCF distribution registry) and apache2-utils (htpasswd), for the tests of
 #   tools pulled from an OCI registry (scripts/registry.sh starts one on loopback);
+# - postgresql (15, with its psql client), for the tests of state shared by several replicas
+#   (scripts/postgres.sh starts a throwaway server on loopback);
 # - the MCP conformance suite and the Node 22 it needs, from npm into ./.npm-tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for pkg in clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32 rustc-web cargo-web rust-web-src python3-venv chromium docker-registry apache2-utils; do
+for pkg in clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32 rustc-web cargo-web rust-web-src python3-venv chromium docker-registry apache2-utils postgresql postgresql-client; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -9,11 +9,19 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-# One OCI registry for the whole run (tests of tools pulled from a registry); removed at exit.
+# One OCI registry (tests of tools pulled from a registry) and one PostgreSQL 15 (tests of state
+# shared by replicas; each test takes a database of its own) for the whole run; removed at exit.
 registry_dir=$(mktemp -d)
-trap 'kill "$(cat "$registry_dir/pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$registry_dir"' EXIT
+postgres_dir=$(mktemp -d)
+cleanup() {
+  kill "$(cat "$registry_dir/pid" 2>/dev/null)" 2>/dev/null || true
+  scripts/postgres.sh stop "$postgres_dir"
+  rm -rf "$registry_dir" "$postgres_dir"
+}
+trap cleanup EXIT
 HARNESS_TEST_REGISTRY=$(scripts/registry.sh "$registry_dir")
-export HARNESS_TEST_REGISTRY
+HARNESS_TEST_POSTGRES=$(scripts/postgres.sh "$postgres_dir")
+export HARNESS_TEST_REGISTRY HARNESS_TEST_POSTGRES
 cargo nextest run --workspace --lib --bins --tests --examples --no-fail-fast
 cargo test --workspace --doc
 cargo test -p harness-e2e --bench boundary

@@ -127,6 +127,13 @@ pub enum Command {
         #[arg(long)]
         signature: Option<PathBuf>,
     },
+    /// The state database: `migrate` brings its schema to this version (PostgreSQL needs it
+    /// before `serve` starts; a SQLite file migrates on its own), `status` shows where it is
+    /// and at which version.
+    State {
+        #[command(subcommand)]
+        action: StateAction,
+    },
     /// Client keys for `harness serve`, and signing keys for `harness sign`.
     Keys {
         #[command(subcommand)]
@@ -314,6 +321,21 @@ pub enum AuditLogAction {
     },
     /// Print the hash of the last record.
     Head {
+        #[command(flatten)]
+        policy: PolicyArg,
+    },
+}
+
+/// What `harness state` does.
+#[derive(Subcommand)]
+pub enum StateAction {
+    /// Apply the schema migrations this version needs, each once, whatever replicas run it.
+    Migrate {
+        #[command(flatten)]
+        policy: PolicyArg,
+    },
+    /// Print the database (its URL without the password) and its schema version.
+    Status {
         #[command(flatten)]
         policy: PolicyArg,
     },

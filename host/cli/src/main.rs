@@ -15,6 +15,7 @@ mod load;
 mod metrics;
 mod run;
 mod serve;
+mod state;
 mod supply;
 mod switches;
 mod telemetry;
@@ -25,7 +26,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use harness_agent::state::records::Decision;
 
-use args::{ApprovalsAction, AuditLogAction, BudgetAction, Cli, Command, KeysAction};
+use args::{
+    ApprovalsAction, AuditLogAction, BudgetAction, Cli, Command, KeysAction, StateAction,
+};
 use exit::Exit;
 use load::{report, with_config, with_host, with_server};
 
@@ -84,6 +87,12 @@ fn dispatch(command: Command) -> Exit {
         } => with_server(&policy.path, |config, settings, host| {
             serve::http(config, settings, host, listen, grace)
         }),
+        Command::State {
+            action: StateAction::Migrate { policy },
+        } => with_config(&policy.path, state::migrate),
+        Command::State {
+            action: StateAction::Status { policy },
+        } => with_config(&policy.path, state::status),
         Command::Keys {
             action: KeysAction::New { name },
         } => report(serve::new_key(&name)),

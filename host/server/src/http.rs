@@ -153,6 +153,7 @@ pub fn router(server: McpServer, bound: SocketAddr, cancel: CancellationToken) -
     };
     let auth = server.clone();
     let server_for_api = server.clone();
+    let readiness = server.clone();
     let mcp = StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(LocalSessionManager::default()),
@@ -172,7 +173,22 @@ pub fn router(server: McpServer, bound: SocketAddr, cancel: CancellationToken) -
         .merge(console)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ready" }))
+        .route("/readyz", get(move || ready(readiness.clone())))
+}
+
+/// `/readyz`: ready while the state database answers (a shared PostgreSQL may not); `503`
+/// naming the database otherwise, so a load balancer sends calls to another replica.
+async fn ready(server: McpServer) -> Response {
+    let gate = server.gate();
+    match tokio::task::spawn_blocking(move || gate.state().ping()).await {
+        Ok(Ok(())) => "ready".into_response(),
+        Ok(Err(error)) => {
+            tracing::warn!(target: "harness::serve", %error, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {error}\n")).into_response()
+        }
+        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {error}\n"))
+            .into_response(),
+    }
 }
 
 /// Finds the client of the request's Bearer key and lets the request through for its

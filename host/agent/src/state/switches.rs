@@ -123,30 +123,3 @@ impl StateStore {
         })
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_kill_is_seen_by_another_handle_and_audited() {
-        let dir = tempfile::tempdir().unwrap();
-        let operator = StateStore::open(dir.path()).unwrap();
-        let agent = StateStore::open(dir.path()).unwrap();
-        let tool = Target::Tool("tickets".into());
-        assert_eq!(agent.killed(&tool).unwrap(), None);
-        operator.kill(&tool, "incident 42", "ops").unwrap();
-        assert_eq!(agent.killed(&tool).unwrap().unwrap().reason, "incident 42");
-        assert_eq!(agent.switches().unwrap().len(), 1);
-        assert!(operator.enable(&tool, "ops").unwrap());
-        assert!(!operator.enable(&tool, "ops").unwrap());
-        assert_eq!(agent.killed(&tool).unwrap(), None);
-        let kinds: Vec<_> = agent
-            .audit_of_run("-")
-            .unwrap()
-            .into_iter()
-            .map(|e| e.kind)
-            .collect();
-        assert_eq!(kinds, ["switch.killed", "switch.enabled"]);
-    }
-}

@@ -26,9 +26,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use harness_agent::state::records::Decision;
 
-use args::{
-    ApprovalsAction, AuditLogAction, BudgetAction, Cli, Command, KeysAction, StateAction,
-};
+use args::{ApprovalsAction, AuditLogAction, BudgetAction, Cli, Command, KeysAction, StateAction};
 use exit::Exit;
 use load::{report, with_config, with_host, with_server};
 

@@ -13,7 +13,10 @@ pub fn migrate(config: &Config) -> Result<Exit> {
     let migrated = StateStore::migrate(&target, config.db_options())
         .with_context(|| format!("migrating the state in {target}"))?;
     if migrated.from == migrated.to {
-        println!("{target}: the state schema is at version {} already", migrated.to);
+        println!(
+            "{target}: the state schema is at version {} already",
+            migrated.to
+        );
     } else {
         println!(
             "{target}: migrated the state schema from version {} to {}",

@@ -184,9 +184,16 @@ async fn ready(server: McpServer) -> Response {
         Ok(Ok(())) => "ready".into_response(),
         Ok(Err(error)) => {
             tracing::warn!(target: "harness::serve", %error, "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {error}\n")).into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {error}\n"),
+            )
+                .into_response()
         }
-        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {error}\n"))
+        Err(error) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {error}\n"),
+        )
             .into_response(),
     }
 }

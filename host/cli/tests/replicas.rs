@@ -1,0 +1,284 @@
+//! Three `harness serve` processes on one PostgreSQL database, as replicas behind a load
+//! balancer: budgets, rates, kill switches, approvals and the audit chain hold across them.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Served, harness};
+use harness_e2e::postgres::{Database, Postgres};
+use harness_e2e::{PolicyFile, example_tool};
+use serde_json::{Value, json};
+
+const APP: &str = "hk_app-key-for-replica-tests";
+const OPS: &str = "hk_ops-key-for-replica-tests";
+
+/// Asks calc for 6 × 7, then answers: two model calls of 500 tokens each.
+const CALC_SCRIPT: &str = r#"{"calls": [{"name": "calc__apply", "arguments": {"op": "mul", "a": 6, "b": 7}}], "usage": {"input_tokens": 400, "output_tokens": 100}}
+{"text": "6 × 7 = 42", "usage": {"input_tokens": 400, "output_tokens": 100}}
+"#;
+
+/// The replicas' shared whitelist (each keeps its compile cache and data directory apart): agent
+/// `math` over calc, whose calls `ana` may make 40 times an hour; agent `clerk`, whose ticket
+/// needs approval; 100,000 tokens a day for everyone together.
+struct Cluster {
+    _tmp: tempfile::TempDir,
+    policy: std::path::PathBuf,
+    db: Database,
+    replicas: Vec<Served>,
+}
+
+impl Cluster {
+    fn start(replicas: usize) -> Cluster {
+        let tmp = tempfile::tempdir().unwrap();
+        let sha = |key: &str| harness_sandbox::Sha256Digest::of(key.as_bytes()).to_string();
+        let policy = PolicyFile::new(&tmp.path().join("cache"))
+            .data_dir(&tmp.path().join("data"))
+            .tool("calc", &example_tool("calc"), "rate = \"40/hour\"")
+            .tool(
+                "tickets",
+                &example_tool("tickets"),
+                "kv = { quota = \"64 KiB\" }\napproval = \"required\"",
+            )
+            .scripted_agent(tmp.path(), "math", CALC_SCRIPT, "max_output_tokens = 100")
+            .scripted_agent(
+                tmp.path(),
+                "clerk",
+                r#"{"calls": [{"name": "tickets__create", "arguments": {"title": "VPN down", "body": "", "priority": "high"}}]}
+{"text": "Ticket 1 is open."}
+"#,
+                "",
+            )
+            .raw(&format!(
+                "[budgets]\nglobal_tokens = \"100000/day\"\n\n\
+                 [clients.app]\nkey_sha256 = \"{}\"\nroles = [\"support\", \"approver\"]\nact_for = true\nconcurrency = 256\n\n\
+                 [clients.ops]\nkey_sha256 = \"{}\"\nroles = [\"operator\"]\n",
+                sha(APP),
+                sha(OPS),
+            ))
+            .write(tmp.path());
+        let db = Postgres::get().database();
+        let env = [("HARNESS_DATABASE_URL", db.url.as_str())];
+        let policy_arg = policy.to_str().unwrap();
+
+        let early = harness(
+            &["serve", "--policy", policy_arg, "--listen", "127.0.0.1:0"],
+            &env,
+        );
+        assert_ne!(early.code, 0, "{}", early.stdout);
+        assert!(
+            early.stderr.contains("run `harness state migrate` first")
+                && !early.stderr.contains(&db.url),
+            "{}",
+            early.stderr
+        );
+        let migrated = harness(&["state", "migrate", "--policy", policy_arg], &env);
+        assert_eq!(migrated.code, 0, "{}", migrated.stderr);
+        assert!(
+            migrated
+                .stdout
+                .contains("migrated the state schema from version 0 to"),
+            "{}",
+            migrated.stdout
+        );
+        assert!(
+            !migrated.stdout.contains(&db.url),
+            "the password is not shown"
+        );
+
+        let replicas = (0..replicas)
+            .map(|_| Served::start_in(&policy, &[], &env))
+            .collect();
+        Cluster {
+            _tmp: tmp,
+            policy,
+            db,
+            replicas,
+        }
+    }
+
+    fn ask(&self, replica: usize, method: &str, path: &str, who: &str, body: &str) -> (u16, Value) {
+        let (status, body) = self.replicas[replica % self.replicas.len()].http(
+            method,
+            path,
+            &format!("Authorization: Bearer {who}\r\n"),
+            body,
+        );
+        let body = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+        };
+        (status, body)
+    }
+
+    /// A number the database holds.
+    fn count(&self, sql: &str) -> i64 {
+        self.db.psql(sql).parse().unwrap()
+    }
+}
+
+#[test]
+fn three_replicas_share_one_budget_one_rate_the_switches_and_one_audit_chain() {
+    let cluster = Cluster::start(3);
+    let statuses: Vec<String> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..30)
+            .map(|client| {
+                let cluster = &cluster;
+                scope.spawn(move || {
+                    (0..10)
+                        .map(|run| {
+                            let (status, report) = cluster.ask(
+                                client + run,
+                                "POST",
+                                "/v1/runs",
+                                APP,
+                                r#"{"agent": "math", "input": "What is 6 times 7?", "principal": "ana"}"#,
+                            );
+                            assert_eq!(status, 200, "{report}");
+                            report["status"].as_str().unwrap().to_owned()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        clients
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect()
+    });
+    assert_eq!(statuses.len(), 300);
+    assert!(
+        statuses
+            .iter()
+            .all(|s| s == "answered" || s == "budget_exhausted"),
+        "{statuses:?}"
+    );
+
+    let spent = cluster.count(
+        "SELECT COALESCE(SUM(COALESCE(used, reserved)), 0) FROM ledger WHERE scope = 'tokens:global'",
+    );
+    assert!(spent <= 100_000, "spent {spent} of the 100,000 tokens");
+    assert!(
+        spent > 95_000,
+        "the budget was used up, not refused early: {spent}"
+    );
+    assert!(statuses.iter().any(|s| s == "budget_exhausted"));
+    let admitted = cluster.count(
+        "SELECT COUNT(*) FROM audit WHERE kind = 'tool.admitted' AND tool = 'calc' AND principal = 'ana'",
+    );
+    assert_eq!(
+        admitted, 40,
+        "the rate admits exactly 40 calls across the replicas"
+    );
+    let refused = cluster.count(
+        "SELECT COUNT(*) FROM audit WHERE kind = 'tool.refused' AND record LIKE '%\"gate\":\"rate\"%'",
+    );
+    assert!(refused > 0, "later calls were refused by the rate");
+
+    // A switch set through replica 1 refuses the next call on replicas 2 and 3.
+    let (status, off) = cluster.ask(
+        0,
+        "PUT",
+        "/v1/switches/tools/calc",
+        OPS,
+        r#"{"reason": "incident 7"}"#,
+    );
+    assert_eq!(status, 200, "{off}");
+    for replica in [1, 2] {
+        let (status, refused) = cluster.ask(
+            replica,
+            "POST",
+            "/v1/tools/calc/apply",
+            APP,
+            r#"{"op": "add", "a": 1, "b": 2}"#,
+        );
+        assert_eq!(
+            (status, &refused["gate"]),
+            (503, &json!("kill_switch")),
+            "replica {replica}: {refused}"
+        );
+    }
+    let (status, listed) = cluster.ask(2, "GET", "/v1/tools", APP, "");
+    assert_eq!(status, 200);
+    assert!(
+        !listed.to_string().contains("calc__apply"),
+        "a killed tool leaves every replica's list: {listed}"
+    );
+
+    let env = [("HARNESS_DATABASE_URL", cluster.db.url.as_str())];
+    let verified = harness(
+        &[
+            "audit-log",
+            "verify",
+            "--policy",
+            cluster.policy.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+    let records = cluster.count("SELECT COUNT(*) FROM audit");
+    assert!(
+        verified.stdout.contains(&format!("{records} records")),
+        "{}",
+        verified.stdout
+    );
+}
+
+#[test]
+fn an_approval_decided_through_one_replica_resumes_a_run_paused_on_another_once() {
+    let cluster = Cluster::start(3);
+    let (status, paused) = cluster.ask(
+        0,
+        "POST",
+        "/v1/runs",
+        APP,
+        r#"{"agent": "clerk", "input": "Open a ticket: VPN down.", "principal": "ana"}"#,
+    );
+    assert_eq!(
+        (status, &paused["status"]),
+        (200, &json!("paused")),
+        "{paused}"
+    );
+    let run_id = paused["run_id"].as_str().unwrap().to_owned();
+    let (_, pending) = cluster.ask(1, "GET", "/v1/approvals", APP, "");
+    let approval = pending[0]["id"].as_i64().unwrap();
+
+    // Two replicas decide at once: one decision is taken, and the run resumes once.
+    let approve = format!("/v1/approvals/{approval}/approve");
+    let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
+        let tries: Vec<_> = [2, 1]
+            .into_iter()
+            .map(|replica| {
+                let (cluster, approve) = (&cluster, &approve);
+                scope.spawn(move || {
+                    cluster.ask(replica, "POST", approve, APP, r#"{"reason": "ok"}"#)
+                })
+            })
+            .collect();
+        tries.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    assert!(
+        statuses.contains(&200) && statuses.contains(&409),
+        "{answers:?}"
+    );
+
+    let started = Instant::now();
+    let run = loop {
+        let (status, run) = cluster.ask(0, "GET", &format!("/v1/runs/{run_id}"), APP, "");
+        assert_eq!(status, 200, "{run}");
+        if run["status"] == "answered" || started.elapsed() > Duration::from_secs(20) {
+            break run;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(run["answer"], "Ticket 1 is open.", "{run}");
+    let resumed = cluster.count(&format!(
+        "SELECT COUNT(*) FROM audit WHERE run_id = '{run_id}' AND kind = 'run.resumed'"
+    ));
+    let called = cluster.count(&format!(
+        "SELECT COUNT(*) FROM audit WHERE run_id = '{run_id}' AND kind = 'tool.called'"
+    ));
+    assert_eq!((resumed, called), (1, 1), "resumed and run exactly once");
+}

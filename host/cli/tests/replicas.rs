@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::{Served, harness};
 use harness_e2e::postgres::{Database, Postgres};
-use harness_e2e::{PolicyFile, example_tool};
+use harness_e2e::{PolicyFile, example_tool, hostile};
 use serde_json::{Value, json};
 
 const APP: &str = "hk_app-key-for-replica-tests";
@@ -29,7 +29,7 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn start(replicas: usize) -> Cluster {
+    fn start(replicas: usize, extra: &str) -> Cluster {
         let tmp = tempfile::tempdir().unwrap();
         let sha = |key: &str| harness_sandbox::Sha256Digest::of(key.as_bytes()).to_string();
         let policy = PolicyFile::new(&tmp.path().join("cache"))
@@ -40,7 +40,16 @@ impl Cluster {
                 &example_tool("tickets"),
                 "kv = { quota = \"64 KiB\" }\napproval = \"required\"",
             )
+            .tool("hostile", &hostile(), "fuel = 100_000_000_000\ntimeout = \"60s\"")
             .scripted_agent(tmp.path(), "math", CALC_SCRIPT, "max_output_tokens = 100")
+            .scripted_agent(
+                tmp.path(),
+                "slow",
+                r#"{"calls": [{"name": "hostile__spin", "arguments": {}}], "usage": {"input_tokens": 300, "output_tokens": 20}}
+{"text": "The spinner stopped."}
+"#,
+                "",
+            )
             .scripted_agent(
                 tmp.path(),
                 "clerk",
@@ -52,7 +61,7 @@ impl Cluster {
             .raw(&format!(
                 "[budgets]\nglobal_tokens = \"100000/day\"\n\n\
                  [clients.app]\nkey_sha256 = \"{}\"\nroles = [\"support\", \"approver\"]\nact_for = true\nconcurrency = 256\n\n\
-                 [clients.ops]\nkey_sha256 = \"{}\"\nroles = [\"operator\"]\n",
+                 [clients.ops]\nkey_sha256 = \"{}\"\nroles = [\"operator\"]\n\n{extra}",
                 sha(APP),
                 sha(OPS),
             ))
@@ -120,7 +129,7 @@ impl Cluster {
 
 #[test]
 fn three_replicas_share_one_budget_one_rate_the_switches_and_one_audit_chain() {
-    let cluster = Cluster::start(3);
+    let cluster = Cluster::start(3, "");
     let statuses: Vec<String> = std::thread::scope(|scope| {
         let clients: Vec<_> = (0..30)
             .map(|client| {
@@ -227,7 +236,7 @@ fn three_replicas_share_one_budget_one_rate_the_switches_and_one_audit_chain() {
 
 #[test]
 fn an_approval_decided_through_one_replica_resumes_a_run_paused_on_another_once() {
-    let cluster = Cluster::start(3);
+    let cluster = Cluster::start(3, "");
     let (status, paused) = cluster.ask(
         0,
         "POST",
@@ -281,4 +290,80 @@ fn an_approval_decided_through_one_replica_resumes_a_run_paused_on_another_once(
         "SELECT COUNT(*) FROM audit WHERE run_id = '{run_id}' AND kind = 'tool.called'"
     ));
     assert_eq!((resumed, called), (1, 1), "resumed and run exactly once");
+}
+
+#[test]
+fn a_run_whose_replica_is_killed_mid_run_is_ended_by_another_once_its_records_intact() {
+    let mut cluster = Cluster::start(2, "[state]\nrun_lease = \"1s\"\n");
+    let (status, accepted) = cluster.ask(
+        0,
+        "POST",
+        "/v1/runs",
+        APP,
+        r#"{"agent": "slow", "input": "Spin.", "principal": "ana", "wait": false}"#,
+    );
+    assert_eq!(status, 202, "{accepted}");
+    let run_id = accepted["run_id"].as_str().unwrap().to_owned();
+    let admitted =
+        format!("SELECT COUNT(*) FROM audit WHERE run_id = '{run_id}' AND kind = 'tool.admitted'");
+    let started = Instant::now();
+    while cluster.count(&admitted) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the spin never began"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SIGKILL: nothing of the replica runs on, not even its shutdown.
+    let killed = cluster.replicas.remove(0);
+    drop(killed);
+
+    let started = Instant::now();
+    let run = loop {
+        let (status, run) = cluster.ask(0, "GET", &format!("/v1/runs/{run_id}"), APP, "");
+        assert_eq!(status, 200, "{run}");
+        if run["status"] != "running" || started.elapsed() > Duration::from_secs(20) {
+            break run;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(run["status"], "abandoned", "{run}");
+    assert!(
+        run["answer"]
+            .as_str()
+            .unwrap()
+            .contains("its lease ran out"),
+        "{run}"
+    );
+    let kinds: Vec<String> = cluster
+        .db
+        .psql(&format!(
+            "SELECT kind FROM audit WHERE run_id = '{run_id}' ORDER BY seq"
+        ))
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "run.started",
+            "run.routed",
+            "model.responded",
+            "tool.admitted",
+            "run.ended"
+        ],
+        "what the killed replica committed is kept, and the run ended once"
+    );
+    assert_eq!(cluster.count("SELECT COUNT(*) FROM run_leases"), 0);
+    let env = [("HARNESS_DATABASE_URL", cluster.db.url.as_str())];
+    let verified = harness(
+        &[
+            "audit-log",
+            "verify",
+            "--policy",
+            cluster.policy.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
 }

@@ -55,6 +55,10 @@ pub async fn serve_listener(
         let (server, stop) = (server.clone(), shutdown.clone());
         tokio::spawn(async move { server.watch_switches(stop).await })
     };
+    let leases = {
+        let (server, stop) = (server.clone(), shutdown.clone());
+        tokio::spawn(async move { server.keep_leases(stop).await })
+    };
     // rmcp cancels its handlers when `hard` is cancelled: only after the grace period.
     let hard = CancellationToken::new();
     let grace = {
@@ -110,6 +114,7 @@ pub async fn serve_listener(
     grace.abort();
     server.finish_calls().await;
     let _ = watcher.await;
+    let _ = leases.await;
     served
 }
 

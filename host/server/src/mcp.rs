@@ -66,6 +66,8 @@ pub struct McpServer {
     in_flight: TaskTracker,
     /// What the calls came to, for Prometheus.
     metrics: ServerMetrics,
+    /// This server among the replicas sharing the state: the owner of its run leases.
+    replica: Arc<str>,
 }
 
 /// The whitelist being served: the gate its calls go through, the route of every tool, and
@@ -105,6 +107,18 @@ impl Current {
     }
 }
 
+/// A name no other server process shares: the host, the process id and when it started.
+fn replica_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!("{host}:{}:{started:x}", std::process::id())
+}
+
 /// How long a stopping server waits for alerts still being delivered to their webhooks.
 pub const ALERT_DELIVERY: Duration = Duration::from_secs(10);
 
@@ -123,7 +137,13 @@ impl McpServer {
             confirmations: Arc::default(),
             in_flight: TaskTracker::new(),
             metrics: ServerMetrics::default(),
+            replica: replica_name().into(),
         }
+    }
+
+    /// This server's name among the replicas sharing the state (`HOST:PID:START`).
+    pub fn replica(&self) -> &str {
+        &self.replica
     }
 
     /// Watches the kill switches (set by any process sharing the state) until `stop`, and sends

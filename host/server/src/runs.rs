@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use harness_agent::gates::Principal;
 use harness_agent::models::{self, ModelError};
-use harness_agent::run::{Agent, RunReport, UnknownAgent, paused_run};
+use harness_agent::run::{Agent, Begun, RunReport, UnknownAgent, paused_run};
 use harness_agent::state::StateError;
 use harness_agent::state::approvals::{ApprovalRequest, DecideError};
 use harness_agent::state::records::Decision;
@@ -91,14 +91,64 @@ impl McpServer {
     ) -> Result<Started, StateError> {
         let begun = agent.begin(principal, input)?;
         let run_id = begun.run_id().to_owned();
+        let report = self.drive(agent, begun)?;
+        Ok(Started { run_id, report })
+    }
+
+    /// Drives `begun` on as a task of the server, holding its lease (see
+    /// [`McpServer::keep_leases`]) until it ends or pauses.
+    fn drive(
+        &self,
+        agent: Agent,
+        begun: Begun,
+    ) -> Result<JoinHandle<Result<RunReport, StateError>>, StateError> {
+        let gate = self.gate();
+        let run_id = begun.run_id().to_owned();
+        let lease = gate.config().run_lease();
+        gate.state()
+            .lease_run(&run_id, &agent.settings().name, self.replica(), lease)?;
         let server = self.clone();
-        let report = tokio::spawn(self.track(async move {
+        Ok(tokio::spawn(self.track(async move {
             let started = Instant::now();
             let ran = agent.proceed(begun).await;
             server.count(&agent, ran.as_ref(), started);
+            if let Err(error) = gate.state().release_run(&run_id) {
+                tracing::warn!(target: "harness::serve", %run_id, %error, "a run's lease was not released; it will run out");
+            }
             ran
-        }));
-        Ok(Started { run_id, report })
+        })))
+    }
+
+    /// Renews the leases of the runs this server drives until `stop`, and ends as abandoned
+    /// the runs of servers whose leases ran out (they died mid-run), whichever server sharing
+    /// the state finds them first.
+    pub async fn keep_leases(&self, stop: CancellationToken) {
+        loop {
+            let lease = self.gate().config().run_lease();
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(lease / 3) => {}
+            }
+            let (gate, replica) = (self.gate(), self.replica().to_owned());
+            let kept = tokio::task::spawn_blocking(move || {
+                gate.state().renew_leases(&replica, lease)?;
+                gate.state().end_abandoned_runs()
+            })
+            .await;
+            match kept {
+                Ok(Ok(abandoned)) => {
+                    for run in abandoned {
+                        tracing::warn!(target: "harness::serve", run_id = %run.run_id, server = %run.owner, "a run whose server stopped mid-run was ended as abandoned");
+                    }
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(target: "harness::serve", %error, "run leases were not kept; retrying");
+                }
+                Err(error) => {
+                    tracing::warn!(target: "harness::serve", %error, "keeping run leases was interrupted");
+                }
+            }
+        }
     }
 
     /// Records `decision` on approval `id` by `by` with `reason` and, when it was the last
@@ -150,12 +200,7 @@ impl McpServer {
         let Some(begun) = agent.take_up(run_id)? else {
             return Ok(false);
         };
-        let server = self.clone();
-        tokio::spawn(self.track(async move {
-            let started = Instant::now();
-            let resumed = agent.proceed(begun).await;
-            server.count(&agent, resumed.as_ref(), started);
-        }));
+        self.drive(agent, begun)?;
         Ok(true)
     }
 

@@ -19,6 +19,7 @@ pub use rate::Rate;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use harness_sandbox::policy::{Extension, ExtraKeys};
 use harness_sandbox::{Policy, PolicyError};
@@ -39,6 +40,7 @@ pub struct Config {
     budgets: Budgets,
     gates: BTreeMap<String, ToolGates>,
     database: harness_db::Options,
+    run_lease: Duration,
     webhooks: Vec<Webhook>,
 }
 
@@ -95,6 +97,13 @@ impl Config {
         self.database.durability
     }
 
+    /// How long a server's lease on each run it drives lasts unless renewed (`[state]
+    /// run_lease`, 30 s by default): a run of a server that died is ended as abandoned this long
+    /// after its last renewal.
+    pub fn run_lease(&self) -> Duration {
+        self.run_lease
+    }
+
     /// How the state's database is opened (`[state]`: durability, and for PostgreSQL
     /// `max_connections`, `connect_timeout`, `statement_timeout`).
     pub fn db_options(&self) -> harness_db::Options {
@@ -144,6 +153,7 @@ impl From<(Policy, AgentPart)> for Config {
             budgets: checked.budgets,
             gates: checked.gates,
             database: checked.database,
+            run_lease: checked.run_lease,
             webhooks: checked.webhooks,
         }
     }
@@ -172,24 +182,16 @@ struct StateTable {
     max_connections: Option<usize>,
     connect_timeout: Option<String>,
     statement_timeout: Option<String>,
+    run_lease: Option<String>,
 }
 
+/// How long a server's lease on a run it drives lasts unless renewed (`[state] run_lease`).
+const RUN_LEASE: Duration = Duration::from_secs(30);
+
 impl StateTable {
-    /// The database options it sets, each duration checked.
-    fn options(&self) -> Result<harness_db::Options, (String, String)> {
+    /// The database options it sets, each checked.
+    fn options(&self) -> Result<harness_db::Options, Invalid> {
         let defaults = harness_db::Options::default();
-        let duration = |key: &str, value: &Option<String>, default| match value {
-            None => Ok(default),
-            Some(text) => humantime::parse_duration(text)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    (
-                        format!("state.{key}"),
-                        format!("`{text}` is not a duration; write e.g. \"5s\" or \"500ms\""),
-                    )
-                }),
-        };
         let max_connections = self.max_connections.unwrap_or(defaults.max_connections);
         if !(1..=1000).contains(&max_connections) {
             return Err((
@@ -202,16 +204,37 @@ impl StateTable {
             max_connections,
             connect_timeout: duration(
                 "connect_timeout",
-                &self.connect_timeout,
+                self.connect_timeout.as_deref(),
                 defaults.connect_timeout,
             )?,
             statement_timeout: duration(
                 "statement_timeout",
-                &self.statement_timeout,
+                self.statement_timeout.as_deref(),
                 defaults.statement_timeout,
             )?,
         })
     }
+
+    /// The lease a server holds on each run it drives.
+    fn run_lease(&self) -> Result<Duration, Invalid> {
+        duration("run_lease", self.run_lease.as_deref(), RUN_LEASE)
+    }
+}
+
+/// `[state] KEY`, a duration other than zero, or `default` when absent.
+fn duration(key: &str, value: Option<&str>, default: Duration) -> Result<Duration, Invalid> {
+    let Some(text) = value else {
+        return Ok(default);
+    };
+    humantime::parse_duration(text)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            (
+                format!("state.{key}"),
+                format!("`{text}` is not a duration; write e.g. \"5s\" or \"500ms\""),
+            )
+        })
 }
 
 impl ExtraKeys for AgentTables {
@@ -265,6 +288,7 @@ pub struct AgentPart {
     budgets: Budgets,
     gates: BTreeMap<String, ToolGates>,
     database: harness_db::Options,
+    run_lease: Duration,
     webhooks: Vec<Webhook>,
 }
 
@@ -332,6 +356,7 @@ impl Extension for AgentTables {
             budgets: self.budgets,
             gates,
             database: self.state.options()?,
+            run_lease: self.state.run_lease()?,
             webhooks: self.alerts.webhooks,
         })
     }

@@ -33,6 +33,9 @@ pub enum RunStatus {
     OutputInvalid,
     /// Cancelled through its [`CancellationToken`](tokio_util::sync::CancellationToken).
     Cancelled,
+    /// The server driving it stopped mid-run (its lease ran out); another ended it, its
+    /// records up to there intact. It did not go on.
+    Abandoned,
 }
 
 /// One step of a run, in order, for display and tests (the audit log has the same steps).

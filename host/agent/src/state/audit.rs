@@ -122,6 +122,17 @@ impl StateStore {
         }
     }
 
+    /// Appends `record` inside the write transaction `tx`, with the writes it goes with.
+    pub(super) fn append_in(
+        &self,
+        tx: &mut Tx<'_>,
+        run_id: &str,
+        record: AuditRecord,
+    ) -> Result<AuditEntry, StateError> {
+        let (kind, details) = record.to_parts().map_err(|m| self.corrupt(m))?;
+        Ok(insert(tx, run_id, kind, record, &details.to_string())?)
+    }
+
     /// The records of `run_id`, in order.
     pub fn audit_of_run(&self, run_id: &str) -> Result<Vec<AuditEntry>, StateError> {
         self.read(|tx| {
@@ -259,6 +270,14 @@ fn insert(
 /// text order is time order.
 pub fn now() -> String {
     humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
+}
+
+/// `now()` plus `ahead`, in the same format.
+pub fn ahead(ahead: std::time::Duration) -> String {
+    let then = std::time::SystemTime::now()
+        .checked_add(ahead)
+        .unwrap_or_else(std::time::SystemTime::now);
+    humantime::format_rfc3339_micros(then).to_string()
 }
 
 /// `now()` minus `ago`, in the same format.

@@ -8,11 +8,13 @@
 //! - [`switches`]: kill switches for tools and agents;
 //! - [`ledger`]: token and fuel budgets, reserved before each call and settled after;
 //! - [`approvals`]: pending human approvals and the paused runs waiting for them;
+//! - [`leases`]: the runs servers drive, ended as abandoned when their server dies;
 //! - [`runs`]: runs as the audit log tells them, and the feedback people give on them;
 //! - [`metrics`]: counters per prompt version, tool and gate, read from the audit log.
 
 pub mod approvals;
 pub mod audit;
+pub mod leases;
 pub mod ledger;
 pub mod metrics;
 pub mod records;
@@ -61,7 +63,7 @@ pub struct StateStore {
 
 impl StateStore {
     /// The schema version this build reads and writes.
-    pub const VERSION: u32 = 3;
+    pub const VERSION: u32 = 4;
 
     /// Opens (creating if needed) `state.sqlite3` in `data_dir` with the default
     /// [`Durability`]; see [`StateStore::open_with`].

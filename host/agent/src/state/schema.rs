@@ -22,6 +22,11 @@ pub static STATE: Schema = Schema {
             sqlite: V3,
             postgres: V3,
         },
+        Migration {
+            version: 4,
+            sqlite: V4,
+            postgres: V4,
+        },
     ],
 };
 
@@ -143,3 +148,13 @@ const V3: &str = "
 ALTER TABLE approvals ADD COLUMN consumed_at TEXT;
 UPDATE approvals SET consumed_at = decided_at WHERE decision IS NOT NULL;
 CREATE INDEX IF NOT EXISTS approvals_by_call ON approvals (principal, function, arguments);";
+
+/// Version 4: leases on the runs servers drive, so a run whose server died mid-run is ended
+/// (as abandoned) by another, once.
+const V4: &str = "
+CREATE TABLE run_leases (
+    run_id TEXT PRIMARY KEY,
+    agent TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    leased_until TEXT NOT NULL);
+CREATE INDEX run_leases_by_expiry ON run_leases (leased_until);";

@@ -68,8 +68,8 @@ pub struct RunResult {
     /// Whom it ran for.
     pub principal: String,
     /// `answered`, `paused` (waiting for approval), `turn_limit`, `argument_errors`,
-    /// `model_failed`, `agent_killed`, `budget_exhausted`, `input_rejected`, `output_invalid`
-    /// or `cancelled`.
+    /// `model_failed`, `agent_killed`, `budget_exhausted`, `input_rejected`, `output_invalid`,
+    /// `cancelled` or `abandoned` (its server stopped mid-run; another ended it).
     pub status: String,
     /// The answer for the user: the model's, or a plain account of why there is none.
     pub answer: String,
@@ -211,7 +211,7 @@ pub struct RunQuery {
     pub principal: Option<String>,
     /// Only runs standing so: `running`, `paused`, `answered`, …
     #[param(
-        pattern = "^(running|paused|answered|turn_limit|argument_errors|model_failed|agent_killed|budget_exhausted|input_rejected|output_invalid|cancelled)$"
+        pattern = "^(running|paused|answered|turn_limit|argument_errors|model_failed|agent_killed|budget_exhausted|input_rejected|output_invalid|cancelled|abandoned)$"
     )]
     pub status: Option<String>,
     /// Only runs begun at or after this time (RFC 3339, e.g. `2026-12-03T09:00:00Z`).
@@ -447,7 +447,7 @@ pub(super) async fn list(
                     format!(
                         "`{name}` is not a run status; use running, paused, answered, \
                          turn_limit, argument_errors, model_failed, agent_killed, \
-                         budget_exhausted, input_rejected, output_invalid or cancelled"
+                         budget_exhausted, input_rejected, output_invalid, cancelled or abandoned"
                     ),
                 )
             })

@@ -101,6 +101,7 @@ pub(crate) async fn list(
         "input_rejected",
         "output_invalid",
         "cancelled",
+        "abandoned",
     ];
     layout::page(
         "Runs",

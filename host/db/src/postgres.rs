@@ -426,7 +426,7 @@ impl ColumnError {
             ColumnError::Driver(error) => postgres_error(location, error),
             ColumnError::Unsupported(index) => DbError::Column {
                 index,
-                expected: "an integer, a number or text",
+                expected: "an integer, a number, text or bytes",
                 found: "another PostgreSQL type (cast it in the query)",
             },
         }
@@ -467,6 +467,10 @@ fn convert(row: &tokio_postgres::Row) -> Result<Row, ColumnError> {
                 .try_get::<_, Option<String>>(index)
                 .map_err(get)?
                 .map(Value::Text),
+            Type::BYTEA => row
+                .try_get::<_, Option<Vec<u8>>>(index)
+                .map_err(get)?
+                .map(Value::Bytes),
             _ => return Err(ColumnError::Unsupported(index)),
         };
         values.push(value.unwrap_or(Value::Null));
@@ -520,6 +524,7 @@ impl ToSql for Param<'_> {
                 _ => value.to_sql(ty, out),
             },
             Param::Text(text) => text.to_sql(ty, out),
+            Param::Bytes(bytes) => bytes.to_sql(ty, out),
         }
     }
 

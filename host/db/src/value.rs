@@ -12,6 +12,8 @@ pub enum Param<'a> {
     Int(i64),
     /// Text.
     Text(&'a str),
+    /// Bytes (SQLite `BLOB`, PostgreSQL `BYTEA`).
+    Bytes(&'a [u8]),
 }
 
 impl From<i64> for Param<'_> {
@@ -39,6 +41,12 @@ impl<'a> From<&'a str> for Param<'a> {
     }
 }
 
+impl<'a> From<&'a [u8]> for Param<'a> {
+    fn from(value: &'a [u8]) -> Self {
+        Param::Bytes(value)
+    }
+}
+
 impl<'a> From<&'a String> for Param<'a> {
     fn from(value: &'a String) -> Self {
         Param::Text(value)
@@ -62,6 +70,8 @@ pub enum Value {
     Real(f64),
     /// Text.
     Text(String),
+    /// Bytes.
+    Bytes(Vec<u8>),
 }
 
 impl Value {
@@ -71,6 +81,7 @@ impl Value {
             Value::Int(_) => "an integer",
             Value::Real(_) => "a number",
             Value::Text(_) => "text",
+            Value::Bytes(_) => "bytes",
         }
     }
 }
@@ -120,7 +131,7 @@ impl Row {
             Value::Null => Ok(None),
             Value::Int(value) => Ok(Some(*value as f64)),
             Value::Real(value) => Ok(Some(*value)),
-            Value::Text(_) => Err(self.wrong(index, "a number")),
+            Value::Text(_) | Value::Bytes(_) => Err(self.wrong(index, "a number")),
         }
     }
 
@@ -136,6 +147,16 @@ impl Row {
             Value::Null => Ok(None),
             Value::Text(value) => Ok(Some(value.clone())),
             _ => Err(self.wrong(index, "text")),
+        }
+    }
+}
+
+impl Row {
+    /// Column `index` as bytes.
+    pub fn bytes(&self, index: usize) -> Result<Vec<u8>, DbError> {
+        match self.get(index) {
+            Value::Bytes(value) => Ok(value.clone()),
+            _ => Err(self.wrong(index, "bytes")),
         }
     }
 }

@@ -47,6 +47,7 @@ pub mod tls;
 pub use boundary::{CallReport, Outcome, OutputKind, Stop, Usage};
 pub use capabilities::caller::CallContext;
 pub use capabilities::denials::Denial;
+pub use capabilities::kv::SCHEMA as KV_SCHEMA;
 pub use capabilities::log::LogLine;
 pub use capabilities::stdio::StreamName;
 pub use capabilities::{Capability, GrantKey, GrantMatch};

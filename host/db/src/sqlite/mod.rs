@@ -210,9 +210,8 @@ pub(crate) fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
             ValueRef::Null => Value::Null,
             ValueRef::Integer(value) => Value::Int(value),
             ValueRef::Real(value) => Value::Real(value),
-            ValueRef::Text(text) | ValueRef::Blob(text) => {
-                Value::Text(String::from_utf8_lossy(text).into_owned())
-            }
+            ValueRef::Text(text) => Value::Text(String::from_utf8_lossy(text).into_owned()),
+            ValueRef::Blob(bytes) => Value::Bytes(bytes.to_vec()),
         });
     }
     Ok(Row(values))
@@ -224,6 +223,7 @@ impl ToSql for Param<'_> {
             Param::Null => ToSqlOutput::Borrowed(ValueRef::Null),
             Param::Int(value) => ToSqlOutput::Borrowed(ValueRef::Integer(value)),
             Param::Text(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+            Param::Bytes(bytes) => ToSqlOutput::Borrowed(ValueRef::Blob(bytes)),
         })
     }
 }

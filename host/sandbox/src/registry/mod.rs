@@ -69,7 +69,7 @@ pub enum LoadError {
     Cache(#[from] CacheError),
     /// The key-value store (`host.data_dir`) is unusable.
     #[error(transparent)]
-    Storage(#[from] crate::capabilities::kv::OpenError),
+    Storage(#[from] harness_db::OpenError),
     /// The component file could not be read.
     #[error("{policy}: tools.{tool}.component: cannot read {component}: {source}")]
     Read {
@@ -227,7 +227,9 @@ impl Registry {
                     let store = match &kv_store {
                         Some(store) => store.clone(),
                         None => kv_store
-                            .insert(Arc::new(KvStore::open(policy.host().data_dir())?))
+                            .insert(Arc::new(KvStore::open(
+                                &policy.host().database("kv.sqlite3"),
+                            )?))
                             .clone(),
                     };
                     Some(Arc::new(Namespace::new(store, &tool_policy.name, grant)))

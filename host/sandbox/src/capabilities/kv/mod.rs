@@ -1,19 +1,13 @@
-//! `harness:tool/kv`: each granted tool gets its own namespace in the host's SQLite store, with
-//! the quotas of its grant. An ungranted tool gets `denied` from every function, and each attempt
-//! is recorded as a [`Denial`](super::denials::Denial).
-//!
-//! The store exists with the `kv` cargo feature (the default); without it, a `kv` grant is
-//! refused when the whitelist loads.
+//! `harness:tool/kv`: each granted tool gets its own namespace in the host's store (a SQLite file
+//! in the data directory, or the PostgreSQL database the replicas share), with the quotas of its
+//! grant. An ungranted tool gets `denied` from every function, and each attempt is recorded as a
+//! [`Denial`](super::denials::Denial).
 
-#[cfg(feature = "kv")]
-mod store;
-#[cfg(not(feature = "kv"))]
-#[path = "no_store.rs"]
 mod store;
 
 pub(crate) use store::KvStore;
+pub use store::SCHEMA;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
@@ -23,22 +17,8 @@ use super::denials::DenialLog;
 use super::harness::tool::kv::{self, Error, Host};
 use crate::policy::{KvGrant, MAX_KEY_BYTES};
 
-/// Why the key-value database could not be opened.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot open {}: {message}", path.display())]
-pub struct OpenError {
-    /// The database file.
-    pub path: PathBuf,
-    /// What went wrong.
-    pub message: String,
-}
-
 /// Why a write was refused or failed.
 #[derive(Debug, thiserror::Error)]
-#[cfg_attr(
-    not(feature = "kv"),
-    expect(dead_code, reason = "without the store nothing can fail")
-)]
 pub(crate) enum KvError {
     /// Keys plus values would exceed the quota.
     #[error("the write would exceed the quota")]

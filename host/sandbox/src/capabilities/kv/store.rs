@@ -1,17 +1,35 @@
-//! The SQLite file behind `harness:tool/kv`: one table of values keyed by (tool, key), one row of
-//! usage per tool kept in the same transaction as every write, so quotas hold under any number of
-//! concurrent calls and survive restarts.
+//! The database behind `harness:tool/kv`: one table of values keyed by (tool, key), one row of
+//! usage per tool kept in the same transaction as every write, so quotas hold under any number
+//! of concurrent calls — on every replica sharing a PostgreSQL database — and survive restarts.
 
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use harness_db::{Db, DbError, Migration, OpenError, Options, Schema, Target, Tx, Wait, params};
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-
-use super::{KvError, OpenError};
+use super::KvError;
 use crate::policy::KvGrant;
 
-impl From<rusqlite::Error> for KvError {
-    fn from(e: rusqlite::Error) -> Self {
+/// The key-value schema, version by version (`harness state migrate` applies it to a shared
+/// PostgreSQL database; a SQLite file migrates when it is opened).
+pub static SCHEMA: Schema = Schema {
+    name: "kv",
+    migrations: &[Migration {
+        version: 1,
+        sqlite: "
+CREATE TABLE IF NOT EXISTS kv (
+    tool TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+    PRIMARY KEY (tool, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kv_usage (
+    tool TEXT PRIMARY KEY, bytes INTEGER NOT NULL, keys INTEGER NOT NULL);",
+        postgres: "
+CREATE TABLE kv (
+    tool TEXT NOT NULL, key TEXT NOT NULL, value BYTEA NOT NULL,
+    PRIMARY KEY (tool, key));
+CREATE TABLE kv_usage (
+    tool TEXT PRIMARY KEY, bytes BIGINT NOT NULL, keys BIGINT NOT NULL);",
+    }],
+};
+
+impl From<DbError> for KvError {
+    fn from(e: DbError) -> Self {
         KvError::Storage(e.to_string())
     }
 }
@@ -19,37 +37,32 @@ impl From<rusqlite::Error> for KvError {
 /// The key-value database of one host, shared by every tool's namespace.
 #[derive(Debug)]
 pub(crate) struct KvStore {
-    db: Mutex<Connection>,
+    db: Db,
 }
 
 impl KvStore {
-    /// Opens (creating if needed) `kv.sqlite3` in `data_dir`, private to the host's user.
-    pub(crate) fn open(data_dir: &Path) -> Result<Self, OpenError> {
-        let (db, path) = open_private(data_dir, "kv.sqlite3")?;
-        db.execute_batch(
-            "CREATE TABLE IF NOT EXISTS kv (
-                 tool TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
-                 PRIMARY KEY (tool, key)) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS kv_usage (
-                 tool TEXT PRIMARY KEY, bytes INTEGER NOT NULL, keys INTEGER NOT NULL);",
-        )
-        .map_err(|e| OpenError {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        Ok(Self { db: Mutex::new(db) })
+    /// Opens the store in `target`, every commit on disk before it returns (a file is created
+    /// private to the host's user if needed).
+    pub(crate) fn open(target: &Target) -> Result<Self, OpenError> {
+        let options = Options {
+            durability: harness_db::Durability::EveryRecord,
+            ..Options::default()
+        };
+        Ok(Self {
+            db: Db::open(target, &SCHEMA, options)?,
+        })
     }
 
     /// The value of `key` in `tool`'s namespace.
     pub(crate) fn get(&self, tool: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        let db = self.lock();
-        Ok(db
-            .query_row(
-                "SELECT value FROM kv WHERE tool = ?1 AND key = ?2",
+        self.db.read(|tx| {
+            tx.query_opt(
+                "SELECT value FROM kv WHERE tool = $1 AND key = $2",
                 params![tool, key],
-                |row| row.get(0),
-            )
-            .optional()?)
+            )?
+            .map(|row| Ok(row.bytes(0)?))
+            .transpose()
+        })
     }
 
     /// Stores `value` under `key` if the namespace stays within `grant`.
@@ -63,129 +76,91 @@ impl KvStore {
         if value.len() as u64 > grant.max_value.0 {
             return Err(KvError::TooLarge);
         }
-        let mut db = self.lock();
-        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let old: Option<u64> = tx
-            .query_row(
-                "SELECT length(value) FROM kv WHERE tool = ?1 AND key = ?2",
-                params![tool, key],
-                |row| row.get(0),
-            )
-            .optional()?;
-        let (bytes, keys) = usage(&tx, tool)?;
-        let entry = |value_len: u64| key.len() as u64 + value_len;
-        let keys = keys + u64::from(old.is_none());
-        let bytes = bytes - old.map_or(0, entry) + entry(value.len() as u64);
-        if keys > grant.max_keys {
-            return Err(KvError::TooManyKeys);
-        }
-        if bytes > grant.quota.0 {
-            return Err(KvError::QuotaExceeded);
-        }
-        tx.execute(
-            "INSERT INTO kv (tool, key, value) VALUES (?1, ?2, ?3)
-             ON CONFLICT (tool, key) DO UPDATE SET value = excluded.value",
-            params![tool, key, value],
-        )?;
-        set_usage(&tx, tool, bytes, keys)?;
-        tx.commit()?;
-        Ok(())
+        self.db.write(Wait::Disk, |tx| {
+            let old = tx
+                .query_opt(
+                    "SELECT CAST(length(value) AS BIGINT) FROM kv WHERE tool = $1 AND key = $2",
+                    params![tool, key],
+                )?
+                .map(|row| row.count(0))
+                .transpose()?;
+            let (bytes, keys) = usage(tx, tool)?;
+            let entry = |value_len: u64| key.len() as u64 + value_len;
+            let keys = keys + u64::from(old.is_none());
+            let bytes = bytes - old.map_or(0, entry) + entry(value.len() as u64);
+            if keys > grant.max_keys {
+                return Err(KvError::TooManyKeys);
+            }
+            if bytes > grant.quota.0 {
+                return Err(KvError::QuotaExceeded);
+            }
+            tx.execute(
+                "INSERT INTO kv (tool, key, value) VALUES ($1, $2, $3)
+                 ON CONFLICT (tool, key) DO UPDATE SET value = excluded.value",
+                params![tool, key, value],
+            )?;
+            set_usage(tx, tool, bytes, keys)?;
+            Ok(())
+        })
     }
 
     /// Removes `key`; returns whether it existed.
     pub(crate) fn delete(&self, tool: &str, key: &str) -> Result<bool, KvError> {
-        let mut db = self.lock();
-        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let old: Option<u64> = tx
-            .query_row(
-                "DELETE FROM kv WHERE tool = ?1 AND key = ?2 RETURNING length(value)",
-                params![tool, key],
-                |row| row.get(0),
-            )
-            .optional()?;
-        if let Some(len) = old {
-            let (bytes, keys) = usage(&tx, tool)?;
-            set_usage(&tx, tool, bytes - (key.len() as u64 + len), keys - 1)?;
-        }
-        tx.commit()?;
-        Ok(old.is_some())
+        self.db.write(Wait::Disk, |tx| {
+            let old = tx
+                .query_opt(
+                    "DELETE FROM kv WHERE tool = $1 AND key = $2
+                     RETURNING CAST(length(value) AS BIGINT)",
+                    params![tool, key],
+                )?
+                .map(|row| row.count(0))
+                .transpose()?;
+            if let Some(len) = old {
+                let (bytes, keys) = usage(tx, tool)?;
+                set_usage(tx, tool, bytes - (key.len() as u64 + len), keys - 1)?;
+            }
+            Ok(old.is_some())
+        })
     }
 
     /// The keys of `tool` starting with `prefix`, in byte order.
     pub(crate) fn keys(&self, tool: &str, prefix: &str) -> Result<Vec<String>, KvError> {
-        let db = self.lock();
-        let mut statement = db.prepare_cached(
-            "SELECT key FROM kv WHERE tool = ?1 AND substr(key, 1, length(?2)) = ?2 ORDER BY key",
-        )?;
-        let keys = statement
-            .query_map(params![tool, prefix], |row| row.get(0))?
-            .collect::<Result<_, _>>()?;
-        Ok(keys)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.db.lock().unwrap_or_else(|p| p.into_inner())
+        self.db.read(|tx| {
+            tx.query(
+                "SELECT key FROM kv WHERE tool = $1 AND substr(key, 1, length($2)) = $2
+                 ORDER BY key",
+                params![tool, prefix],
+            )?
+            .iter()
+            .map(|row| Ok(row.text(0)?))
+            .collect()
+        })
     }
 }
 
-fn usage(tx: &rusqlite::Transaction<'_>, tool: &str) -> rusqlite::Result<(u64, u64)> {
-    Ok(tx
-        .query_row(
-            "SELECT bytes, keys FROM kv_usage WHERE tool = ?1",
-            params![tool],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()?
-        .unwrap_or((0, 0)))
+fn usage(tx: &mut Tx<'_>, tool: &str) -> Result<(u64, u64), DbError> {
+    match tx.query_opt(
+        "SELECT bytes, keys FROM kv_usage WHERE tool = $1",
+        params![tool],
+    )? {
+        Some(row) => Ok((row.count(0)?, row.count(1)?)),
+        None => Ok((0, 0)),
+    }
 }
 
-fn set_usage(
-    tx: &rusqlite::Transaction<'_>,
-    tool: &str,
-    bytes: u64,
-    keys: u64,
-) -> rusqlite::Result<()> {
+fn set_usage(tx: &mut Tx<'_>, tool: &str, bytes: u64, keys: u64) -> Result<(), DbError> {
     tx.execute(
-        "INSERT INTO kv_usage (tool, bytes, keys) VALUES (?1, ?2, ?3)
+        "INSERT INTO kv_usage (tool, bytes, keys) VALUES ($1, $2, $3)
          ON CONFLICT (tool) DO UPDATE SET bytes = excluded.bytes, keys = excluded.keys",
         params![tool, bytes, keys],
     )?;
     Ok(())
 }
 
-/// Opens (creating if needed) `data_dir/file`: mode 700 for a directory the host creates, 600
-/// for a new database file (SQLite gives its journal files the same mode), write-ahead logged and
-/// fully synced on commit, so a crash loses no committed write.
-fn open_private(data_dir: &Path, file: &str) -> Result<(Connection, PathBuf), OpenError> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let path = data_dir.join(file);
-    let fail = |message: String| OpenError {
-        path: path.clone(),
-        message,
-    };
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(data_dir)
-        .map_err(|e| fail(e.to_string()))?;
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| fail(e.to_string()))?;
-    let db = Connection::open(&path).map_err(|e| fail(e.to_string()))?;
-    db.execute_batch(
-        "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = FULL;
-         PRAGMA busy_timeout = 5000;",
-    )
-    .map_err(|e| fail(e.to_string()))?;
-    Ok((db, path))
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
     use crate::policy::Bytes;
 
@@ -197,10 +172,14 @@ mod tests {
         }
     }
 
+    fn open(dir: &Path) -> KvStore {
+        KvStore::open(&Target::sqlite(dir.join("kv.sqlite3"))).unwrap()
+    }
+
     #[test]
     fn usage_follows_overwrites_and_deletes() {
         let dir = tempfile::tempdir().unwrap();
-        let store = KvStore::open(dir.path()).unwrap();
+        let store = open(dir.path());
         let g = grant(10, 2, 10);
         store.set("t", &g, "ab", b"1234").unwrap();
         store.set("t", &g, "ab", b"12345678").unwrap();
@@ -222,7 +201,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let _store = KvStore::open(&data).unwrap();
+        let _store = open(&data);
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&data), 0o700);
         assert_eq!(mode(&data.join("kv.sqlite3")), 0o600);
@@ -231,7 +210,7 @@ mod tests {
     #[test]
     fn prefixes_match_literally() {
         let dir = tempfile::tempdir().unwrap();
-        let store = KvStore::open(dir.path()).unwrap();
+        let store = open(dir.path());
         let g = grant(1000, 100, 100);
         for key in ["a%", "a_b", "ab", "b"] {
             store.set("t", &g, key, b"").unwrap();

@@ -542,7 +542,10 @@ mod tests {
             .unwrap();
         let error = StateStore::open(dir.path()).unwrap_err().to_string();
         assert!(
-            error.contains("at version 99, newer than this harness knows (3)"),
+            error.contains(&format!(
+                "at version 99, newer than this harness knows ({})",
+                StateStore::VERSION
+            )),
             "{error}"
         );
     }

@@ -97,4 +97,17 @@ impl OpenError {
             message: error.to_string(),
         }
     }
+
+    /// `error` met while opening `target`, without naming the database twice.
+    pub(crate) fn from_db(target: &Target, error: DbError) -> OpenError {
+        let message = match error {
+            DbError::Schema { message, .. } => message,
+            DbError::Unreachable { message, .. } => format!("unreachable: {message}"),
+            other => other.to_string(),
+        };
+        OpenError {
+            location: target.location(),
+            message,
+        }
+    }
 }

@@ -140,7 +140,7 @@ impl Db {
             Target::Sqlite(path) => {
                 let db = sqlite::Sqlite::open(path, options.durability)?;
                 db.migrate(schema, schema.newest())
-                    .map_err(|e| OpenError::new(target, e))?;
+                    .map_err(|e| OpenError::from_db(target, e))?;
                 Backend::Sqlite(db)
             }
             Target::Postgres(url) => {
@@ -149,7 +149,7 @@ impl Db {
                     backend: Backend::Postgres(db),
                 };
                 db.check_schema(schema)
-                    .map_err(|e| OpenError::new(target, e))?;
+                    .map_err(|e| OpenError::from_db(target, e))?;
                 return Ok(db);
             }
         };

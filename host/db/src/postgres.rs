@@ -90,13 +90,9 @@ impl Postgres {
             freed: Condvar::new(),
             runtime: Some(runtime),
         };
-        let first = postgres.connect().map_err(|e| OpenError {
-            location: target.location(),
-            message: match e {
-                DbError::Unreachable { message, .. } => format!("unreachable: {message}"),
-                other => other.to_string(),
-            },
-        })?;
+        let first = postgres
+            .connect()
+            .map_err(|e| OpenError::from_db(&target, e))?;
         let mut pool = postgres.lock();
         pool.open = 1;
         pool.idle.push(first);

@@ -375,6 +375,22 @@ fn a_run_whose_replica_is_killed_mid_run_is_ended_by_another_once_its_records_in
 fn key_value_writes_from_tools_on_every_replica_respect_one_quota() {
     let cluster = Cluster::start(3, "");
     let body = "x".repeat(200);
+    // Two tickets of about 350 bytes each, one after the other: the third does not fit in 1 KiB.
+    for (replica, title) in [(0, "first"), (1, "second")] {
+        let request = json!({"title": title, "body": body, "priority": "low"});
+        let (status, answer) = cluster.ask(
+            replica,
+            "POST",
+            "/v1/tools/desk/create",
+            APP,
+            &request.to_string(),
+        );
+        assert_eq!(
+            (status, &answer["outcome"]["kind"]),
+            (200, &json!("ok")),
+            "{answer}"
+        );
+    }
     let answers: Vec<Value> = std::thread::scope(|scope| {
         let calls: Vec<_> = (0..60)
             .map(|i| {

@@ -216,6 +216,21 @@ impl Db {
         }
     }
 
+    /// Runs `update`, whose statements are each atomic on their own (an upsert, an update or a
+    /// delete of known rows) and check nothing they do not write, in one transaction without
+    /// the writer lock: on PostgreSQL it waits only for the rows it changes, so it never holds up
+    /// the writers that check before they write; on SQLite it is [`Db::write`].
+    pub fn update<T, E: From<DbError>>(
+        &self,
+        wait: Wait,
+        update: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.write(wait, update),
+            Backend::Postgres(db) => db.update(wait, update),
+        }
+    }
+
     /// Whether the database answers now (for readiness checks).
     pub fn ping(&self) -> Result<(), DbError> {
         self.read(|tx| tx.query_one("SELECT 1", &[]).map(drop))

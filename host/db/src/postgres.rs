@@ -2,7 +2,7 @@
 //! own. Callers block on their queries as they would on SQLite; the connection tasks run on that
 //! thread, so a caller on an async worker never waits for work its own runtime must do.
 //!
-//! Every write transaction first takes one advisory lock, [`WRITER_LOCK`]: writers from every
+//! Every write transaction first takes one advisory lock, the writer lock: writers from every
 //! replica take turns as SQLite's do, so a check and the write it guards (a budget reservation,
 //! a rate admission, the next link of the audit chain) are one step, exact under contention,
 //! and no transaction ever needs retrying for a serialization failure. Reads take no lock.
@@ -23,8 +23,17 @@ use crate::{
     DbError, Durability, Migrated, OpenError, Options, Param, Row, Schema, Target, Tx, Value, Wait,
 };
 
-/// The advisory lock every write transaction holds ("harness" in ASCII).
-const WRITER_LOCK: i64 = 0x0068_6172_6e65_7373;
+/// What begins a write transaction: its commit does not wait for the disk, and it holds the
+/// writer lock, the advisory lock 29380541684216691 (`0x68_6172_6e65_7373`, "harness" in
+/// ASCII).
+const OPENING: &str =
+    "BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock(29380541684216691)";
+
+/// What begins a write transaction that takes no writer lock ([`Db::update`](crate::Db::update)).
+const OPENING_UNLOCKED: &str = "BEGIN; SET LOCAL synchronous_commit = off";
+
+/// An empty transaction whose commit waits for the disk, and with it every commit before it.
+const FLUSH: &str = "BEGIN; SET LOCAL synchronous_commit = on; SELECT txid_current(); COMMIT";
 
 /// A pool of connections to one database.
 #[derive(Debug)]
@@ -51,6 +60,8 @@ struct Pool {
 pub(crate) struct Conn {
     client: Client,
     statements: HashMap<String, Statement>,
+    /// The start of a transaction, sent with the next statement.
+    opening: Option<&'static str>,
     in_transaction: bool,
 }
 
@@ -145,6 +156,7 @@ impl Postgres {
             Ok(Ok(client)) => Ok(Conn {
                 client,
                 statements: HashMap::new(),
+                opening: None,
                 in_transaction: false,
             }),
             Ok(Err(error)) => Err(match error.as_db_error() {
@@ -206,8 +218,10 @@ impl Postgres {
         &self,
         read: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut conn = self.checkout()?;
-        read(&mut Tx::postgres(conn.get(), &self.location))
+        off_workers(|| {
+            let mut conn = self.checkout()?;
+            read(&mut Tx::postgres(conn.get(), &self.location))
+        })
     }
 
     pub(crate) fn write<T, E: From<DbError>>(
@@ -215,39 +229,71 @@ impl Postgres {
         wait: Wait,
         write: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let synchronous = match (self.durability, wait) {
-            (Durability::EveryRecord, _) | (Durability::Admissions, Wait::Disk) => "on",
-            _ => "off",
+        self.run(OPENING, wait, write)
+    }
+
+    pub(crate) fn update<T, E: From<DbError>>(
+        &self,
+        wait: Wait,
+        update: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.run(OPENING_UNLOCKED, wait, update)
+    }
+
+    /// Runs `body` in a transaction begun with `opening`.
+    fn run<T, E: From<DbError>>(
+        &self,
+        opening: &'static str,
+        wait: Wait,
+        body: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let durable = match self.durability {
+            Durability::EveryRecord => true,
+            Durability::Admissions => wait == Wait::Disk,
+            _ => false,
         };
-        self.transaction(synchronous, |conn| {
-            write(&mut Tx::postgres(conn, &self.location))
+        off_workers(|| {
+            self.transaction(opening, durable, |conn| {
+                let mut tx = Tx::postgres(conn, &self.location);
+                let written = body(&mut tx)?;
+                Ok((written, tx.wrote()))
+            })
         })
     }
 
-    /// Runs `body` in a transaction holding [`WRITER_LOCK`], committing with
-    /// `synchronous_commit` set as given.
+    /// Runs `body` in a transaction begun with `opening`, and when it wrote something that
+    /// must be `durable`, waits for it to reach the disk — after the commit, once the lock is
+    /// released, so writers never queue behind one another's disk flushes.
+    ///
+    /// Each transaction commits without waiting for the disk (`synchronous_commit = off`); the
+    /// wait is a second, empty transaction that does (`txid_current()` gives it a commit record
+    /// to flush), and PostgreSQL's log is one sequence, so flushing it flushes the first. A
+    /// later transaction that saw the first is flushed after it, so a crash of the server never
+    /// keeps a record without the ones it was linked to. `BEGIN` and the lock go out with the
+    /// body's first statement, in one round trip; a body that sends none begins nothing.
     fn transaction<T, E: From<DbError>>(
         &self,
-        synchronous: &str,
-        body: impl FnOnce(&mut Conn) -> Result<T, E>,
+        opening: &'static str,
+        durable: bool,
+        body: impl FnOnce(&mut Conn) -> Result<(T, bool), E>,
     ) -> Result<T, E> {
         let mut checkout = self.checkout()?;
         let conn = checkout.get();
         conn.in_transaction = true;
-        conn.batch(
-            &format!(
-                "BEGIN; SET LOCAL synchronous_commit = {synchronous}; SELECT pg_advisory_xact_lock({WRITER_LOCK})"
-            ),
-            &self.location,
-        )?;
+        conn.opening = Some(opening);
         match body(conn) {
-            Ok(value) => {
-                conn.batch("COMMIT", &self.location)?;
+            Ok((value, wrote)) => {
+                if conn.opening.take().is_none() {
+                    conn.batch("COMMIT", &self.location)?;
+                }
                 conn.in_transaction = false;
+                if durable && wrote {
+                    conn.batch(FLUSH, &self.location)?;
+                }
                 Ok(value)
             }
             Err(error) => {
-                if conn.batch("ROLLBACK", &self.location).is_ok() {
+                if conn.opening.take().is_some() || conn.batch("ROLLBACK", &self.location).is_ok() {
                     conn.in_transaction = false;
                 }
                 Err(error)
@@ -283,7 +329,7 @@ impl Postgres {
         let from = self.version(schema)?;
         let mut now = from;
         loop {
-            let done = self.transaction("on", |conn| {
+            let done = self.transaction(OPENING, true, |conn| {
                 conn.batch(
                     "CREATE TABLE IF NOT EXISTS harness_schema (name TEXT PRIMARY KEY, version BIGINT NOT NULL)",
                     &self.location,
@@ -299,7 +345,7 @@ impl Postgres {
                     .unwrap_or(0);
                 let version = u32::try_from(version).unwrap_or(u32::MAX);
                 let Some(step) = schema.pending(version, to, &self.location)?.first() else {
-                    return Ok::<_, DbError>(None);
+                    return Ok::<_, DbError>((None, false));
                 };
                 conn.batch(step.postgres, &self.location)
                     .map_err(|e| DbError::Schema {
@@ -314,7 +360,7 @@ impl Postgres {
                      ON CONFLICT (name) DO UPDATE SET version = excluded.version",
                     crate::params![schema.name, step.version],
                 )?;
-                Ok(Some(step.version))
+                Ok((Some(step.version), true))
             })?;
             match done {
                 Some(version) => now = version,
@@ -363,7 +409,13 @@ impl Drop for Checkout<'_> {
 impl Conn {
     /// Runs `sql` (several statements, no parameters) in one round trip.
     fn batch(&mut self, sql: &str, location: &str) -> Result<(), DbError> {
-        block_on(self.client.batch_execute(sql)).map_err(|e| postgres_error(location, e))
+        let opening = self.opening.take();
+        send(
+            &self.client,
+            opening,
+            self.client.batch_execute(sql),
+            location,
+        )
     }
 
     /// The prepared form of `sql`, prepared on first use.
@@ -385,7 +437,13 @@ impl Conn {
     ) -> Result<u64, DbError> {
         let statement = self.statement(sql, location)?;
         let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
-        block_on(self.client.execute(&statement, &params)).map_err(|e| postgres_error(location, e))
+        let opening = self.opening.take();
+        send(
+            &self.client,
+            opening,
+            self.client.execute(&statement, &params),
+            location,
+        )
     }
 
     pub(crate) fn for_each<E: From<DbError>>(
@@ -398,7 +456,13 @@ impl Conn {
         let statement = self.statement(sql, location)?;
         let fail = |e| postgres_error(location, e);
         let params = params.iter().map(|p| p as &(dyn ToSql + Sync));
-        let rows = block_on(self.client.query_raw(&statement, params)).map_err(fail)?;
+        let opening = self.opening.take();
+        let rows = send(
+            &self.client,
+            opening,
+            self.client.query_raw(&statement, params),
+            location,
+        )?;
         let mut rows = std::pin::pin!(rows);
         while let Some(row) = block_on(rows.next()) {
             let row = convert(&row.map_err(fail)?).map_err(|e| e.at(location))?;
@@ -408,6 +472,39 @@ impl Conn {
         }
         Ok(())
     }
+}
+
+/// Runs `wait`, which waits for the database, letting the runtime move its other tasks to
+/// another thread when called on a worker of a multi-threaded tokio runtime (an agent run's
+/// records are written from its task): the workers go on serving while queries are in flight.
+fn off_workers<T>(wait: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(runtime) if runtime.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(wait)
+        }
+        _ => wait(),
+    }
+}
+
+/// Waits for `request`, sending `opening` (the start of a transaction) ahead of it in the same
+/// round trip.
+fn send<T>(
+    client: &Client,
+    opening: Option<&str>,
+    request: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    location: &str,
+) -> Result<T, DbError> {
+    let fail = |e| postgres_error(location, e);
+    let Some(opening) = opening else {
+        return block_on(request).map_err(fail);
+    };
+    let (opened, answer) = block_on(futures::future::join(
+        client.batch_execute(&opening),
+        request,
+    ));
+    opened.map_err(fail)?;
+    answer.map_err(fail)
 }
 
 /// Why a column could not be read.

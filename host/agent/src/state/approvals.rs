@@ -1,7 +1,7 @@
 //! Human approval: a call that needs it becomes a pending approval, and its run is paused with
 //! everything needed to resume it — in this process or another, before or after a restart.
 
-use harness_db::{DbError, Tx, params};
+use harness_db::{DbError, Tx, Wait, params};
 use serde::Serialize;
 
 use super::audit::now;
@@ -273,7 +273,7 @@ impl StateStore {
 
     /// Keeps a paused run's state until it resumes.
     pub fn pause_run(&self, run_id: &str, agent: &str, state: &str) -> Result<(), StateError> {
-        self.durable(|tx| {
+        self.update(Wait::Disk, |tx| {
             tx.execute(
                 "INSERT INTO paused_runs (run_id, agent, state, paused_at) VALUES ($1, $2, $3, $4)",
                 params![run_id, agent, state, &now()],

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use harness_db::{DbError, Tx, params};
+use harness_db::{DbError, Tx, Wait, params};
 
 use super::audit::{ahead, now};
 use super::records::{AuditRecord, RunEnded};
@@ -31,7 +31,7 @@ impl StateStore {
         owner: &str,
         lease: Duration,
     ) -> Result<(), StateError> {
-        self.durable(|tx| {
+        self.update(Wait::Disk, |tx| {
             tx.execute(
                 "INSERT INTO run_leases (run_id, agent, owner, leased_until) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (run_id) DO UPDATE SET agent = excluded.agent, owner = excluded.owner,
@@ -44,17 +44,17 @@ impl StateStore {
 
     /// Extends every lease `owner` holds by `lease` from now; returns how many it holds.
     pub fn renew_leases(&self, owner: &str, lease: Duration) -> Result<u64, StateError> {
-        Ok(self.after_the_fact(|tx| {
+        self.update(Wait::Later, |tx| {
             tx.execute(
                 "UPDATE run_leases SET leased_until = $2 WHERE owner = $1",
                 params![owner, &ahead(lease)],
             )
-        })?)
+        })
     }
 
     /// Gives up the lease on run `run_id` (it ended or paused).
     pub fn release_run(&self, run_id: &str) -> Result<(), StateError> {
-        self.after_the_fact(|tx| {
+        self.update(Wait::Later, |tx| {
             tx.execute("DELETE FROM run_leases WHERE run_id = $1", params![run_id])
         })?;
         Ok(())

@@ -3,7 +3,7 @@
 //! counts toward and written in one transaction, so no number of concurrent runs can overspend;
 //! what is reserved counts until it is settled.
 
-use harness_db::{DbError, Tx, params};
+use harness_db::{DbError, Tx, Wait, params};
 use serde::Serialize;
 
 use super::audit::{now, since};
@@ -53,7 +53,7 @@ impl StateStore {
     /// Records what a reserved call really used; from now on that, not the reservation, counts.
     /// Until it reaches the disk, the reservation counts: a power loss can only overcount.
     pub fn settle(&self, reservation: Reservation, used: u64) -> Result<(), StateError> {
-        self.after_the_fact(|tx| {
+        self.update(Wait::Later, |tx| {
             tx.execute(
                 "UPDATE ledger SET used = $2 WHERE reservation = $1",
                 params![reservation.0, used],

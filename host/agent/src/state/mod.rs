@@ -147,6 +147,17 @@ impl StateStore {
         self.db.write(Wait::Disk, write)
     }
 
+    /// Runs `update`, whose statements are each atomic and check nothing (an upsert, an update
+    /// or a delete of known rows), without the writer lock where the database has one to spare
+    /// (see [`Db::update`]).
+    fn update<T>(
+        &self,
+        wait: Wait,
+        update: impl FnOnce(&mut Tx<'_>) -> Result<T, DbError>,
+    ) -> Result<T, StateError> {
+        Ok(self.db.update(wait, update)?)
+    }
+
     /// Runs `write`, whose commits record what already happened, without waiting for the disk
     /// where the durability allows it (see [`Durability::Admissions`]).
     fn after_the_fact<T, E: From<DbError>>(

@@ -1,7 +1,7 @@
 //! Kill switches: a tool or an agent taken out of service at run time, by another process
 //! (`harness kill`) or another thread, without a restart. Every flip is an audit record.
 
-use harness_db::{DbError, Tx, params};
+use harness_db::{DbError, Tx, Wait, params};
 
 use super::audit::now;
 use super::records::AuditRecord;
@@ -67,7 +67,7 @@ pub(crate) fn killed_in(tx: &mut Tx<'_>, target: &Target) -> Result<Option<Kille
 impl StateStore {
     /// Takes `target` out of service for `reason`, by `who`.
     pub fn kill(&self, target: &Target, reason: &str, who: &str) -> Result<(), StateError> {
-        self.durable(|tx| {
+        self.update(Wait::Disk, |tx| {
             tx.execute(
                 "INSERT INTO switches (target, reason, at) VALUES ($1, $2, $3)
                  ON CONFLICT (target) DO UPDATE SET reason = excluded.reason, at = excluded.at",
@@ -87,7 +87,7 @@ impl StateStore {
 
     /// Puts `target` back in service; says whether it was killed.
     pub fn enable(&self, target: &Target, who: &str) -> Result<bool, StateError> {
-        let removed = self.durable(|tx| {
+        let removed = self.update(Wait::Disk, |tx| {
             tx.execute(
                 "DELETE FROM switches WHERE target = $1",
                 params![&target.key()],

@@ -500,7 +500,7 @@ fn send<T>(
         return block_on(request).map_err(fail);
     };
     let (opened, answer) = block_on(futures::future::join(
-        client.batch_execute(&opening),
+        client.batch_execute(opening),
         request,
     ));
     opened.map_err(fail)?;

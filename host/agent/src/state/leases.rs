@@ -23,7 +23,9 @@ pub struct Abandoned {
 }
 
 impl StateStore {
-    /// Records that `owner` drives run `run_id` of `agent` for the next `lease`.
+    /// Records that `owner` drives run `run_id` of `agent` for the next `lease`. It waits for no
+    /// disk flush: the run's next admission or reservation, a moment later, carries it to the
+    /// disk.
     pub fn lease_run(
         &self,
         run_id: &str,
@@ -31,7 +33,7 @@ impl StateStore {
         owner: &str,
         lease: Duration,
     ) -> Result<(), StateError> {
-        self.update(Wait::Disk, |tx| {
+        self.update(Wait::Later, |tx| {
             tx.execute(
                 "INSERT INTO run_leases (run_id, agent, owner, leased_until) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (run_id) DO UPDATE SET agent = excluded.agent, owner = excluded.owner,

@@ -32,8 +32,10 @@ const OPENING: &str =
 /// What begins a write transaction that takes no writer lock ([`Db::update`](crate::Db::update)).
 const OPENING_UNLOCKED: &str = "BEGIN; SET LOCAL synchronous_commit = off";
 
-/// An empty transaction whose commit waits for the disk, and with it every commit before it.
-const FLUSH: &str = "BEGIN; SET LOCAL synchronous_commit = on; SELECT txid_current(); COMMIT";
+/// A commit, then an empty transaction whose commit waits for the disk and with it every commit
+/// before it, in one round trip (the writer lock goes with the first commit).
+const COMMIT_AND_FLUSH: &str =
+    "COMMIT; BEGIN; SET LOCAL synchronous_commit = on; SELECT txid_current(); COMMIT";
 
 /// A pool of connections to one database.
 #[derive(Debug)]
@@ -267,7 +269,8 @@ impl Postgres {
     ///
     /// Each transaction commits without waiting for the disk (`synchronous_commit = off`); the
     /// wait is a second, empty transaction that does (`txid_current()` gives it a commit record
-    /// to flush), and PostgreSQL's log is one sequence, so flushing it flushes the first. A
+    /// to flush), sent with the commit, and PostgreSQL's log is one sequence, so flushing it
+    /// flushes the first. A
     /// later transaction that saw the first is flushed after it, so a crash of the server never
     /// keeps a record without the ones it was linked to. `BEGIN` and the lock go out with the
     /// body's first statement, in one round trip; a body that sends none begins nothing.
@@ -284,12 +287,13 @@ impl Postgres {
         match body(conn) {
             Ok((value, wrote)) => {
                 if conn.opening.take().is_none() {
-                    conn.batch("COMMIT", &self.location)?;
+                    let flush = durable && wrote;
+                    conn.batch(
+                        if flush { COMMIT_AND_FLUSH } else { "COMMIT" },
+                        &self.location,
+                    )?;
                 }
                 conn.in_transaction = false;
-                if durable && wrote {
-                    conn.batch(FLUSH, &self.location)?;
-                }
                 Ok(value)
             }
             Err(error) => {

@@ -5,10 +5,11 @@
 //!
 //! Code above this crate writes each query once, with PostgreSQL's `$1` placeholders (rewritten
 //! for SQLite) and the portable SQL both engines share; the few places where they differ (JSON
-//! fields, the DDL of each migration) ask the [`Dialect`]. Every write transaction takes the
-//! database's single writer lock — SQLite's `BEGIN IMMEDIATE`, a PostgreSQL advisory lock — so a
-//! check and the write it guards are one step for every process sharing the database, and the
-//! audit chain has one total order.
+//! fields, the DDL of each migration) ask the [`Dialect`]. A write transaction ([`Db::write`])
+//! takes the database's single writer lock — SQLite's `BEGIN IMMEDIATE`, a PostgreSQL advisory
+//! lock — so a check and the write it guards are one step for every process sharing the
+//! database, and the audit chain has one total order; writes that check nothing
+//! ([`Db::update`]) leave PostgreSQL's writers alone.
 //!
 //! Calls block the calling thread for the duration of the query, as SQLite always did; the
 //! PostgreSQL connections are driven by a runtime thread of their own, so a caller on an async
@@ -51,7 +52,7 @@ pub use error::{DbError, OpenError};
 pub use migrate::{Migrated, Migration, Schema};
 pub use target::Target;
 pub use tx::{Dialect, Tx};
-pub use value::{Param, Row, Value};
+pub use value::{Param, Row};
 
 /// Builds the parameter list of a query: `params![name, 3, None::<&str>]`.
 #[macro_export]

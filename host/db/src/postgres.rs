@@ -19,8 +19,9 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, NoTls, Statement};
 
 use crate::target::PostgresUrl;
+use crate::value::Value;
 use crate::{
-    DbError, Durability, Migrated, OpenError, Options, Param, Row, Schema, Target, Tx, Value, Wait,
+    DbError, Durability, Migrated, OpenError, Options, Param, Row, Schema, Target, Tx, Wait,
 };
 
 /// What begins a write transaction: its commit does not wait for the disk, and it holds the

@@ -61,7 +61,7 @@ impl<'a, T: Into<Param<'a>>> From<Option<T>> for Param<'a> {
 
 /// A column's value in a row.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Value {
+pub(crate) enum Value {
     /// SQL `NULL`.
     Null,
     /// An integer (booleans are 0 and 1).

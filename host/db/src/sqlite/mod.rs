@@ -11,9 +11,8 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ToSql, TransactionBehavior};
 
-use crate::{
-    DbError, Durability, Migrated, OpenError, Param, Row, Schema, Target, Tx, Value, Wait,
-};
+use crate::value::Value;
+use crate::{DbError, Durability, Migrated, OpenError, Param, Row, Schema, Target, Tx, Wait};
 
 /// An open SQLite file.
 #[derive(Debug)]

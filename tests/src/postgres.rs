@@ -119,8 +119,15 @@ fn shared() -> String {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+    let url = start(&dir);
+    std::fs::write(&named, &url).expect("writing target/test-postgres/url");
+    url
+}
+
+/// Starts a server in `dir` with `scripts/postgres.sh`; returns its superuser URL.
+fn start(dir: &std::path::Path) -> String {
     let started = Command::new(crate::repo_root().join("scripts/postgres.sh"))
-        .arg(&dir)
+        .arg(dir)
         .output()
         .expect("running scripts/postgres.sh");
     assert!(
@@ -128,7 +135,35 @@ fn shared() -> String {
         "scripts/postgres.sh failed (is Debian's postgresql installed? scripts/setup.sh installs it): {}",
         String::from_utf8_lossy(&started.stderr)
     );
-    let url = String::from_utf8(started.stdout).unwrap().trim().to_owned();
-    std::fs::write(&named, &url).expect("writing target/test-postgres/url");
-    url
+    String::from_utf8(started.stdout).unwrap().trim().to_owned()
+}
+
+/// A server of the test's own, to stop while something uses it; stopped when dropped.
+pub struct OwnServer {
+    /// Its superuser URL.
+    pub url: String,
+    dir: tempfile::TempDir,
+}
+
+impl OwnServer {
+    /// Starts one in a temporary folder.
+    pub fn start() -> OwnServer {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = start(&dir.path().join("server"));
+        OwnServer { url, dir }
+    }
+
+    /// Stops it at once (`pg_ctl stop -m immediate`).
+    pub fn stop(&self) {
+        let _ = Command::new(crate::repo_root().join("scripts/postgres.sh"))
+            .arg("stop")
+            .arg(self.dir.path().join("server"))
+            .status();
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

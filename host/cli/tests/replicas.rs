@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Served, harness};
-use harness_e2e::postgres::{Database, Postgres};
+use harness_e2e::postgres::{Database, OwnServer, Postgres};
 use harness_e2e::{PolicyFile, example_tool, hostile};
 use serde_json::{Value, json};
 
@@ -426,4 +426,47 @@ fn key_value_writes_from_tools_on_every_replica_respect_one_quota() {
     let stored =
         cluster.count("SELECT SUM(length(key) + length(value)) FROM kv WHERE tool = 'desk'");
     assert_eq!(used, stored, "the usage row counts exactly what is stored");
+}
+
+#[test]
+fn readyz_fails_while_the_database_does_not_answer_and_names_it_without_its_password() {
+    let server = OwnServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = PolicyFile::new(&tmp.path().join("cache"))
+        .data_dir(&tmp.path().join("data"))
+        .tool("calc", &example_tool("calc"), "")
+        .raw("[state]\nconnect_timeout = \"1s\"\n")
+        .write(tmp.path());
+    let env = [("HARNESS_DATABASE_URL", server.url.as_str())];
+    let migrated = harness(
+        &["state", "migrate", "--policy", policy.to_str().unwrap()],
+        &env,
+    );
+    assert_eq!(migrated.code, 0, "{}", migrated.stderr);
+    let served = Served::start_in(&policy, &[], &env);
+
+    server.stop();
+    let started = Instant::now();
+    let answer = loop {
+        let answer = served.get("/readyz");
+        if !answer.starts_with("HTTP/1.1 200") || started.elapsed() > Duration::from_secs(20) {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    let password = server.url.split(['@', ':']).nth(2).unwrap();
+    let shown = server.url.replace(password, "***");
+    assert!(
+        answer.contains(&format!(
+            "not ready: agent state: database {shown} is unreachable"
+        )),
+        "{answer}"
+    );
+    assert!(!answer.contains(password), "{answer}");
+    assert_eq!(
+        served.get("/healthz").split(' ').nth(1),
+        Some("200"),
+        "alive, not ready"
+    );
 }

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::Served;
+use common::{Served, http_client};
 use harness_agent::state::StateStore;
 use harness_e2e::{PolicyFile, example_tool, hostile, repo_root};
 use serde_json::{Value, json};
@@ -195,25 +195,6 @@ fn an_mcp_client_lists_true_annotations_and_every_call_meets_the_gates() {
     assert!(verified.records >= 8, "{verified:?}");
 }
 
-/// Runs the Python client against `url` with `key`, in `mode`.
-fn http_client(url: &str, key: &str, mode: &str, actions: Value) -> Vec<Value> {
-    let root = repo_root();
-    let output = Command::new(root.join(".venv/bin/python"))
-        .arg(root.join("tests/mcp/client.py"))
-        .arg(actions.to_string())
-        .arg(url)
-        .env("HARNESS_MCP_KEY", key)
-        .env("HARNESS_MCP_MODE", mode)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "client failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
 #[test]
 fn http_clients_authenticate_with_keys_in_both_protocol_eras() {
     const DESK: &str = "hk_desk-key-for-tests";
@@ -243,10 +224,10 @@ fn http_clients_authenticate_with_keys_in_both_protocol_eras() {
         ["call", "tickets__list", {}],
     ]);
     for mode in ["legacy", "2026-07-28"] {
-        let desk = http_client(&served.url(), DESK, mode, actions.clone());
+        let desk = http_client(&served.url(), DESK, mode, actions.clone(), &[]);
         assert_eq!(desk[0]["structured"], json!({"result": 3.0}), "{mode}");
         assert_eq!(desk[1]["is_error"], false, "{mode}: {}", desk[1]);
-        let viewer = http_client(&served.url(), VIEWER, mode, actions.clone());
+        let viewer = http_client(&served.url(), VIEWER, mode, actions.clone(), &[]);
         assert_eq!(
             viewer[1]["text"],
             "refused by the harness (role): `tickets` needs one of the roles support; vera has none",

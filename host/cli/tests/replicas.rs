@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Served, harness};
+use common::{Served, harness, http_client};
 use harness_e2e::postgres::{Database, OwnServer, Postgres};
 use harness_e2e::{PolicyFile, example_tool, hostile};
 use serde_json::{Value, json};
@@ -217,6 +217,25 @@ fn three_replicas_share_one_budget_one_rate_the_switches_and_one_audit_chain() {
         !listed.to_string().contains("calc__apply"),
         "a killed tool leaves every replica's list: {listed}"
     );
+
+    // An MCP client with a session on replica 3 hears of a switch flipped by another process.
+    let harness_bin = env!("CARGO_BIN_EXE_harness");
+    let policy_arg = cluster.policy.display().to_string();
+    let enable = json!([harness_bin, "enable", "--policy", policy_arg, "calc"]);
+    let seen = http_client(
+        &cluster.replicas[2].url(),
+        APP,
+        "legacy",
+        json!([
+            ["list"],
+            ["run", enable],
+            ["await_list_changed", 5],
+            ["list"]
+        ]),
+        &[("HARNESS_DATABASE_URL", cluster.db.url.as_str())],
+    );
+    assert_eq!(seen[2], json!({"list_changed": true}), "{seen:?}");
+    assert!(seen[3].to_string().contains("calc__apply"), "{:?}", seen[3]);
 
     let env = [("HARNESS_DATABASE_URL", cluster.db.url.as_str())];
     let verified = harness(

@@ -30,6 +30,34 @@ pub fn harness(args: &[&str], env: &[(&str, &str)]) -> Run {
     }
 }
 
+/// Runs the MCP Python SDK's client (`tests/mcp/client.py`) with `actions` against `url` with
+/// `key`, in `mode` (`auto`, `legacy` or `2026-07-28`), with `env` set for it and the commands
+/// it runs; returns what each action saw.
+pub fn http_client(
+    url: &str,
+    key: &str,
+    mode: &str,
+    actions: serde_json::Value,
+    env: &[(&str, &str)],
+) -> Vec<serde_json::Value> {
+    let root = harness_e2e::repo_root();
+    let output = Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("tests/mcp/client.py"))
+        .arg(actions.to_string())
+        .arg(url)
+        .env("HARNESS_MCP_KEY", key)
+        .env("HARNESS_MCP_MODE", mode)
+        .envs(env.iter().copied())
+        .output()
+        .expect("the Python MCP client runs (scripts/setup.sh installs it)");
+    assert!(
+        output.status.success(),
+        "client failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// A `harness serve` process on a free loopback port, stopped when dropped.
 pub struct Served {
     pub child: std::process::Child,

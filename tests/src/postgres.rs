@@ -46,7 +46,7 @@ impl Postgres {
                 .unwrap()
                 .subsec_nanos()
         );
-        self.psql(&format!("CREATE DATABASE {name}"));
+        psql(&self.url, &format!("CREATE DATABASE {name}")).unwrap_or_else(|e| panic!("{e}"));
         let url = match self.url.rsplit_once('/') {
             Some((server, _)) => format!("{server}/{name}"),
             None => panic!("{} names no database", self.url),
@@ -57,49 +57,36 @@ impl Postgres {
             server: self,
         }
     }
-
-    fn psql(&self, sql: &str) {
-        let out = Command::new("psql")
-            .arg(&self.url)
-            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-            .output()
-            .expect("running psql");
-        assert!(
-            out.status.success(),
-            "psql {sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
 }
 
 impl Database {
-    /// Runs `sql` on this database with psql (as the superuser).
+    /// Runs `sql` on this database with psql (as the superuser); returns what it printed.
     pub fn psql(&self, sql: &str) -> String {
-        let out = Command::new("psql")
-            .arg(&self.url)
-            .args(["-v", "ON_ERROR_STOP=1", "-q", "-At", "-c", sql])
-            .output()
-            .expect("running psql");
-        assert!(
-            out.status.success(),
-            "psql {sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        psql(&self.url, sql).unwrap_or_else(|e| panic!("{e}"))
     }
 }
 
 impl Drop for Database {
     fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .arg(&self.server.url)
-            .args([
-                "-q",
-                "-c",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-            ])
-            .output();
+        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let _ = psql(&self.server.url, &drop);
     }
+}
+
+/// Runs `sql` at `url` with psql: its output, unaligned, or why it failed.
+fn psql(url: &str, sql: &str) -> Result<String, String> {
+    let out = Command::new("psql")
+        .arg(url)
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-At", "-c", sql])
+        .output()
+        .map_err(|e| format!("running psql: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// The URL of the server in `target/test-postgres`, started unless it answers.
@@ -109,14 +96,10 @@ fn shared() -> String {
     let lock = std::fs::File::create(dir.with_extension("lock")).expect("creating a lock");
     lock.lock().expect("locking target/test-postgres");
     let named = dir.join("url");
-    if let Ok(url) = std::fs::read_to_string(&named) {
-        let answers = Command::new("psql")
-            .args([url.trim(), "-q", "-c", "SELECT 1"])
-            .output()
-            .is_ok_and(|out| out.status.success());
-        if answers {
-            return url.trim().to_owned();
-        }
+    if let Ok(url) = std::fs::read_to_string(&named)
+        && psql(url.trim(), "SELECT 1").is_ok()
+    {
+        return url.trim().to_owned();
     }
     let _ = std::fs::remove_dir_all(&dir);
     let url = start(&dir);

@@ -1,7 +1,9 @@
 //! Agent runs inside the server: started for a request over the whitelist served now, each a
 //! task of its own (a run goes on when the client that asked for it leaves, and a paused run
 //! waits in the state for its approvals), and resumed here once the last approval it waits
-//! for is decided. Runs stop when the server's grace period ends, recorded as cancelled.
+//! for is decided. Runs stop when the server's grace period ends, recorded as cancelled. While
+//! it drives a run, the server holds the run's lease in the state, so that if it dies another
+//! server sharing the state ends the run as abandoned.
 
 use std::time::Instant;
 

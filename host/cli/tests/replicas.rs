@@ -122,6 +122,15 @@ impl Cluster {
         (status, body)
     }
 
+    /// What `harness audit-log verify` says of the shared chain (which must verify).
+    fn verify(&self) -> String {
+        let env = [("HARNESS_DATABASE_URL", self.db.url.as_str())];
+        let policy = self.policy.to_str().unwrap();
+        let verified = harness(&["audit-log", "verify", "--policy", policy], &env);
+        assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+        verified.stdout
+    }
+
     /// A number the database holds.
     fn count(&self, sql: &str) -> i64 {
         self.db.psql(sql).parse().unwrap()
@@ -237,22 +246,11 @@ fn three_replicas_share_one_budget_one_rate_the_switches_and_one_audit_chain() {
     assert_eq!(seen[2], json!({"list_changed": true}), "{seen:?}");
     assert!(seen[3].to_string().contains("calc__apply"), "{:?}", seen[3]);
 
-    let env = [("HARNESS_DATABASE_URL", cluster.db.url.as_str())];
-    let verified = harness(
-        &[
-            "audit-log",
-            "verify",
-            "--policy",
-            cluster.policy.to_str().unwrap(),
-        ],
-        &env,
-    );
-    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+    let verified = cluster.verify();
     let records = cluster.count("SELECT COUNT(*) FROM audit");
     assert!(
-        verified.stdout.contains(&format!("{records} records")),
-        "{}",
-        verified.stdout
+        verified.contains(&format!("{records} records")),
+        "{verified}"
     );
 }
 
@@ -377,17 +375,7 @@ fn a_run_whose_replica_is_killed_mid_run_is_ended_by_another_once_its_records_in
         "what the killed replica committed is kept, and the run ended once"
     );
     assert_eq!(cluster.count("SELECT COUNT(*) FROM run_leases"), 0);
-    let env = [("HARNESS_DATABASE_URL", cluster.db.url.as_str())];
-    let verified = harness(
-        &[
-            "audit-log",
-            "verify",
-            "--policy",
-            cluster.policy.to_str().unwrap(),
-        ],
-        &env,
-    );
-    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+    cluster.verify();
 }
 
 #[test]

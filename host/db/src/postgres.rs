@@ -315,15 +315,7 @@ impl Postgres {
             if exists == 0 {
                 return Ok(0);
             }
-            let version = tx
-                .query_opt(
-                    "SELECT version FROM harness_schema WHERE name = $1",
-                    crate::params![schema.name],
-                )?
-                .map(|row| row.int(0))
-                .transpose()?
-                .unwrap_or(0);
-            Ok(u32::try_from(version).unwrap_or(u32::MAX))
+            stored_version(tx, schema)
         })
     }
 
@@ -339,16 +331,7 @@ impl Postgres {
                     "CREATE TABLE IF NOT EXISTS harness_schema (name TEXT PRIMARY KEY, version BIGINT NOT NULL)",
                     &self.location,
                 )?;
-                let mut tx = Tx::postgres(conn, &self.location);
-                let version = tx
-                    .query_opt(
-                        "SELECT version FROM harness_schema WHERE name = $1",
-                        crate::params![schema.name],
-                    )?
-                    .map(|row| row.int(0))
-                    .transpose()?
-                    .unwrap_or(0);
-                let version = u32::try_from(version).unwrap_or(u32::MAX);
+                let version = stored_version(&mut Tx::postgres(conn, &self.location), schema)?;
                 let Some(step) = schema.pending(version, to, &self.location)?.first() else {
                     return Ok::<_, DbError>((None, false));
                 };
@@ -378,6 +361,19 @@ impl Postgres {
             }
         }
     }
+}
+
+/// The version of `schema` that `harness_schema` holds (0 without a row).
+fn stored_version(tx: &mut Tx<'_>, schema: &Schema) -> Result<u32, DbError> {
+    let version = tx
+        .query_opt(
+            "SELECT version FROM harness_schema WHERE name = $1",
+            crate::params![schema.name],
+        )?
+        .map(|row| row.int(0))
+        .transpose()?
+        .unwrap_or(0);
+    Ok(u32::try_from(version).unwrap_or(u32::MAX))
 }
 
 impl Drop for Postgres {

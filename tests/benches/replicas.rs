@@ -10,6 +10,7 @@
 //! audit chain's append rate, 16 appends in flight from one and from three state handles.
 //! Prints a table; it is a load generator, not a criterion benchmark.
 
+mod agent_runs;
 mod load;
 
 use std::sync::Arc;
@@ -17,17 +18,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::future::BoxFuture;
 use harness_agent::calls::ToolGate;
-use harness_agent::config::Config;
 use harness_agent::state::records::{AuditRecord, ToolAdmitted};
 use harness_agent::state::{StateStore, Target};
 use harness_e2e::postgres::Postgres;
-use harness_e2e::{PolicyFile, hostile};
 use harness_sandbox::Host;
 use load::{IN_FLIGHT, report};
-
-const SCRIPT: &str = r#"{"calls": [{"name": "hostile__add", "arguments": {"a": 20, "b": 22}}], "usage": {"input_tokens": 50, "output_tokens": 10}}
-{"text": "42", "usage": {"input_tokens": 60, "output_tokens": 2}}
-"#;
 
 fn main() {
     load::main(run());
@@ -35,12 +30,7 @@ fn main() {
 
 async fn run() {
     let tmp = tempfile::tempdir().unwrap();
-    let path = PolicyFile::new(&tmp.path().join("cache"))
-        .data_dir(&tmp.path().join("data"))
-        .tool("hostile", &hostile(), "")
-        .scripted_agent(tmp.path(), "bench", SCRIPT, "")
-        .write(tmp.path());
-    let config = Arc::new(Config::load(&path).unwrap());
+    let config = agent_runs::whitelist(tmp.path());
     let database = Postgres::get().database();
     let postgres = Target::postgres(&database.url).unwrap();
     StateStore::migrate(&postgres, config.db_options()).unwrap();
@@ -71,16 +61,7 @@ async fn run() {
             let (urls, next) = (urls.clone(), next.clone());
             Box::pin(async move {
                 let (url, client) = &urls[next.fetch_add(1, Ordering::Relaxed) % urls.len()];
-                let response = client
-                    .post(url)
-                    .header("content-type", "application/json")
-                    .body(r#"{"agent": "bench", "input": "What is 20 + 22?"}"#)
-                    .send()
-                    .await
-                    .unwrap();
-                assert!(response.status().is_success());
-                let text = response.text().await.unwrap();
-                assert!(text.contains("\"status\":\"answered\""), "{text}");
+                agent_runs::post(client, url).await;
             }) as BoxFuture<'static, ()>
         };
         report(&format!("runs, {name}"), run).await;

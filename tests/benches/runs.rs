@@ -13,25 +13,20 @@
 //! Each is run one at a time (latency: p50, p99) and with 16 runs in flight (runs/s with both
 //! cores busy). Prints a table; it is a load generator, not a criterion benchmark.
 
+mod agent_runs;
 mod load;
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use harness_agent::calls::ToolGate;
-use harness_agent::config::Config;
 use harness_agent::gates::Principal;
 use harness_agent::models;
 use harness_agent::run::{Agent, RunStatus};
 use harness_agent::state::{Durability, StateStore};
-use harness_e2e::{PolicyFile, hostile};
 use harness_sandbox::Host;
 use load::{IN_FLIGHT, report};
 use tokio_util::sync::CancellationToken;
-
-const SCRIPT: &str = r#"{"calls": [{"name": "hostile__add", "arguments": {"a": 20, "b": 22}}], "usage": {"input_tokens": 50, "output_tokens": 10}}
-{"text": "42", "usage": {"input_tokens": 60, "output_tokens": 2}}
-"#;
 
 fn main() {
     load::main(run());
@@ -39,12 +34,7 @@ fn main() {
 
 async fn run() {
     let tmp = tempfile::tempdir().unwrap();
-    let path = PolicyFile::new(&tmp.path().join("cache"))
-        .data_dir(&tmp.path().join("data"))
-        .tool("hostile", &hostile(), "")
-        .scripted_agent(tmp.path(), "bench", SCRIPT, "")
-        .write(tmp.path());
-    let config = Arc::new(Config::load(&path).unwrap());
+    let config = agent_runs::whitelist(tmp.path());
     let host = Host::load(config.policy().clone()).unwrap();
 
     println!("| path | p50 | p99 | runs/s ({IN_FLIGHT} in flight) |");
@@ -99,18 +89,7 @@ async fn http_run(
     let url = format!("http://{bound}/v1/runs");
     let run = move || {
         let (client, url) = (client.clone(), url.clone());
-        Box::pin(async move {
-            let response = client
-                .post(&url)
-                .header("content-type", "application/json")
-                .body(r#"{"agent": "bench", "input": "What is 20 + 22?"}"#)
-                .send()
-                .await
-                .unwrap();
-            assert!(response.status().is_success());
-            let text = response.text().await.unwrap();
-            assert!(text.contains("\"status\":\"answered\""), "{text}");
-        }) as BoxFuture<'static, ()>
+        Box::pin(async move { agent_runs::post(&client, &url).await }) as BoxFuture<'static, ()>
     };
     (run, stop)
 }

@@ -24,8 +24,8 @@ pub mod switches;
 
 use std::path::Path;
 
-use harness_db::{Db, DbError, Dialect, Options, Tx, Wait};
-pub use harness_db::{Durability, Migrated, OpenError, Target};
+use harness_db::{Db, DbError, Dialect, Tx, Wait};
+pub use harness_db::{Durability, Migrated, OpenError, Options, Target};
 pub use schema::STATE as SCHEMA;
 
 /// Why a state operation failed.

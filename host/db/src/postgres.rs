@@ -204,9 +204,8 @@ impl Postgres {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(self.unreachable(format!(
-                    "no connection came free within {} ({} open, the most this process opens)",
-                    humanize(self.wait),
-                    self.max
+                    "no connection came free within {:?} ({} open, the most this process opens)",
+                    self.wait, self.max
                 )));
             }
             pool = self
@@ -596,10 +595,6 @@ fn cause_chain(error: &dyn std::error::Error) -> String {
         cause = next.source();
     }
     message
-}
-
-fn humanize(duration: Duration) -> String {
-    format!("{:?}", duration)
 }
 
 impl ToSql for Param<'_> {

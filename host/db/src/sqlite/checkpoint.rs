@@ -76,16 +76,8 @@ impl Drop for Checkpointer {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Db, Durability, Migration, Options, Schema, Target, Wait, params};
-
-    static LOG: Schema = Schema {
-        name: "log",
-        migrations: &[Migration {
-            version: 1,
-            sqlite: "CREATE TABLE log (n INTEGER NOT NULL, text TEXT NOT NULL);",
-            postgres: "",
-        }],
-    };
+    use super::super::TEST_LOG;
+    use crate::{Db, Durability, Options, Target, Wait, params};
 
     #[test]
     fn the_log_is_copied_back_without_a_commit_doing_it() {
@@ -95,7 +87,7 @@ mod tests {
             durability: Durability::Os,
             ..Options::default()
         };
-        let db = Db::open(&Target::sqlite(&path), &LOG, options).unwrap();
+        let db = Db::open(&Target::sqlite(&path), &TEST_LOG, options).unwrap();
         let size = || std::fs::metadata(&path).unwrap().len();
         let before = size();
         let text = "x".repeat(200);

@@ -227,25 +227,27 @@ impl ToSql for Param<'_> {
     }
 }
 
+/// A one-table schema for this engine's tests.
+#[cfg(test)]
+static TEST_LOG: Schema = Schema {
+    name: "log",
+    migrations: &[crate::Migration {
+        version: 1,
+        sqlite: "CREATE TABLE log (n INTEGER NOT NULL, text TEXT NOT NULL DEFAULT '');",
+        postgres: "",
+    }],
+};
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::Ordering;
 
     use super::*;
-    use crate::{Migration, params};
-
-    static LOG: Schema = Schema {
-        name: "log",
-        migrations: &[Migration {
-            version: 1,
-            sqlite: "CREATE TABLE log (n INTEGER NOT NULL);",
-            postgres: "",
-        }],
-    };
+    use crate::params;
 
     fn open(dir: &Path, durability: Durability) -> Sqlite {
         let db = Sqlite::open(&dir.join("log.sqlite3"), durability).unwrap();
-        db.migrate(&LOG, 1).unwrap();
+        db.migrate(&TEST_LOG, 1).unwrap();
         db
     }
 

@@ -27,7 +27,8 @@ pub fn main(run: impl Future<Output = ()>) {
 }
 
 /// Warms up, then prints `| name | p50 | p99 | calls/s |`; skipped when `BENCH_ONLY` is set and
-/// `name` does not contain it (to profile one row).
+/// `name` does not contain it (to profile one row). With `BENCH_PAUSE_US` set, the machine idles
+/// that long before each timed call, as a server does between requests that come one at a time.
 pub async fn report(
     name: &str,
     call: impl Fn() -> BoxFuture<'static, ()> + Clone + Send + 'static,
@@ -38,8 +39,12 @@ pub async fn report(
     for _ in 0..100 {
         call().await;
     }
+    let pause = pause();
     let mut latencies = Vec::with_capacity(SEQUENTIAL);
     for _ in 0..SEQUENTIAL {
+        if let Some(pause) = pause {
+            std::thread::sleep(pause);
+        }
         let started = Instant::now();
         call().await;
         latencies.push(started.elapsed());
@@ -68,6 +73,15 @@ pub async fn report(
         micros(at(0.50)),
         micros(at(0.99))
     );
+}
+
+/// The idle time before each timed call, from `BENCH_PAUSE_US` (microseconds).
+fn pause() -> Option<Duration> {
+    let micros = std::env::var("BENCH_PAUSE_US").ok()?;
+    let micros = micros.parse().unwrap_or_else(|_| {
+        panic!("BENCH_PAUSE_US={micros:?}: expected a whole number of microseconds")
+    });
+    Some(Duration::from_micros(micros))
 }
 
 /// Whether the row `name` is measured: every row, or those containing `BENCH_ONLY` when set.

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Served, http_client};
+use common::{Served, http_client, python_client};
 use harness_agent::state::StateStore;
 use harness_e2e::{PolicyFile, example_tool, hostile, repo_root};
 use serde_json::{Value, json};
@@ -29,41 +29,23 @@ fn client_in(
     roles: &[&str],
     actions: Value,
 ) -> Vec<Value> {
+    let policy = policy.display().to_string();
     let mut server = vec![
-        env!("CARGO_BIN_EXE_harness").to_owned(),
-        "mcp".into(),
-        "--policy".into(),
-        policy.display().to_string(),
-        "--principal".into(),
-        principal.into(),
+        env!("CARGO_BIN_EXE_harness"),
+        "mcp",
+        "--policy",
+        &policy,
+        "--principal",
+        principal,
     ];
     for role in roles {
-        server.extend(["--role".to_owned(), (*role).to_owned()]);
+        server.extend(["--role", role]);
     }
-    let root = repo_root();
-    let mut python = Command::new(root.join(".venv/bin/python"));
-    python
-        .arg(root.join("tests/mcp/client.py"))
-        .arg(actions.to_string())
-        .args(&server)
-        .env("HARNESS_MCP_MODE", mode);
+    let mut env = vec![("HARNESS_MCP_MODE", mode)];
     if let Some(answer) = confirm {
-        python.env("HARNESS_MCP_CONFIRM", answer);
+        env.push(("HARNESS_MCP_CONFIRM", answer));
     }
-    let output = python
-        .output()
-        .expect("the Python MCP client runs (scripts/setup.sh installs it)");
-    assert!(
-        output.status.success(),
-        "client failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "client output is not JSON ({e}): {}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
+    python_client(actions, &server, &env)
 }
 
 #[test]

@@ -40,13 +40,23 @@ pub fn http_client(
     actions: serde_json::Value,
     env: &[(&str, &str)],
 ) -> Vec<serde_json::Value> {
+    let mut env = env.to_vec();
+    env.extend([("HARNESS_MCP_KEY", key), ("HARNESS_MCP_MODE", mode)]);
+    python_client(actions, &[url], &env)
+}
+
+/// Runs the MCP Python SDK's client (`tests/mcp/client.py`) with `actions` against `server` (a
+/// URL, or the command of a stdio server) with `env` set; returns what each action saw.
+pub fn python_client(
+    actions: serde_json::Value,
+    server: &[&str],
+    env: &[(&str, &str)],
+) -> Vec<serde_json::Value> {
     let root = harness_e2e::repo_root();
     let output = Command::new(root.join(".venv/bin/python"))
         .arg(root.join("tests/mcp/client.py"))
         .arg(actions.to_string())
-        .arg(url)
-        .env("HARNESS_MCP_KEY", key)
-        .env("HARNESS_MCP_MODE", mode)
+        .args(server)
         .envs(env.iter().copied())
         .output()
         .expect("the Python MCP client runs (scripts/setup.sh installs it)");
@@ -55,7 +65,12 @@ pub fn http_client(
         "client failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_slice(&output.stdout).unwrap()
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "client output is not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
 }
 
 /// A `harness serve` process on a free loopback port, stopped when dropped.

@@ -27,6 +27,24 @@ pub fn repo_root() -> PathBuf {
         .to_owned()
 }
 
+/// Starts a test service with `scripts/SCRIPT DIR` (Debian package `package` provides it) and
+/// returns what the script prints: where the service listens.
+pub(crate) fn start_service(script: &str, package: &str, dir: &Path) -> String {
+    let started = std::process::Command::new(repo_root().join("scripts").join(script))
+        .arg(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("running scripts/{script}: {e}"));
+    assert!(
+        started.status.success(),
+        "scripts/{script} failed (is Debian's {package} installed? scripts/setup.sh installs it): {}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    String::from_utf8(started.stdout)
+        .unwrap_or_else(|e| panic!("scripts/{script} printed non-UTF-8: {e}"))
+        .trim()
+        .to_owned()
+}
+
 /// Where built fixtures go: `target/fixtures`.
 pub fn fixtures_dir() -> PathBuf {
     let dir = repo_root().join("target").join("fixtures");

@@ -109,16 +109,7 @@ fn shared() -> String {
 
 /// Starts a server in `dir` with `scripts/postgres.sh`; returns its superuser URL.
 fn start(dir: &std::path::Path) -> String {
-    let started = Command::new(crate::repo_root().join("scripts/postgres.sh"))
-        .arg(dir)
-        .output()
-        .expect("running scripts/postgres.sh");
-    assert!(
-        started.status.success(),
-        "scripts/postgres.sh failed (is Debian's postgresql installed? scripts/setup.sh installs it): {}",
-        String::from_utf8_lossy(&started.stderr)
-    );
-    String::from_utf8(started.stdout).unwrap().trim().to_owned()
+    crate::start_service("postgres.sh", "postgresql", dir)
 }
 
 /// A server of the test's own, to stop while something uses it; stopped when dropped.

@@ -24,16 +24,8 @@ impl Registry {
             Ok(named) => (named, None),
             Err(_) => {
                 let dir = tempfile::tempdir().expect("a temporary folder");
-                let started = Command::new(crate::repo_root().join("scripts/registry.sh"))
-                    .arg(dir.path())
-                    .output()
-                    .expect("running scripts/registry.sh");
-                assert!(
-                    started.status.success(),
-                    "scripts/registry.sh failed (is Debian's docker-registry installed? scripts/setup.sh installs it): {}",
-                    String::from_utf8_lossy(&started.stderr)
-                );
-                (String::from_utf8(started.stdout).unwrap(), Some(dir))
+                let started = crate::start_service("registry.sh", "docker-registry", dir.path());
+                (started, Some(dir))
             }
         };
         let parts: Vec<&str> = named.split_whitespace().collect();
